@@ -98,6 +98,8 @@ def transactional_features(transactions: pd.DataFrame, as_of) -> pd.DataFrame:
     day0 = as_of_day(as_of)
     as_of_idx = int((day0 - EPOCH) // DAY)
     tx = transactions.loc[transactions["ts"] < day0 + DAY]
+    if tx.empty or not (tx["amount"] > 0).any():
+        return pd.DataFrame(index=pd.Index([], name="customer_id", dtype="string"))
     day = _day_index(tx["ts"])
     amount = tx["amount"].to_numpy(dtype=np.float64)
     codes, ids = pd.factorize(tx["customer_id"], sort=True)
@@ -133,7 +135,7 @@ def transactional_features(transactions: pd.DataFrame, as_of) -> pd.DataFrame:
     denom = np.abs(spend_recent) + np.abs(spend_previous)
     out[f"spend_{TREND_WINDOW_DAYS}d"] = spend_recent
     out[f"spend_prev_{TREND_WINDOW_DAYS}d"] = spend_previous
-    out["spend_trend"] = np.divide(spend_recent - spend_previous, denom, out=np.zeros_like(denom), where=denom > 0)
+    out["spend_trend"] = np.divide(spend_recent - spend_previous, denom, out=np.zeros(len(denom)), where=denom > 0)
     recent_days = pdays.loc[pdays["d"] > as_of_idx - TREND_WINDOW_DAYS].groupby("c").size()
     out[f"purchase_days_{TREND_WINDOW_DAYS}d"] = recent_days.reindex(buyers, fill_value=0).to_numpy()
     n_purchases = np.bincount(codes, weights=is_purchase, minlength=n)[buyers]

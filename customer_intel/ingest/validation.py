@@ -109,11 +109,12 @@ def _violation(rule: str, column: str, raw: pd.DataFrame, mask: np.ndarray, deta
 
 def _coerce(spec: ColumnSpec, values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """Return the typed column and a mask of non-null source values that failed to parse."""
+    if values.dtype == object or pd.api.types.is_string_dtype(values):
+        stripped = values.astype("string").str.strip()
+        values = stripped.mask(stripped == "")  # blank text is a missing value, as in CSV
     was_null = values.isna().to_numpy()
     if spec.kind == "string":
-        typed = values.astype("string").str.strip()
-        typed = typed.mask(typed == "")
-        return typed, np.zeros(len(values), dtype=bool)
+        return values.astype("string"), np.zeros(len(values), dtype=bool)
     if spec.kind == "timestamp":
         if pd.api.types.is_datetime64_any_dtype(values):
             typed = pd.to_datetime(values, utc=True)
@@ -162,8 +163,9 @@ def validate_raw_table(
 
     present = set(frame.columns)
     for spec in contract.columns:
-        if spec.required and spec.name not in present:
-            mapped = raw.missing_mapped_columns.get(spec.name)
+        mapped = raw.missing_mapped_columns.get(spec.name)
+        # an explicit mapping to a column the file lacks is an error even if a same-named column exists
+        if mapped or (spec.required and spec.name not in present):
             detail = (
                 f"the column mapping points '{spec.name}' at source column '{mapped}', which is not in the file"
                 if mapped

@@ -1,0 +1,79 @@
+"""Shared fixtures: a small synthetic bank on disk and a helper that materialises the whole graph."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from customer_intel.synthetic import generate_bank
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
+SMALL_END_DATE = "2026-06-30"
+
+
+@pytest.fixture(scope="session")
+def small_bank():
+    """600 customers over two years: big enough for every feature, small enough for many runs."""
+    return generate_bank(n_customers=600, seed=7, end_date=SMALL_END_DATE)
+
+
+@pytest.fixture(scope="session")
+def small_frames(small_bank) -> dict[str, pd.DataFrame]:
+    return small_bank.frames()
+
+
+def write_raw(frames: dict[str, pd.DataFrame], raw_dir: Path, fmt: str = "csv", tables=("transactions", "customers", "campaigns")) -> Path:
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    for name in tables:
+        frame = frames[name]
+        if fmt == "csv":
+            frame.to_csv(raw_dir / f"{name}.csv", index=False)
+        else:
+            frame.to_parquet(raw_dir / f"{name}.parquet", index=False)
+    return raw_dir
+
+
+def materialize_graph(raw_dir: Path, warehouse: Path, partition: str = SMALL_END_DATE, instance=None, **source):
+    """Materialise every asset and check for one partition, as the scoring job does."""
+    from customer_intel.definitions import all_asset_checks, all_assets
+    from customer_intel.resources import ParquetIOManager, RawDataSource
+
+    resources = {
+        "io_manager": ParquetIOManager(root=str(warehouse)),
+        "raw_data": RawDataSource(raw_dir=str(raw_dir), **source),
+    }
+    return dg.materialize(
+        [*all_assets, *all_asset_checks],
+        resources=resources,
+        partition_key=partition,
+        raise_on_error=False,
+        instance=instance or dg.DagsterInstance.ephemeral(),
+    )
+
+
+def step_failures(result) -> dict[str, str]:
+    """step key -> the Failure description (or error message) of every failed step."""
+    out = {}
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            data = event.event_specific_data
+            out[event.step_key] = data.user_failure_data.description if data.user_failure_data else data.error.message
+    return out
+
+
+def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
+    """sha256 and mtime of every file under ``folder``: proves outputs were not touched."""
+    return {
+        str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }

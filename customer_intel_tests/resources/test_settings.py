@@ -1,0 +1,54 @@
+from pathlib import Path
+
+import pytest
+
+from customer_intel.resources import Settings, build_resources
+
+
+def test_defaults_live_under_data(monkeypatch, tmp_path):
+    for name in ["ENV", "DATA_DIR", "RAW_DIR", "WAREHOUSE_DIR", "PARTITIONS_START", "TRANSACTIONS_PATH", "TRANSACTIONS_COLUMNS"]:
+        monkeypatch.delenv(f"CUSTOMER_INTEL_{name}", raising=False)
+    monkeypatch.chdir(tmp_path)
+    settings = Settings.from_env()
+    assert settings.raw_dir == tmp_path / "data" / "raw"
+    assert settings.warehouse_dir == tmp_path / "data" / "warehouse"
+    assert settings.partitions_start == "2024-07-01"
+    assert settings.table_paths["transactions"] is None and settings.column_mappings["transactions"] == {}
+
+
+def test_environment_overrides_and_column_mapping(monkeypatch, tmp_path):
+    monkeypatch.setenv("CUSTOMER_INTEL_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CUSTOMER_INTEL_CUSTOMERS_PATH", "none")
+    monkeypatch.setenv("CUSTOMER_INTEL_TRANSACTIONS_COLUMNS", '{"customer_id": "Customer Key", "ts": "Date"}')
+    resources = build_resources()
+    source = resources["raw_data"]
+    assert Path(source.raw_dir) == tmp_path / "raw"
+    assert source.transactions_columns == {"customer_id": "Customer Key", "ts": "Date"}
+    assert source.location("customers") is None
+    assert resources["io_manager"].root == str(tmp_path / "warehouse")
+
+
+@pytest.mark.parametrize("value, message", [("{not json", "must be a JSON object"), ('["a"]', "must map contract column names")])
+def test_bad_column_mapping_is_a_clear_error(monkeypatch, value, message):
+    monkeypatch.setenv("CUSTOMER_INTEL_CAMPAIGNS_COLUMNS", value)
+    with pytest.raises(ValueError, match=message):
+        Settings.from_env()
+
+
+def test_unknown_deployment_env_is_refused(monkeypatch):
+    monkeypatch.setenv("CUSTOMER_INTEL_ENV", "moon")
+    with pytest.raises(ValueError, match="CUSTOMER_INTEL_ENV='moon' is not supported"):
+        Settings.from_env()
+
+
+def test_raw_tables_are_discovered_by_name(tmp_path):
+    from customer_intel.resources import RawDataSource
+
+    (tmp_path / "transactions.csv").write_text("customer_id,ts,amount\n")
+    (tmp_path / "campaigns").mkdir()
+    source = RawDataSource(raw_dir=str(tmp_path))
+    assert source.location("transactions") == str(tmp_path / "transactions.csv")
+    assert source.location("campaigns") == str(tmp_path / "campaigns")
+    assert source.location("customers") is None
+    explicit = RawDataSource(raw_dir=str(tmp_path), customers_path="/elsewhere/customers.parquet")
+    assert explicit.location("customers") == "/elsewhere/customers.parquet"
