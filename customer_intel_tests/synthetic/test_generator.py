@@ -75,6 +75,8 @@ def test_tables_follow_the_data_contract_and_truth_is_separate(small_bank):
     assert tx["ts"].max() < pd.Timestamp(small_bank.config.end_date, tz="UTC") + pd.Timedelta(days=1)
     assert (tx["amount"] < 0).mean() == pytest.approx(small_bank.config.refund_rate, abs=0.01)
     assert set(tx["channel"]) == {"online", "in_store", "atm"}
+    assert tx["customer_id"].is_monotonic_increasing
+    assert tx.groupby("customer_id")["ts"].apply(lambda ts: ts.is_monotonic_increasing).all()
 
 
 def test_personas_drive_profile_attributes(small_bank):
