@@ -60,6 +60,14 @@ def materialize_graph(raw_dir: Path, warehouse: Path, partition: str = SMALL_END
     )
 
 
+def good_pipeline(frames: dict[str, pd.DataFrame], root: Path, fmt: str):
+    """Write the raw tables as ``fmt`` under ``root`` and materialise the graph: (result, raw_dir, warehouse)."""
+    raw_dir = write_raw(frames, root / "raw", fmt=fmt)
+    result = materialize_graph(raw_dir, root / "warehouse")
+    assert result.success, step_failures(result)
+    return result, raw_dir, root / "warehouse"
+
+
 def step_failures(result) -> dict[str, str]:
     """step key -> the Failure description (or error message) of every failed step."""
     out = {}

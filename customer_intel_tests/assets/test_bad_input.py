@@ -10,18 +10,15 @@ import pytest
 
 from customer_intel.definitions import defs
 
-from customer_intel_tests.conftest import materialize_graph, snapshot, step_failures, write_raw
+from customer_intel_tests.conftest import good_pipeline, materialize_graph, snapshot, step_failures
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def good_run(small_frames, tmp_path_factory):
-    root = tmp_path_factory.mktemp("good")
-    raw_dir = write_raw(small_frames, root / "raw", fmt="csv")
-    result = materialize_graph(raw_dir, root / "warehouse")
-    assert result.success, step_failures(result)
-    return raw_dir, root / "warehouse"
+    _, raw_dir, warehouse = good_pipeline(small_frames, tmp_path_factory.mktemp("good"), fmt="csv")
+    return raw_dir, warehouse
 
 
 def corrupt_and_run(good_run, tmp_path, table, corrupt, **source):
