@@ -128,6 +128,6 @@ def raw_campaigns(
 
     Every customer must exist in raw_customers or raw_transactions. Optional; feeds uplift.
     """
-    ids = pd.concat([raw_customers["customer_id"], raw_transactions["customer_id"]]).dropna().unique()
-    known = pd.Index(ids) if len(raw_customers) or len(raw_transactions) else None
+    present = [frame["customer_id"] for frame in (raw_customers, raw_transactions) if len(frame)]
+    known = pd.Index(pd.concat(present).dropna().unique()) if present else None
     yield from ingest_table(context, raw_data, CAMPAIGNS, known_customer_ids=known)
