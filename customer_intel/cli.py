@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -72,6 +73,9 @@ def ui(args: argparse.Namespace) -> int:
     executable = Path(sys.executable).with_name("dagster")
     command[0] = str(executable) if executable.exists() else "dagster"
     print(" ".join(command), flush=True)
+    # a non-interactive parent can leave SIGINT/SIGTERM ignored; dagster dev must stop on them
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.execv(command[0], command) if executable.exists() else os.execvp(command[0], command)
     return 0
 
