@@ -4,8 +4,9 @@ Training calls it with ``as_of`` = the calibration cutoff, scoring with ``as_of`
 date, so the two never drift apart. ``as_of`` is inclusive, as in lifetimes'
 ``observation_period_end``: transactions stamped on the as-of day count, later ones are ignored.
 
-Definitions (time unit: days; a "purchase day" is a day with at least one amount > 0;
-refunds are negative amounts and net into spend):
+Definitions (time unit: days; a "purchase day" is a day with at least one amount >= 0 --
+zero is a free or promotional purchase, as in the CDNOW log; refunds are negative amounts and
+net into spend):
 
 * ``frequency`` (x): repeat purchase days = purchase days - 1
 * ``t_x``: days between the first and the last purchase day
@@ -98,13 +99,13 @@ def transactional_features(transactions: pd.DataFrame, as_of) -> pd.DataFrame:
     day0 = as_of_day(as_of)
     as_of_idx = int((day0 - EPOCH) // DAY)
     tx = transactions.loc[transactions["ts"] < day0 + DAY]
-    if tx.empty or not (tx["amount"] > 0).any():
+    if tx.empty or not (tx["amount"] >= 0).any():
         return pd.DataFrame(index=pd.Index([], name="customer_id", dtype="string"))
     day = _day_index(tx["ts"])
     amount = tx["amount"].to_numpy(dtype=np.float64)
     codes, ids = pd.factorize(tx["customer_id"], sort=True)
     n = len(ids)
-    is_purchase = amount > 0
+    is_purchase = amount >= 0
 
     # customer-day totals: purchase days and their net value
     frame = pd.DataFrame({"c": codes, "d": day, "a": amount, "p": is_purchase})
@@ -243,7 +244,7 @@ def holdout_targets(transactions: pd.DataFrame, cutoff, horizon_days: int) -> pd
     tx = transactions.loc[(transactions["ts"] >= start) & (transactions["ts"] < end)]
     day = _day_index(tx["ts"])
     frame = pd.DataFrame({"customer_id": tx["customer_id"].astype("string").to_numpy(), "d": day, "a": tx["amount"].to_numpy()})
-    frame["p"] = frame["a"] > 0
+    frame["p"] = frame["a"] >= 0
     daily = frame.groupby(["customer_id", "d"]).agg(purchase=("p", "any"))
     purchases = daily.groupby(level="customer_id")["purchase"].sum()
     spend = frame.groupby("customer_id")["a"].sum()
