@@ -1,0 +1,1 @@
+"""Customer lifetime value: probabilistic models, ML regressors and their honest comparison (no Dagster here)."""
