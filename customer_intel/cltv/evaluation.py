@@ -1,0 +1,69 @@
+"""Metrics for comparing CLTV candidates on the same held-out window, and the champion rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+METRIC_DIRECTIONS = {  # True: higher is better
+    "rmse": False,
+    "mae": False,
+    "poisson_deviance": False,
+    "total_pct_error": False,  # judged by its absolute value
+    "spearman": True,
+    "top_decile_capture": True,
+    "interval_coverage": True,  # informational: should be near the nominal level, not maximal
+}
+
+
+def poisson_deviance(actual: np.ndarray, predicted: np.ndarray) -> float:
+    """Mean Poisson deviance; predictions are floored at 1e-6 so a zero forecast is penalised, not undefined."""
+    mu = np.maximum(np.asarray(predicted, dtype=float), 1e-6)
+    y = np.asarray(actual, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        term = np.where(y > 0, y * np.log(y / mu), 0.0)
+    return float(np.mean(2 * (term - (y - mu))))
+
+
+def top_decile_capture(actual: np.ndarray, predicted: np.ndarray) -> float:
+    """Share of all actual holdout purchases made by the 10% of customers ranked highest."""
+    actual = np.asarray(actual, dtype=float)
+    if actual.sum() <= 0:
+        return float("nan")
+    top = np.argsort(-np.asarray(predicted, dtype=float), kind="stable")[: max(1, int(np.ceil(0.1 * len(actual))))]
+    return float(actual[top].sum() / actual.sum())
+
+
+def evaluate(actual, predicted, low=None, high=None) -> dict[str, float]:
+    """Every metric for one candidate on one holdout."""
+    y = np.asarray(actual, dtype=float)
+    p = np.asarray(predicted, dtype=float)
+    metrics = {
+        "rmse": float(np.sqrt(np.mean((p - y) ** 2))),
+        "mae": float(np.mean(np.abs(p - y))),
+        "poisson_deviance": poisson_deviance(y, p),
+        "total_pct_error": float(100 * (p.sum() - y.sum()) / y.sum()) if y.sum() else float("nan"),
+        "spearman": float(spearmanr(p, y).statistic) if np.std(p) > 0 else 0.0,
+        "top_decile_capture": top_decile_capture(y, p),
+        "interval_coverage": float("nan"),
+    }
+    if low is not None and high is not None:
+        metrics["interval_coverage"] = float(np.mean((y >= np.asarray(low)) & (y <= np.asarray(high))))
+    return metrics
+
+
+CHAMPION_RULE = (
+    "lowest mean Poisson deviance on the holdout (a proper scoring rule for counts), among candidates "
+    "that beat every naive baseline on it; ties broken by RMSE"
+)
+
+
+def pick_champion(table: pd.DataFrame, baselines: list[str]) -> str:
+    """Apply CHAMPION_RULE to a comparison table indexed by candidate name."""
+    best_baseline = table.loc[baselines, "poisson_deviance"].min()
+    eligible = table.drop(index=baselines)
+    eligible = eligible[eligible["poisson_deviance"] < best_baseline]
+    if eligible.empty:
+        raise ValueError(f"no candidate beats the naive baselines ({best_baseline:.4f} Poisson deviance)")
+    return eligible.sort_values(["poisson_deviance", "rmse"]).index[0]

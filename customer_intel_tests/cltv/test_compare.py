@@ -1,0 +1,69 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.linear_model import Ridge
+
+from customer_intel.cltv.compare import BASELINES, compare_cltv_models
+from customer_intel.cltv.evaluation import evaluate, pick_champion, poisson_deviance, top_decile_capture
+from customer_intel.synthetic import generate_bank
+
+CUTOFF = pd.Timestamp("2026-04-01", tz="UTC")
+
+
+def small_regressors():
+    return {"hist_gradient_boosting": HistGradientBoostingRegressor(loss="poisson", max_iter=50, random_state=0), "ridge": Ridge()}
+
+
+@pytest.fixture(scope="module")
+def bank_tx():
+    return generate_bank(n_customers=3_000, seed=5).transactions.to_pandas()
+
+
+@pytest.fixture(scope="module")
+def comparison(bank_tx):
+    return compare_cltv_models(bank_tx, None, CUTOFF, 90, regressors=small_regressors(), log=lambda m: None)
+
+
+def test_metrics_on_known_values():
+    actual, predicted = np.array([0, 1, 3]), np.array([0.5, 1.0, 2.0])
+    expected = 2 * np.mean([0.5, 0.0, 3 * np.log(1.5) - 1])
+    assert poisson_deviance(actual, predicted) == pytest.approx(expected)
+    assert top_decile_capture(np.array([10, 0, 0, 0, 0, 0, 0, 0, 0, 0]), np.arange(10)[::-1]) == 1.0
+    metrics = evaluate(actual, predicted, low=[0, 0, 3], high=[1, 0, 5])
+    assert metrics["total_pct_error"] == pytest.approx(-12.5) and metrics["interval_coverage"] == pytest.approx(2 / 3)
+
+
+def test_champion_must_beat_the_baselines():
+    table = pd.DataFrame({"poisson_deviance": [2.0, 1.5, 1.4, 1.6], "rmse": [3, 2, 2, 1]}, index=["zero", "rate", "good", "bad"])
+    assert pick_champion(table, ["zero", "rate"]) == "good"
+    with pytest.raises(ValueError, match="no candidate beats the naive baselines"):
+        pick_champion(table.drop(index="good"), ["zero", "rate"])
+
+
+def test_every_candidate_is_scored_on_the_same_holdout(comparison):
+    table = comparison.table
+    assert set(table.index) == {*BASELINES, "bgnbd", "pareto_nbd", "mbgnbd", "hist_gradient_boosting", "ridge"}
+    assert comparison.training_days == 90 and comparison.n_train < comparison.n_eval
+    bgnbd = table.loc["bgnbd"]
+    assert bgnbd["poisson_deviance"] < table.loc["baseline_rate", "poisson_deviance"]
+    assert abs(bgnbd["total_pct_error"]) < 10 and bgnbd["spearman"] > 0.8
+    assert comparison.champion in {"bgnbd", "mbgnbd", "pareto_nbd", "hist_gradient_boosting", "ridge"}
+    assert "✔" in comparison.markdown()
+
+
+def test_no_candidate_sees_the_evaluation_window(bank_tx, comparison):
+    after = bank_tx["ts"] >= CUTOFF + pd.Timedelta(days=1)
+    scrambled = bank_tx.copy()
+    scrambled.loc[after, "amount"] *= 5
+    scrambled = scrambled.loc[~after | (np.arange(len(bank_tx)) % 2 == 0)]  # drop half of the future rows
+    again = compare_cltv_models(scrambled, None, CUTOFF, 90, regressors=small_regressors(), log=lambda m: None)
+    for name in ("bgnbd", "hist_gradient_boosting", "ridge", "baseline_rate"):
+        np.testing.assert_allclose(again.predictions[name], comparison.predictions[name], err_msg=name)
+    assert not np.array_equal(again.actual, comparison.actual)
+
+
+def test_short_history_trains_ml_on_the_longest_feasible_window(bank_tx):
+    young = bank_tx.loc[bank_tx["ts"] >= pd.Timestamp("2026-01-01", tz="UTC")]
+    result = compare_cltv_models(young, None, CUTOFF, 90, regressors={"ridge": Ridge()}, log=lambda m: None)
+    assert result.training_days == 45  # 90 days of history: half for features, half for the target
