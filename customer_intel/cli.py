@@ -18,7 +18,7 @@ from pathlib import Path
 from customer_intel.synthetic.__main__ import add_arguments, generate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEMO_JOBS = ("scoring_job",)  # in order; training jobs join ahead of scoring as models land
+DEMO_JOBS = ("training_job", "scoring_job")  # in order: scoring loads the champion training registered
 
 
 def prepare_environment(data_dir: Path) -> Path:
@@ -46,9 +46,11 @@ def demo(args: argparse.Namespace) -> int:
     partition = args.partition or args.end_date
     with dg.DagsterInstance.get() as instance:
         for job_name in DEMO_JOBS:
-            print(f"materialising {job_name} for partition {partition} ...", flush=True)
-            result = defs.resolve_job_def(job_name).execute_in_process(
-                partition_key=partition,
+            job = defs.resolve_job_def(job_name)
+            partitioned = job.partitions_def is not None
+            print(f"materialising {job_name}" + (f" for partition {partition}" if partitioned else "") + " ...", flush=True)
+            result = job.execute_in_process(
+                partition_key=partition if partitioned else None,
                 instance=instance,
                 raise_on_error=False,
                 run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},

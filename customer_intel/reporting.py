@@ -45,3 +45,26 @@ def summary_table(frame: pd.DataFrame, columns: list[str]) -> str:
     numeric = frame[[c for c in columns if c in frame.columns]].apply(pd.to_numeric, errors="coerce")
     stats = numeric.describe(percentiles=[0.25, 0.5, 0.75]).T[["mean", "std", "min", "25%", "50%", "75%", "max"]]
     return markdown_table(stats)
+
+
+def calibration_plot_markdown(actual: np.ndarray, predictions: dict[str, np.ndarray], bins: int = 10) -> str:
+    """Mean predicted vs mean actual per decile of each model's prediction: on the diagonal is calibrated."""
+    fig, ax = plt.subplots(figsize=(4.2, 3.4))
+    top = 0.0
+    for name, predicted in predictions.items():
+        predicted = np.asarray(predicted, dtype=float)
+        if np.isnan(predicted).any():
+            continue
+        order = np.argsort(predicted, kind="stable")
+        groups = np.array_split(order, bins)
+        x = [predicted[g].mean() for g in groups]
+        y = [np.asarray(actual, dtype=float)[g].mean() for g in groups]
+        ax.plot(x, y, marker="o", ms=3, label=name)
+        top = max(top, max(x), max(y))
+    ax.plot([0, top], [0, top], color="grey", lw=0.8, ls="--")
+    ax.set_xlabel("mean predicted (decile)", fontsize=8)
+    ax.set_ylabel("mean actual", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7)
+    ax.set_title("holdout calibration", fontsize=9)
+    return png_markdown(fig, "holdout calibration")

@@ -42,19 +42,29 @@ def write_raw(frames: dict[str, pd.DataFrame], raw_dir: Path, fmt: str = "csv", 
     return raw_dir
 
 
-def materialize_graph(raw_dir: Path, warehouse: Path, partition: str = SMALL_END_DATE, instance=None, **source):
-    """Materialise every asset and check for one partition, as the scoring job does."""
-    from customer_intel.definitions import all_asset_checks, all_assets
-    from customer_intel.resources import ParquetIOManager, RawDataSource
+def test_resources(raw_dir: Path, warehouse: Path, **source) -> dict:
+    """The production resources pointed at temporary folders (MLflow: a SQLite store beside the warehouse)."""
+    from customer_intel.resources import MLflowTracker, ParquetIOManager, RawDataSource
 
-    resources = {
+    mlflow_dir = warehouse.parent / "mlflow"
+    return {
         "io_manager": ParquetIOManager(root=str(warehouse)),
         "raw_data": RawDataSource(raw_dir=str(raw_dir), **source),
+        "mlflow": MLflowTracker(tracking_uri=f"sqlite:///{mlflow_dir / 'mlflow.db'}", artifact_root=(mlflow_dir / "artifacts").as_uri()),
     }
+
+
+def materialize_graph(raw_dir: Path, warehouse: Path, partition: str | None = SMALL_END_DATE, instance=None,
+                      groups=("ingest", "features", "scoring"), run_config=None, **source):
+    """Materialise the assets and checks of ``groups`` (default: what the scoring job runs)."""
+    from customer_intel.definitions import all_asset_checks, all_assets
+
     return dg.materialize(
         [*all_assets, *all_asset_checks],
-        resources=resources,
+        selection=dg.AssetSelection.groups(*groups),
+        resources=test_resources(raw_dir, warehouse, **source),
         partition_key=partition,
+        run_config=run_config,
         raise_on_error=False,
         instance=instance or dg.DagsterInstance.ephemeral(),
     )

@@ -35,7 +35,9 @@ def test_demo_generates_data_and_materialises_every_asset(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     scored = out / "warehouse" / "scored_customers" / "date=2026-06-30"
     assert (scored / "_SUCCESS").is_file()
-    assert len(pd.read_parquet(scored / "part-0.parquet")) == 300
+    scored_frame = pd.read_parquet(scored / "part-0.parquet")
+    assert len(scored_frame) == 300
+    assert scored_frame["cltv_model"].str.startswith("customer_intel_cltv v1").all()  # training ran first
     assert str(scored / "part-0.parquet") in done.stdout
     assert "customer-intel ui" in done.stdout
 
@@ -78,7 +80,7 @@ def test_dagster_dev_serves_every_asset_with_description_group_and_kinds(tmp_pat
                 request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=query, headers={"Content-Type": "application/json"})
                 with urllib.request.urlopen(request, timeout=10) as response:
                     nodes = json.load(response)["data"]["assetNodes"]
-                if len(nodes) == 5:
+                if len(nodes) == 8:
                     break
             except (OSError, KeyError, TypeError):
                 pass
@@ -93,7 +95,8 @@ def test_dagster_dev_serves_every_asset_with_description_group_and_kinds(tmp_pat
         log.close()
     assert nodes is not None, (tmp_path / "dagster_dev.log").read_text()[-3000:]
     by_name = {"/".join(n["assetKey"]["path"]): n for n in nodes}
-    assert set(by_name) == {"raw_transactions", "raw_customers", "raw_campaigns", "customer_features", "scored_customers"}
+    assert set(by_name) == {"raw_transactions", "raw_customers", "raw_campaigns", "customer_features", "scored_customers",
+                            "cltv_training_frame", "cltv_models", "cltv_champion"}
     assert by_name["scored_customers"]["groupName"] == "scoring"
     assert set(by_name["raw_transactions"]["kinds"]) == {"pandas", "parquet"}
     assert all(n["description"] for n in nodes)

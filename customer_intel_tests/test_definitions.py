@@ -6,11 +6,12 @@ from customer_intel.definitions import defs
 def test_definitions_load_with_every_asset_documented_grouped_and_kinded():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert keys == {"raw_transactions", "raw_customers", "raw_campaigns", "customer_features", "scored_customers"}
+    assert keys == {"raw_transactions", "raw_customers", "raw_campaigns", "customer_features", "scored_customers",
+                    "cltv_training_frame", "cltv_models", "cltv_champion"}
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.description and len(node.description) > 40, key
-        assert node.group_name in {"ingest", "features", "scoring"}, key
+        assert node.group_name in {"ingest", "features", "scoring", "cltv"}, key
         assert node.kinds, key
 
 
@@ -33,3 +34,12 @@ def test_checks_are_blocking_and_partitioned_like_their_asset():
         "non_empty", "required_columns", "valid_types", "non_null_values",
         "finite_amounts", "no_duplicate_rows", "no_future_timestamps",
     }
+
+
+def test_training_job_is_unpartitioned_and_gated():
+    job = defs.resolve_job_def("training_job")
+    assert job.partitions_def is None
+    assert {n.name for n in job.graph.node_defs} >= {"raw_transactions", "cltv_training_frame", "cltv_models", "cltv_champion"}
+    graph = defs.resolve_asset_graph()
+    gate = graph.get_check_spec(dg.AssetCheckKey(dg.AssetKey("cltv_models"), "champion_not_worse"))
+    assert gate.blocking

@@ -7,19 +7,35 @@ from customer_intel.assets._metadata import md, table_schema
 from customer_intel.assets.partitions import daily_partitions
 from customer_intel.features import SEGMENT_NAMES
 from customer_intel.reporting import histograms_markdown, markdown_table
+from customer_intel.resources import MLflowTracker
+
+CLTV_MODEL_NAME = "customer_intel_cltv"  # registered by the cltv_champion asset
 
 LEADING_COLUMNS = ["customer_id", "as_of", "feature_mode", "recency", "frequency", "monetary",
                    "r_score", "f_score", "m_score", "rfm_score", "rfm_segment"]
 
 
 @dg.asset(partitions_def=daily_partitions, group_name="scoring", kinds={"pandas", "parquet"})
-def scored_customers(context: dg.AssetExecutionContext, customer_features: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-    """One row per customer for the partition date: RFM, scores and named RFM segment, then every feature.
+def scored_customers(context: dg.AssetExecutionContext, customer_features: pd.DataFrame, mlflow: MLflowTracker) -> dg.Output[pd.DataFrame]:
+    """One row per customer for the partition date: RFM, scores and named RFM segment, CLTV from the
+    registered champion (``models:/customer_intel_cltv@champion``, never retrained here), then every feature.
 
-    Written as one complete partition under ``scored_customers/date=YYYY-MM-DD/``. Model scores
-    (CLTV, churn, uplift, segment) join this table as their models land.
+    Written as one complete partition under ``scored_customers/date=YYYY-MM-DD/``. Churn, uplift
+    and segment scores join this table as their models land.
     """
     frame = customer_features[LEADING_COLUMNS + [c for c in customer_features.columns if c not in LEADING_COLUMNS]]
+    cltv_note = "profile mode: CLTV needs transactions"
+    if (frame["feature_mode"] == "transactional").all():
+        scorer, version = mlflow.load_champion(CLTV_MODEL_NAME)
+        if scorer is None:
+            cltv_note = f"no CLTV champion registered in {mlflow.tracking_uri}: run training_job first"
+            context.log.warning(cltv_note)
+        else:
+            scores = scorer.score(frame).add_prefix("cltv_").rename(columns={"cltv_cltv": "cltv"})
+            scores["cltv_horizon_days"] = scorer.horizon_days
+            scores["cltv_model"] = f"{CLTV_MODEL_NAME} v{version.version} ({scorer.champion})"
+            frame = pd.concat([frame[LEADING_COLUMNS], scores.set_axis(frame.index), frame.drop(columns=LEADING_COLUMNS)], axis=1)
+            cltv_note = scores["cltv_model"].iloc[0]
     segments = frame["rfm_segment"].value_counts().reindex(list(SEGMENT_NAMES), fill_value=0)
     by_segment = pd.DataFrame(
         {
@@ -35,6 +51,7 @@ def scored_customers(context: dg.AssetExecutionContext, customer_features: pd.Da
         metadata={
             "dagster/row_count": len(frame),
             "as_of": context.partition_key,
+            "cltv_model": cltv_note,
             "rfm_segments": md(markdown_table(by_segment)),
             "distributions": md(histograms_markdown(frame, ["recency", "frequency", "monetary"], f"scored {context.partition_key}")),
             "dagster/column_schema": table_schema(frame),

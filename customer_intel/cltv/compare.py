@@ -43,26 +43,68 @@ class Comparison:
         return shown.to_markdown(floatfmt=floatfmt)
 
 
+@dataclass
+class CLTVFrames:
+    """The two splits every candidate is built from: ``evaluate`` rows (features as of the cutoff,
+    targets after it) and time-shifted ``train`` rows for the ML models (targets before the cutoff)."""
+
+    evaluate: pd.DataFrame
+    train: pd.DataFrame
+    cutoff: pd.Timestamp
+    horizon_days: int
+    training_days: int
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.concat([self.train.assign(split="train"), self.evaluate.assign(split="evaluate")], ignore_index=True)
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, cutoff, horizon_days: int) -> "CLTVFrames":
+        train = frame.loc[frame["split"] == "train"].drop(columns="split").reset_index(drop=True)
+        evaluate = frame.loc[frame["split"] == "evaluate"].drop(columns="split").reset_index(drop=True)
+        return cls(evaluate, train, as_of_day(cutoff), horizon_days, int(train["holdout_days"].iloc[0]) if len(train) else 0)
+
+
+def build_cltv_frames(transactions: pd.DataFrame, customers: pd.DataFrame | None, cutoff, horizon_days: int) -> CLTVFrames:
+    """Evaluation rows as of ``cutoff`` and ML training rows as of ``cutoff - training window``.
+
+    The training window equals the horizon; a young cohort (CDNOW: 39 weeks old at a 39-week
+    horizon) has no room for that, so the longest window that leaves half the history for
+    features is used and ML predictions are rescaled to the horizon.
+    """
+    cutoff = as_of_day(cutoff)
+    evaluate = calibration_holdout_frame(transactions, customers, cutoff, horizon_days)
+    history_days = int((cutoff - as_of_day(transactions["ts"].min())) / DAY)
+    training_days = int(min(horizon_days, history_days // 2))
+    train = calibration_holdout_frame(transactions, customers, cutoff - DAY * training_days, training_days) if training_days > 0 else evaluate.iloc[:0]
+    return CLTVFrames(evaluate, train, cutoff, horizon_days, training_days)
+
+
 def _stack(frame: pd.DataFrame, model: ProbabilisticCLTV, horizon_days: int) -> pd.DataFrame:
     prediction = model.predict(frame, horizon_days, n_samples=50)
     return frame.assign(stack_p_alive=prediction["p_alive"].to_numpy(), stack_expected_purchases=prediction["expected_purchases"].to_numpy())
 
 
 def compare_cltv_models(
-    transactions: pd.DataFrame,
+    transactions: pd.DataFrame | None,
     customers: pd.DataFrame | None,
     cutoff,
     horizon_days: int,
     *,
+    frames: CLTVFrames | None = None,
     time_unit_days: float = 7.0,
     include_ml: bool = True,
     regressors: dict | None = None,
+    eligible: list[str] | None = None,
     seed: int = 0,
     log=print,
 ) -> Comparison:
-    """Fit every candidate on data up to ``cutoff`` and score it on the window after it."""
-    cutoff = as_of_day(cutoff)
-    evaluation = calibration_holdout_frame(transactions, customers, cutoff, horizon_days)
+    """Fit every candidate on data up to ``cutoff`` and score it on the window after it.
+
+    ``eligible`` restricts which candidates may become champion (all by default).
+    """
+    frames = frames or build_cltv_frames(transactions, customers, cutoff, horizon_days)
+    cutoff = frames.cutoff
+    evaluation = frames.evaluate
     actual = evaluation["holdout_purchases"].to_numpy(dtype=float)
     rows, predictions, models, failures = {}, {}, {}, {}
 
@@ -91,17 +133,12 @@ def compare_cltv_models(
         record(name, "probabilistic", time.perf_counter() - started, prediction["expected_purchases"].to_numpy(),
                prediction["purchases_low"].to_numpy(), prediction["purchases_high"].to_numpy())
 
-    n_train, training_days = 0, 0
-    if include_ml and "bgnbd" in models:
-        # Train on the window just before the cutoff. A young cohort (CDNOW: 39 weeks old at a
-        # 39-week horizon) has no room for a full-length window; then the longest one that leaves
-        # half the history for features is used and its predictions are rescaled to the horizon.
-        history_days = int((cutoff - as_of_day(transactions["ts"].min())) / DAY)
-        training_days = int(min(horizon_days, history_days // 2))
+    n_train, training_days = 0, frames.training_days
+    if include_ml and "bgnbd" in models and training_days > 0:
         scale = horizon_days / training_days
         if training_days < horizon_days:
-            log(f"ML trained on a {training_days}-day window (history {history_days} days < 2 x horizon); predictions x {scale:.2f}")
-        training = calibration_holdout_frame(transactions, customers, cutoff - DAY * training_days, training_days)
+            log(f"ML trained on a {training_days}-day window (history < 2 x horizon); predictions x {scale:.2f}")
+        training = frames.train
         n_train = len(training)
         stacker = ProbabilisticCLTV("bgnbd", time_unit_days=time_unit_days).fit(training)
         training = _stack(training, stacker, horizon_days)
@@ -120,7 +157,8 @@ def compare_cltv_models(
 
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "candidate"
-    champion = pick_champion(table, BASELINES)
+    ranked = table if eligible is None else table.loc[[n for n in table.index if n in BASELINES or n in eligible]]
+    champion = pick_champion(ranked, BASELINES)
     return Comparison(table=table, champion=champion, predictions=predictions, actual=actual, models=models,
                       cutoff=cutoff, horizon_days=horizon_days, n_train=n_train, training_days=training_days,
                       n_eval=len(evaluation), failures=failures)

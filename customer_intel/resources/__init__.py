@@ -1,6 +1,7 @@
 """Resources and IO: the Parquet IO manager, object stores, the raw-data source and env settings."""
 
 from customer_intel.resources.data_source import RawDataSource
+from customer_intel.resources.mlflow_tracker import MLflowTracker
 from customer_intel.resources.parquet_io import IncompletePartitionError, ParquetIOManager, read_table, write_table
 from customer_intel.resources.settings import Settings
 from customer_intel.resources.storage import LocalObjectStore, ObjectStore
@@ -10,6 +11,12 @@ def build_resources(settings: Settings | None = None) -> dict:
     """The resources for a deployment, chosen in one place from the environment."""
     settings = settings or Settings.from_env()
     return {
+        "mlflow": MLflowTracker(
+            tracking_uri=settings.mlflow_tracking_uri,
+            artifact_root=settings.mlflow_artifact_root,
+            experiment=settings.mlflow_experiment,
+            champion_tolerance=settings.champion_tolerance,
+        ),
         "io_manager": ParquetIOManager(root=str(settings.warehouse_dir)),
         "raw_data": RawDataSource(
             raw_dir=str(settings.raw_dir),
@@ -24,6 +31,6 @@ def build_resources(settings: Settings | None = None) -> dict:
 
 
 __all__ = [
-    "IncompletePartitionError", "LocalObjectStore", "ObjectStore", "ParquetIOManager", "RawDataSource",
+    "IncompletePartitionError", "MLflowTracker", "LocalObjectStore", "ObjectStore", "ParquetIOManager", "RawDataSource",
     "Settings", "build_resources", "read_table", "write_table",
 ]

@@ -41,6 +41,10 @@ class Settings:
     partitions_start: str
     table_paths: dict[str, str | None]
     column_mappings: dict[str, dict[str, str]]
+    mlflow_tracking_uri: str
+    mlflow_artifact_root: str | None
+    mlflow_experiment: str
+    champion_tolerance: float
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -57,4 +61,9 @@ class Settings:
             partitions_start=_env("PARTITIONS_START", DEFAULT_PARTITIONS_START),
             table_paths={t: _env(f"{t.upper()}_PATH") for t in tables},
             column_mappings={t: _json_mapping(f"{t.upper()}_COLUMNS") for t in tables},
+            # MLflow's own MLFLOW_TRACKING_URI wins; else a local SQLite store beside the data
+            mlflow_tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{data_dir / 'mlflow' / 'mlflow.db'}",
+            mlflow_artifact_root=None if os.environ.get("MLFLOW_TRACKING_URI") else (data_dir / "mlflow" / "artifacts").as_uri(),
+            mlflow_experiment=_env("MLFLOW_EXPERIMENT", "customer_intel"),
+            champion_tolerance=float(_env("CHAMPION_TOLERANCE", "0.02")),
         )

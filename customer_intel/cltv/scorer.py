@@ -1,0 +1,47 @@
+"""What scoring needs from a training run: the champion plus the probabilistic model behind it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from customer_intel.cltv.ml import FeatureMatrix, predict_with_interval
+
+SCORE_COLUMNS = ["p_alive", "expected_purchases", "purchases_low", "purchases_high", "expected_spend_per_purchase",
+                 "expected_value", "value_low", "value_high", "cltv"]
+
+
+@dataclass
+class CLTVScorer:
+    """Scores customers from their features (the scoring-time output of the one feature builder).
+
+    P(alive), intervals and spend always come from ``probabilistic``; when the champion is an ML
+    regressor, its point forecast replaces expected purchases and value and CLTV scale with it.
+    """
+
+    champion: str
+    probabilistic: "object"  # ProbabilisticCLTV
+    horizon_days: int
+    regressor: tuple[FeatureMatrix, object] | None = None
+    training_days: int = 0
+
+    def score(self, features: pd.DataFrame) -> pd.DataFrame:
+        prediction = self.probabilistic.predict(features, self.horizon_days)
+        out = prediction[[c for c in SCORE_COLUMNS if c in prediction.columns]].copy()
+        if self.regressor is not None:
+            matrix, estimator = self.regressor
+            stacked = features.assign(
+                stack_p_alive=prediction["p_alive"].to_numpy(), stack_expected_purchases=prediction["expected_purchases"].to_numpy()
+            )
+            scale = self.horizon_days / max(self.training_days, 1)
+            point, low, high = predict_with_interval(estimator, matrix.transform(stacked), scale=scale)
+            ratio = np.divide(point, prediction["expected_purchases"].to_numpy(), out=np.ones(len(point)), where=prediction["expected_purchases"].to_numpy() > 1e-9)
+            out["expected_purchases"] = point
+            out["expected_value"] = point * out["expected_spend_per_purchase"]
+            out["cltv"] = out["cltv"] * ratio
+            if low is not None:
+                out["purchases_low"], out["purchases_high"] = low, high
+        out.index = features.index
+        return out

@@ -1,0 +1,81 @@
+"""CLTV end to end: candidates tracked in MLflow, a gated champion, scoring by alias."""
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from customer_intel_tests.conftest import SMALL_END_DATE, materialize_graph, step_failures, write_raw
+
+pytestmark = pytest.mark.e2e
+TRAIN = ("ingest", "cltv")
+
+
+@pytest.fixture(scope="module")
+def trained(small_frames, tmp_path_factory):
+    root = tmp_path_factory.mktemp("cltv")
+    raw_dir = write_raw(small_frames, root / "raw", fmt="parquet")
+    result = materialize_graph(raw_dir, root / "warehouse", partition=None, groups=TRAIN)
+    assert result.success, step_failures(result)
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow' / 'mlflow.db'}")
+    return result, raw_dir, root
+
+
+def test_every_candidate_has_an_mlflow_run_with_metrics_and_a_model(trained):
+    _, _, root = trained
+    runs = mlflow.search_runs(experiment_names=["customer_intel"])
+    candidates = runs[runs["tags.candidate"].notna()]
+    assert set(candidates["tags.candidate"]) == {
+        "baseline_zero", "baseline_rate", "bgnbd", "pareto_nbd", "mbgnbd", "hist_gradient_boosting",
+        "extra_trees", "xgboost", "lightgbm", "ngboost", "ridge", "lasso",
+    }
+    assert candidates["metrics.fit_seconds"].notna().all()
+    # a candidate without predictions for some customers (lifetimes' Pareto/NBD overflows for heavy
+    # buyers) has no metrics, says how many it missed, and cannot be champion
+    complete = candidates["metrics.customers_without_prediction"] == 0
+    assert candidates.loc[complete, "metrics.rmse"].notna().all()
+    assert candidates.loc[~complete, "tags.candidate"].isin(["pareto_nbd"]).all()
+    assert candidates["tags.dagster_run_id"].nunique() == 1
+    parent = runs[runs["tags.mlflow.runName"] == "cltv_models"].iloc[0]
+    artifacts = {a.path for a in MlflowClient().list_artifacts(parent["run_id"])}
+    assert {"comparison.md", "calibration.md"} <= artifacts
+    bgnbd = candidates[candidates["tags.candidate"] == "bgnbd"].iloc[0]
+    assert float(bgnbd["params.param_r"]) > 0
+
+
+def test_champion_is_registered_with_alias_and_metadata_links_mlflow(trained):
+    result, _, _ = trained
+    version = MlflowClient().get_model_version_by_alias("customer_intel_cltv", "champion")
+    assert int(version.version) == 1
+    meta = {m.materialization.asset_key.to_user_string(): m.materialization.metadata for m in result.get_asset_materialization_events()}
+    assert meta["cltv_models"]["champion"].value == version.tags["candidate"]
+    assert "mlflow ui --backend-store-uri sqlite:///" in meta["cltv_models"]["mlflow_run"].value
+    assert "| bgnbd" in meta["cltv_models"]["comparison"].value
+    assert meta["cltv_models"]["calibration"].value.startswith("![holdout calibration](data:image/png;base64,")
+    assert meta["cltv_champion"]["version"].value == 1
+    assert meta["cltv_training_frame"]["cutoff"].value == "2026-04-01"  # last day 2026-06-30 minus 90 days
+
+
+def test_a_worse_candidate_does_not_move_the_alias(trained):
+    _, raw_dir, root = trained
+    worse = {"ops": {"cltv_models": {"config": {"regressors": ["ridge"], "candidates": ["ridge"]}}}}
+    result = materialize_graph(raw_dir, root / "warehouse", partition=None, groups=TRAIN, run_config=worse)
+    gate = {e.check_name: e for e in result.get_asset_check_evaluations()}["champion_not_worse"]
+    assert not gate.passed and "is worse than champion v1" in gate.description
+    materialized = {m.materialization.asset_key.to_user_string() for m in result.get_asset_materialization_events()}
+    assert "cltv_models" in materialized and "cltv_champion" not in materialized
+    assert int(MlflowClient().get_model_version_by_alias("customer_intel_cltv", "champion").version) == 1
+
+
+def test_scoring_loads_the_champion_by_alias(trained):
+    _, raw_dir, root = trained
+    result = materialize_graph(raw_dir, root / "warehouse")
+    assert result.success, step_failures(result)
+    scored = pd.read_parquet(root / "warehouse" / "scored_customers" / f"date={SMALL_END_DATE}" / "part-0.parquet")
+    assert scored["cltv_model"].str.startswith("customer_intel_cltv v1").all()
+    assert scored["cltv_p_alive"].between(0, 1).all()
+    assert (scored["cltv_purchases_low"] <= scored["cltv_expected_purchases"] + 1).all()
+    assert (scored["cltv_purchases_high"] >= scored["cltv_purchases_low"]).all()
+    assert scored["cltv"].ge(0).all() and scored["cltv_horizon_days"].eq(90).all()
+    steps = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
+    assert not steps & {"cltv_models", "cltv_training_frame"}  # scoring never retrains
