@@ -6,11 +6,11 @@ import dagster as dg
 import pandas as pd
 
 from customer_intel.assets._metadata import md, table_schema
-from customer_intel.cltv.compare import BASELINES, CLTVFrames, build_cltv_frames, compare_cltv_models
+from customer_intel.cltv.compare import CLTVFrames, build_cltv_frames, compare_cltv_models
 from customer_intel.cltv.evaluation import CHAMPION_RULE, poisson_deviance
 from customer_intel.cltv.ml import candidate_regressors
 from customer_intel.cltv.probabilistic import TRANSACTION_MODELS
-from customer_intel.cltv.scorer import CLTVScorer
+from customer_intel.cltv.scorer import scorer_for
 from customer_intel.features import as_of_day
 from customer_intel.reporting import calibration_plot_markdown
 from customer_intel.resources import MLflowTracker
@@ -99,7 +99,7 @@ def cltv_models(
                 if name in TRANSACTION_MODELS:
                     params.update({f"param_{k}": v for k, v in result.models[name].params_.items()})
                 mlflow.log(metrics=row.to_dict(), params=params)
-                scorer = _scorer_for(name, result, best_probabilistic)
+                scorer = scorer_for(name, result)
                 if scorer is not None:
                     table.loc[name, "model_uri"] = mlflow.log_scorer(scorer)
                 table.loc[name, "mlflow_run_id"] = run.info.run_id
@@ -124,15 +124,6 @@ def cltv_models(
             "dagster/row_count": len(table),
         },
     )
-
-
-def _scorer_for(name: str, result, best_probabilistic: str) -> CLTVScorer | None:
-    if name in BASELINES:
-        return None
-    if name in TRANSACTION_MODELS:
-        return CLTVScorer(champion=name, probabilistic=result.models[name], horizon_days=result.horizon_days)
-    return CLTVScorer(champion=name, probabilistic=result.models["bgnbd"], horizon_days=result.horizon_days,
-                      regressor=result.models[name], training_days=result.training_days)
 
 
 @dg.asset_check(asset=cltv_models, blocking=True, additional_ins={"cltv_training_frame": dg.AssetIn()})

@@ -45,3 +45,16 @@ class CLTVScorer:
                 out["purchases_low"], out["purchases_high"] = low, high
         out.index = features.index
         return out
+
+
+def scorer_for(name: str, comparison) -> CLTVScorer | None:
+    """The deployable scorer of one candidate of a Comparison (None for the naive baselines)."""
+    from customer_intel.cltv.compare import BASELINES
+    from customer_intel.cltv.probabilistic import TRANSACTION_MODELS
+
+    if name in BASELINES or name not in comparison.models:
+        return None
+    if name in TRANSACTION_MODELS:
+        return CLTVScorer(champion=name, probabilistic=comparison.models[name], horizon_days=comparison.horizon_days)
+    return CLTVScorer(champion=name, probabilistic=comparison.models["bgnbd"], horizon_days=comparison.horizon_days,
+                      regressor=comparison.models[name], training_days=comparison.training_days)
