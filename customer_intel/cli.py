@@ -35,15 +35,37 @@ def prepare_environment(data_dir: Path) -> Path:
     return home
 
 
+def write_example_dataset(dataset: str, out: Path) -> None:
+    """Write a dataset that ships inside a package as contract tables under ``out/raw``."""
+    from customer_intel.cltv.datasets import load_cdnow_transactions
+
+    raw = out / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for stale in raw.glob("*"):  # another dataset's tables would be discovered too
+        stale.unlink()
+    transactions = load_cdnow_transactions(dataset.removeprefix("cdnow_") if dataset != "cdnow" else "master")
+    transactions.to_parquet(raw / "transactions.parquet", index=False)
+    print(f"{dataset}: {transactions['customer_id'].nunique():,} customers, {len(transactions):,} transactions -> {raw}")
+
+
 def demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    generate(args)
+    training_config: dict = {}
+    if args.dataset == "synthetic":
+        generate(args)
+        partition = args.partition or args.end_date
+    else:  # CDNOW, with the split of Fader, Hardie & Lee (2005): 39 weeks of calibration, 39 of holdout
+        from customer_intel.cltv.datasets import CDNOW_CALIBRATION_END, CDNOW_OBSERVATION_END
+
+        write_example_dataset(args.dataset, Path(args.out))
+        os.environ.setdefault("CUSTOMER_INTEL_PARTITIONS_START", "1997-01-01")
+        partition = args.partition or CDNOW_OBSERVATION_END
+        training_config = {"ops": {"cltv_training_frame": {"config": {"cutoff": CDNOW_CALIBRATION_END, "horizon_days": 273}}}}
     home = prepare_environment(Path(args.out))
     import dagster as dg  # after the environment is set: resources read it at import
 
     from customer_intel.definitions import defs
 
-    partition = args.partition or args.end_date
     with dg.DagsterInstance.get() as instance:
         for job_name in DEMO_JOBS:
             job = defs.resolve_job_def(job_name)
@@ -53,7 +75,7 @@ def demo(args: argparse.Namespace) -> int:
                 partition_key=partition if partitioned else None,
                 instance=instance,
                 raise_on_error=False,
-                run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+                run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}, **({} if partitioned else training_config)},
             )
             if not result.success:
                 for event in result.all_events:
@@ -88,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     p_demo = sub.add_parser("demo", help="generate the synthetic bank and materialise every asset")
     add_arguments(p_demo)
     p_demo.add_argument("--partition", default=None, help="partition date to score (default: the last day of data)")
+    p_demo.add_argument("--dataset", choices=("synthetic", "cdnow", "cdnow_sample"), default="synthetic",
+                        help="synthetic bank (default), or the CDNOW log shipped with lifetimes (FHL split); use its own --out")
     p_demo.set_defaults(func=demo)
     p_gen = sub.add_parser("generate", help="write the synthetic bank")
     add_arguments(p_gen)

@@ -100,3 +100,18 @@ def test_dagster_dev_serves_every_asset_with_description_group_and_kinds(tmp_pat
     assert by_name["scored_customers"]["groupName"] == "scoring"
     assert set(by_name["raw_transactions"]["kinds"]) == {"pandas", "parquet"}
     assert all(n["description"] for n in nodes)
+
+
+def test_demo_runs_the_whole_pipeline_on_the_cdnow_sample(tmp_path):
+    out = tmp_path / "cdnow"
+    done = subprocess.run(
+        [str(BIN / "customer-intel"), "demo", "--dataset", "cdnow_sample", "--out", str(out)],
+        cwd=tmp_path, env=clean_env(tmp_path), capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    frame = pd.read_parquet(out / "warehouse" / "cltv_training_frame" / "part-0.parquet")
+    evaluate = frame[frame["split"] == "evaluate"]
+    assert len(evaluate) == 2_357 and str(evaluate["as_of"].iloc[0].date()) == "1997-09-30"
+    assert set(evaluate["holdout_days"]) == {273}
+    scored = pd.read_parquet(out / "warehouse" / "scored_customers" / "date=1998-06-30" / "part-0.parquet")
+    assert len(scored) == 2_357 and scored["cltv_model"].str.startswith("customer_intel_cltv v1").all()

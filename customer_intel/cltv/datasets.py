@@ -38,6 +38,8 @@ def load_cdnow_transactions(which: str = "master") -> pd.DataFrame:
     raw.columns = ["customer_id", "date", "quantity", "amount"]
     return pd.DataFrame(
         {
+            # the log has day resolution: the same customer can buy the same amount twice a day
+            "transaction_id": pd.array([f"{which}-{i}" for i in range(len(raw))], dtype="string"),
             "customer_id": raw["customer_id"].astype("string"),
             "ts": pd.to_datetime(raw["date"], format="%Y%m%d", utc=True),
             "amount": raw["amount"].astype(float),

@@ -56,6 +56,8 @@ TRANSACTIONS = TableContract(
         ColumnSpec("amount", "float", finite=True),
         ColumnSpec("category", "string", required=False, nullable=True),
         ColumnSpec("channel", "string", required=False, nullable=True),
+        # optional, but when an export has one, two identical-looking purchases are told apart by it
+        ColumnSpec("transaction_id", "string", required=False, nullable=True),
     ),
     no_duplicate_rows=True,
 )

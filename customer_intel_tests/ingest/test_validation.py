@@ -162,3 +162,12 @@ def test_timestamps_in_iso_forms_parse_to_utc(value):
     frame["ts"] = value
     report = validate_raw_table(raw(frame), TRANSACTIONS, now=NOW)
     assert report.passed and report.frame["ts"].dt.tz is not None
+
+
+def test_transaction_ids_tell_identical_purchases_apart():
+    frame = pd.concat([good_transactions(), good_transactions().iloc[[2]]], ignore_index=True)
+    frame["transaction_id"] = [f"T{i}" for i in range(len(frame))]
+    assert validate_raw_table(raw(frame), TRANSACTIONS, now=NOW).passed
+    frame.loc[len(frame) - 1, "transaction_id"] = "T2"  # now it really is the same transaction twice
+    report = validate_raw_table(raw(frame), TRANSACTIONS, now=NOW)
+    assert failed(report, "no_duplicate_rows")[0].n_rows == 1
