@@ -1,5 +1,5 @@
-"""BG/NBD fit time on 1M customers: ours (weighted unique (x, t_x, T) rows, robust optimiser)
-vs lifetimes fitted naively on every customer's row, in the same run.
+"""BG/NBD fit time on 1M customers: ours (analytic-gradient likelihood on weighted distinct
+(x, t_x, T) rows) vs lifetimes fitted naively on every customer's row, in the same run.
 
     .venv/bin/python bench/clv_fit.py [--customers 1000000]
 
@@ -16,7 +16,8 @@ import warnings
 
 warnings.filterwarnings("ignore")
 
-from customer_intel.cltv.probabilistic import RobustBetaGeoFitter, unique_rows  # noqa: E402
+from customer_intel.cltv.bgnbd_fast import fit_bgnbd  # noqa: E402
+from customer_intel.cltv.probabilistic import unique_rows  # noqa: E402
 from customer_intel.features.rfm import transactional_features  # noqa: E402
 from customer_intel.synthetic import generate_bank  # noqa: E402
 
@@ -33,7 +34,7 @@ def main() -> None:
 
     started = time.perf_counter()
     rows, weights = unique_rows(features, ["frequency", "t_x", "T"])
-    ours = RobustBetaGeoFitter().fit(rows["frequency"], rows["t_x"] / 7, rows["T"] / 7, weights=weights)
+    ours = fit_bgnbd(rows["frequency"], rows["t_x"] / 7, rows["T"] / 7, weights=weights)
     ours_s = time.perf_counter() - started
 
     from lifetimes import BetaGeoFitter
@@ -47,7 +48,7 @@ def main() -> None:
         naive_params, naive_note = None, f" (raised {type(exc).__name__})"
     naive_s = time.perf_counter() - started
 
-    print(f"ours    : {len(rows):,} distinct rows of {len(features):,} customers, fit in {ours_s:.2f} s: {ours.params_.round(4).to_dict()}")
+    print(f"ours    : {len(rows):,} distinct rows of {len(features):,} customers, fit in {ours_s:.2f} s: { {k: round(v, 4) for k, v in ours.items()} }")
     print(f"lifetimes, all rows: fit in {naive_s:.2f} s{naive_note}: {naive_params}")
     print(f"ratio   : ours is {naive_s / ours_s:.1f}x faster")
 

@@ -27,6 +27,8 @@ from autograd import hessian, value_and_grad
 from scipy.optimize import minimize
 from scipy.special import betaln, gammaln
 
+from customer_intel.cltv.bgnbd_fast import fit_bgnbd
+
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # lifetimes imports pkg_resources
     from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
@@ -197,8 +199,13 @@ class ProbabilisticCLTV:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                self.transactions_.fit(x, t_x, T, weights=weights)
-        except ConvergenceError as exc:
+                if self.transaction_model == "bgnbd":
+                    # our analytic-gradient MLE; lifetimes' fitter only carries the parameters for its predictions
+                    params = fit_bgnbd(x, t_x, T, weights=weights, penalizer_coef=self.penalizer_coef)
+                    self.transactions_.params_ = pd.Series(params)[["r", "alpha", "a", "b"]]
+                else:
+                    self.transactions_.fit(x, t_x, T, weights=weights)
+        except (ConvergenceError, RuntimeError) as exc:
             raise CLTVFitError(f"{self.transaction_model} on {len(frame):,} customers ({len(rows):,} distinct rows): {exc}") from exc
         self.params_ = self.transactions_.params_.to_dict()
         self.n_customers_ = len(frame)

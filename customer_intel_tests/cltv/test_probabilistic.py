@@ -115,3 +115,29 @@ def test_gamma_gamma_without_repeat_buyers_is_a_clear_error():
 def test_unknown_model_is_refused():
     with pytest.raises(ValueError, match="transaction_model must be one of bgnbd, pareto_nbd, mbgnbd"):
         ProbabilisticCLTV("bg/nbd")
+
+
+def test_analytic_gradient_matches_finite_differences(cdnow_cohort):
+    from scipy.optimize import approx_fprime
+
+    from customer_intel.cltv.bgnbd_fast import _Indexed, _objective
+
+    x, t_x, T = cdnow_cohort["frequency"].to_numpy(float), cdnow_cohort["t_x"].to_numpy(float) / 70, cdnow_cohort["T"].to_numpy(float) / 70
+    args = (_Indexed(x), _Indexed(t_x), _Indexed(T), np.ones(len(x)), 0.01)
+    for theta in (np.array([0.1, 0.2, -0.3, 0.5]), np.array([-1.0, 1.2, 0.3, 0.9])):
+        analytic = _objective(theta, *args)[1]
+        numeric = approx_fprime(theta, lambda z: _objective(z, *args)[0], 1e-7)
+        np.testing.assert_allclose(analytic, numeric, rtol=1e-4, atol=1e-6)
+
+
+def test_fast_fit_gives_lifetimes_estimates_on_synthetic_days():
+    from lifetimes import BetaGeoFitter
+
+    from customer_intel.cltv.bgnbd_fast import fit_bgnbd
+
+    features = transactional_features(generate_bank(n_customers=5_000, seed=3).transactions.to_pandas(), "2026-06-30")
+    x, t_x, T = features["frequency"], features["t_x"] / 7, features["T"] / 7
+    theirs = BetaGeoFitter().fit(x, t_x, T).params_
+    ours = fit_bgnbd(x, t_x, T)
+    for name in ("r", "alpha", "a", "b"):
+        assert ours[name] == pytest.approx(theirs[name], rel=1e-3), name
