@@ -11,6 +11,7 @@ import warnings
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 
 CHAMPION_ALIAS = "champion"
 # explicit requirements: inferring them takes ~3x longer per model (measured, see ARCHITECTURE notes)
@@ -26,7 +27,7 @@ def _pyfunc_class():
         def __init__(self, scorer):
             self.scorer = scorer
 
-        def predict(self, context, model_input, params=None):
+        def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
             return self.scorer.score(model_input)
 
     return CLTVPyfunc
