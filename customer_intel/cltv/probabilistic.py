@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from autograd import hessian, value_and_grad
 from scipy.optimize import minimize
-from scipy.special import betaln, gammaln
+from scipy.special import betaln, gammaln, hyp2f1
 
 from customer_intel.cltv.bgnbd_fast import fit_bgnbd
 
@@ -80,8 +80,41 @@ class RobustBetaGeoFitter(_RobustFitMixin, BetaGeoFitter):
 
 
 class RobustParetoNBDFitter(ParetoNBDFitter):
-    """Pareto/NBD with deterministic starts: lifetimes starts Nelder-Mead from a random point
-    (global numpy state), so two fits of the same data can differ. Parameters are natural-scale here."""
+    """Pareto/NBD with deterministic starts and a log-space A_0.
+
+    lifetimes starts Nelder-Mead from a random point (global numpy state), so two fits of the
+    same data can differ; and its A_0 (Fader & Hardie 2005, "A note on deriving the Pareto/NBD
+    model", eq. 19) evaluates 2F1(r+s+x, b; r+s+x+1; z) directly, which overflows to NaN for
+    heavy buyers. Euler's transformation 2F1(a, b; a+1; z) = (1-z)^(1-b) 2F1(1, a+1-b; a+1; z)
+    gives a fast-converging series whose logarithm is taken instead.
+    """
+
+    @staticmethod
+    def _log_A_0(params, freq, recency, age):
+        r, alpha, s, beta = params
+        freq, recency, age = (np.asarray(v, dtype=float) for v in (freq, recency, age))
+        if alpha < beta:
+            low, high, b = alpha, beta, r + freq
+        else:
+            low, high, b = beta, alpha, s + 1.0
+        a = r + s + freq
+
+        def log_term(t):
+            z = (high - low) / (high + t)
+            log_hyp = (1.0 - b) * np.log1p(-z) + np.log(hyp2f1(1.0, a + 1.0 - b, a + 1.0, z))
+            return log_hyp - a * np.log(high + t)
+
+        at_recency, at_age = log_term(recency), log_term(age)
+        with np.errstate(divide="ignore"):  # t_x == T: A_0 = 0, log = -inf, P(alive) = 1
+            return at_recency + np.log1p(-np.exp(np.minimum(at_age - at_recency, 0.0)))
+
+    @staticmethod
+    def _conditional_log_likelihood(params, freq, rec, T):
+        r, alpha, s, beta = params
+        x = np.asarray(freq, dtype=float)
+        base = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+        log_A_0 = RobustParetoNBDFitter._log_A_0(params, x, rec, T)
+        return base + np.logaddexp(-(r + x) * np.log(alpha + T) - s * np.log(beta + T), np.log(s) + log_A_0 - np.log(r + s + x))
 
     def _fit(self, minimizing_function_args, iterative_fitting, initial_params, params_size, disp, tol=1e-6,
              fit_method="Nelder-Mead", maxiter=2000, **kwargs):

@@ -141,3 +141,22 @@ def test_fast_fit_gives_lifetimes_estimates_on_synthetic_days():
     ours = fit_bgnbd(x, t_x, T)
     for name in ("r", "alpha", "a", "b"):
         assert ours[name] == pytest.approx(theirs[name], rel=1e-3), name
+
+
+def test_pareto_nbd_a0_is_finite_where_lifetimes_returns_nan():
+    from lifetimes import ParetoNBDFitter
+
+    from customer_intel.cltv.probabilistic import RobustParetoNBDFitter
+
+    params = [2.3942, 2.5804, 0.7653, 64.1178]  # fitted on the synthetic bank (weeks)
+    x, t_x, T = np.array([51.0, 36.0, 70.0]), np.array([25.5714, 19.5714, 72.7143]), np.array([25.5714, 19.5714, 72.7143])
+    with np.errstate(all="ignore"):
+        assert not np.isfinite(ParetoNBDFitter._log_A_0(params, x, t_x, T)).any()  # last purchase on the as-of day
+    assert np.isneginf(RobustParetoNBDFitter._log_A_0(params, x, t_x, T)).all()  # A_0 = 0 exactly: P(alive) = 1
+    fitter = RobustParetoNBDFitter()
+    fitter.params_ = pd.Series(dict(zip(["r", "alpha", "s", "beta"], params)))
+    np.testing.assert_allclose(fitter.conditional_probability_alive(x, t_x, T), 1.0)
+    # and it agrees with lifetimes wherever lifetimes is finite
+    x2, t2, T2 = np.array([0.0, 3.0, 12.0]), np.array([0.0, 10.0, 30.0]), np.array([20.0, 40.0, 60.0])
+    np.testing.assert_allclose(RobustParetoNBDFitter._log_A_0(params, x2[1:], t2[1:], T2[1:]),
+                               ParetoNBDFitter._log_A_0(params, x2[1:], t2[1:], T2[1:]), rtol=1e-10)
