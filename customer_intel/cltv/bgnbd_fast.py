@@ -18,6 +18,7 @@ from scipy.optimize import minimize
 from scipy.special import betaln, digamma, gammaln
 
 PARAMS = ("r", "alpha", "a", "b")
+GRADIENT_TOLERANCE = 1e-4  # |gradient| of the mean negative log-likelihood in log-parameters
 
 
 class _Indexed:
@@ -82,9 +83,9 @@ def fit_bgnbd(x, t_x, T, weights=None, penalizer_coef: float = 0.0, tol: float =
             result = minimize(_objective, start, args=args, jac=True, method="L-BFGS-B", options={"ftol": tol, "gtol": 1e-8, "maxiter": 1000})
         if np.isfinite(result.fun) and (best is None or result.fun < best.fun):
             best = result
-        if result.success and np.linalg.norm(result.jac) < 1e-5:
-            break
-    if best is None or np.linalg.norm(best.jac) > 1e-3:
+        if result.success and np.linalg.norm(result.jac) < GRADIENT_TOLERANCE:
+            break  # another start only costs time once this one has converged
+    if best is None or np.linalg.norm(best.jac) > GRADIENT_TOLERANCE:
         raise RuntimeError(f"BG/NBD did not converge: {None if best is None else best.message}")
     r, alpha, a, b = np.exp(best.x)
     return {"r": float(r), "alpha": float(alpha / scale), "a": float(a), "b": float(b)}
