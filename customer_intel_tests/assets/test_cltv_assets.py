@@ -1,5 +1,7 @@
 """CLTV end to end: candidates tracked in MLflow, a gated champion, scoring by alias."""
 
+import os
+
 import mlflow
 import pandas as pd
 import pytest
@@ -17,8 +19,15 @@ def trained(small_frames, tmp_path_factory):
     raw_dir = write_raw(small_frames, root / "raw", fmt="parquet")
     result = materialize_graph(raw_dir, root / "warehouse", partition=None, groups=TRAIN)
     assert result.success, step_failures(result)
+    # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI: restore it for the tests after us
+    saved = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow' / 'mlflow.db'}")
-    return result, raw_dir, root
+    yield result, raw_dir, root
+    mlflow.set_tracking_uri(saved or "")
+    if saved is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = saved
 
 
 def test_every_candidate_has_an_mlflow_run_with_metrics_and_a_model(trained):
