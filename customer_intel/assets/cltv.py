@@ -6,6 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from customer_intel.assets._metadata import md, table_schema
+from customer_intel.cltv import REGISTERED_MODEL as MODEL_NAME
 from customer_intel.cltv.compare import CLTVFrames, build_cltv_frames, compare_cltv_models
 from customer_intel.cltv.evaluation import CHAMPION_RULE, poisson_deviance
 from customer_intel.cltv.ml import candidate_regressors
@@ -16,7 +17,6 @@ from customer_intel.reporting import calibration_plot_markdown
 from customer_intel.resources import MLflowTracker
 
 GROUP = "cltv"
-from customer_intel.assets.scoring import CLTV_MODEL_NAME as MODEL_NAME  # noqa: E402  one name for registry and scoring
 
 
 class CLTVFrameConfig(dg.Config):

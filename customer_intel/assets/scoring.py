@@ -7,9 +7,8 @@ from customer_intel.assets._metadata import md, table_schema
 from customer_intel.assets.partitions import daily_partitions
 from customer_intel.features import SEGMENT_NAMES
 from customer_intel.reporting import histograms_markdown, markdown_table
+from customer_intel.cltv import REGISTERED_MODEL as CLTV_MODEL_NAME
 from customer_intel.resources import MLflowTracker
-
-CLTV_MODEL_NAME = "customer_intel_cltv"  # registered by the cltv_champion asset
 
 LEADING_COLUMNS = ["customer_id", "as_of", "feature_mode", "recency", "frequency", "monetary",
                    "r_score", "f_score", "m_score", "rfm_score", "rfm_segment"]
