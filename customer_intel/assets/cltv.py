@@ -75,9 +75,8 @@ def cltv_models(
     under a parent run holding the comparison table and calibration plot. The champion follows
     the documented rule; it is registered only after the blocking check below passes.
     """
-    evaluate = cltv_training_frame.loc[cltv_training_frame["split"] == "evaluate"]
-    cutoff, horizon = as_of_day(evaluate["as_of"].iloc[0]), int(evaluate["holdout_days"].iloc[0])
-    frames = CLTVFrames.from_frame(cltv_training_frame, cutoff, horizon)
+    frames = CLTVFrames.from_frame(cltv_training_frame)
+    cutoff, horizon = frames.cutoff, frames.horizon_days
     started = time.perf_counter()
     regressors = candidate_regressors()
     if config.regressors is not None:
@@ -134,7 +133,7 @@ def champion_not_worse(cltv_models: pd.DataFrame, cltv_training_frame: pd.DataFr
     current, version = mlflow.load_champion(MODEL_NAME)
     if current is None:
         return dg.AssetCheckResult(passed=True, description="no registered champion yet", metadata={"new_champion": new["candidate"]})
-    evaluate = cltv_training_frame.loc[cltv_training_frame["split"] == "evaluate"].drop(columns="split").reset_index(drop=True)
+    evaluate = CLTVFrames.from_frame(cltv_training_frame).evaluate
     current_deviance = poisson_deviance(evaluate["holdout_purchases"], current.score(evaluate)["expected_purchases"])
     limit = current_deviance * (1 + mlflow.champion_tolerance)
     passed = bool(new["poisson_deviance"] <= limit)

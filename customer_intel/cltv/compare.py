@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from customer_intel.cltv.evaluation import CHAMPION_RULE, evaluate, pick_champion
-from customer_intel.cltv.ml import STACKED, FeatureMatrix, candidate_regressors, predict_with_interval
+from customer_intel.cltv.evaluation import CHAMPION_RULE, evaluate, pick_champion, rate_baseline
+from customer_intel.cltv.ml import STACKED, FeatureMatrix, candidate_regressors, predict_with_interval, stack_features
 from customer_intel.cltv.probabilistic import TRANSACTION_MODELS, CLTVFitError, ProbabilisticCLTV
 from customer_intel.features.rfm import DAY, as_of_day, calibration_holdout_frame
 
@@ -58,10 +58,12 @@ class CLTVFrames:
         return pd.concat([self.train.assign(split="train"), self.evaluate.assign(split="evaluate")], ignore_index=True)
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, cutoff, horizon_days: int) -> "CLTVFrames":
+    def from_frame(cls, frame: pd.DataFrame) -> "CLTVFrames":
+        """Inverse of ``to_frame``: cutoff and horizon are the evaluate rows' as-of day and target window."""
         train = frame.loc[frame["split"] == "train"].drop(columns="split").reset_index(drop=True)
         evaluate = frame.loc[frame["split"] == "evaluate"].drop(columns="split").reset_index(drop=True)
-        return cls(evaluate, train, as_of_day(cutoff), horizon_days, int(train["holdout_days"].iloc[0]) if len(train) else 0)
+        return cls(evaluate, train, as_of_day(evaluate["as_of"].iloc[0]), int(evaluate["holdout_days"].iloc[0]),
+                   int(train["holdout_days"].iloc[0]) if len(train) else 0)
 
 
 def build_cltv_frames(transactions: pd.DataFrame, customers: pd.DataFrame | None, cutoff, horizon_days: int) -> CLTVFrames:
@@ -77,11 +79,6 @@ def build_cltv_frames(transactions: pd.DataFrame, customers: pd.DataFrame | None
     training_days = int(min(horizon_days, history_days // 2))
     train = calibration_holdout_frame(transactions, customers, cutoff - DAY * training_days, training_days) if training_days > 0 else evaluate.iloc[:0]
     return CLTVFrames(evaluate, train, cutoff, horizon_days, training_days)
-
-
-def _stack(frame: pd.DataFrame, model: ProbabilisticCLTV, horizon_days: int) -> pd.DataFrame:
-    prediction = model.predict(frame, horizon_days, n_samples=50)
-    return frame.assign(stack_p_alive=prediction["p_alive"].to_numpy(), stack_expected_purchases=prediction["expected_purchases"].to_numpy())
 
 
 def compare_cltv_models(
@@ -116,9 +113,8 @@ def compare_cltv_models(
         rows[name] = {"kind": kind, **evaluate(actual, point, low, high), "customers_without_prediction": failed,
                       "fit_seconds": round(seconds, 2)}
 
-    rate = evaluation["frequency"] / evaluation["T"].where(evaluation["T"] > 0)
     record("baseline_zero", "baseline", 0.0, np.zeros(len(evaluation)))
-    record("baseline_rate", "baseline", 0.0, (rate.fillna(0) * horizon_days).to_numpy())
+    record("baseline_rate", "baseline", 0.0, rate_baseline(evaluation, horizon_days))
 
     for name in TRANSACTION_MODELS:
         started = time.perf_counter()
@@ -141,8 +137,8 @@ def compare_cltv_models(
         training = frames.train
         n_train = len(training)
         stacker = ProbabilisticCLTV("bgnbd", time_unit_days=time_unit_days).fit(training)
-        training = _stack(training, stacker, horizon_days)
-        evaluation_stacked = _stack(evaluation, models["bgnbd"], horizon_days)
+        training = stack_features(training, *stacker.point_predictions(training, horizon_days))
+        evaluation_stacked = stack_features(evaluation, *models["bgnbd"].point_predictions(evaluation, horizon_days))
         matrix = FeatureMatrix.fit(training)
         X_train, y_train = matrix.transform(training), training["holdout_purchases"].to_numpy(dtype=float)
         X_eval = matrix.transform(evaluation_stacked)
@@ -191,13 +187,10 @@ def truth_rmse(comparison: Comparison, bank) -> dict[str, float]:
     features = build_customer_features(frames["transactions"], frames["customers"], bank.config.end_date).frame
     truth = frames["truth"].set_index("customer_id").reindex(features["customer_id"].astype(str))
     actual = truth[f"future_purchases_{bank.config.future_days}d"].to_numpy(dtype=float)
-    out = {}
-    for name in dict.fromkeys((comparison.champion, "bgnbd")):
-        predicted = scorer_for(name, comparison).score(features)["expected_purchases"].to_numpy()
-        out[name] = float(np.sqrt(np.mean((predicted - actual) ** 2)))
-    rate = (features["frequency"] / features["T"].where(features["T"] > 0)).fillna(0).to_numpy() * bank.config.future_days
-    out["baseline_rate"] = float(np.sqrt(np.mean((rate - actual) ** 2)))
-    return out
+    forecasts = {name: scorer_for(name, comparison).score(features)["expected_purchases"].to_numpy()
+                 for name in dict.fromkeys((comparison.champion, "bgnbd"))}
+    forecasts["baseline_rate"] = rate_baseline(features, bank.config.future_days)
+    return {name: evaluate(actual, predicted)["rmse"] for name, predicted in forecasts.items()}
 
 
 def main(argv: list[str] | None = None) -> None:

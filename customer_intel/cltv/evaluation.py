@@ -53,6 +53,12 @@ def evaluate(actual, predicted, low=None, high=None) -> dict[str, float]:
     return metrics
 
 
+def rate_baseline(features: pd.DataFrame, horizon_days: float) -> np.ndarray:
+    """Naive forecast: the customer's own repeat-purchase rate x / T, times the horizon (0 when T = 0)."""
+    rate = features["frequency"] / features["T"].where(features["T"] > 0)
+    return (rate.fillna(0) * horizon_days).to_numpy(dtype=float)
+
+
 CHAMPION_RULE = (
     "lowest mean Poisson deviance on the holdout (a proper scoring rule for counts), among candidates "
     "that beat every naive baseline on it; ties broken by RMSE"

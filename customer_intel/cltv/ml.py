@@ -64,6 +64,11 @@ class FeatureMatrix:
         return frame[self.columns].astype(float).fillna(self.medians).to_numpy()
 
 
+def stack_features(frame: pd.DataFrame, p_alive: np.ndarray, expected_purchases: np.ndarray) -> pd.DataFrame:
+    """The features plus the probabilistic model's outputs (STACKED), for training and scoring alike."""
+    return frame.assign(stack_p_alive=np.asarray(p_alive), stack_expected_purchases=np.asarray(expected_purchases))
+
+
 def predict_with_interval(model, X: np.ndarray, scale: float = 1.0, interval: float = 0.8, n_samples: int = 400, seed: int = 0):
     """Point prediction (clipped at 0: linear models can go negative) and, for NGBoost, an interval.
 

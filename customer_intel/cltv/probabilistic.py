@@ -277,16 +277,20 @@ class ProbabilisticCLTV:
         usable = (x > 0) & (m > 0)  # net refunds can leave m <= 0: no evidence about spend then
         return np.where(usable, x, 0.0), np.where(usable, m, 0.0)
 
-    def predict(self, frame: pd.DataFrame, horizon_days: float, interval: float = 0.8, n_samples: int = 400, seed: int = 0) -> pd.DataFrame:
-        """Per customer: P(alive), expected purchases and value over the horizon with a central
-        ``interval`` (by posterior simulation), expected spend per purchase, discounted CLTV."""
+    def point_predictions(self, frame: pd.DataFrame, horizon_days: float) -> tuple[np.ndarray, np.ndarray]:
+        """Closed-form P(alive) and expected purchases over the horizon (no simulation)."""
         x, t_x, T = self._xtT(frame)
-        horizon = horizon_days / self.time_unit_days
         model = self.transactions_
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             p_alive = np.asarray(model.conditional_probability_alive(x, t_x, T), dtype=float)
-            expected = np.asarray(model.conditional_expected_number_of_purchases_up_to_time(horizon, x, t_x, T), dtype=float)
+            expected = np.asarray(model.conditional_expected_number_of_purchases_up_to_time(horizon_days / self.time_unit_days, x, t_x, T), dtype=float)
+        return p_alive, expected
+
+    def predict(self, frame: pd.DataFrame, horizon_days: float, interval: float = 0.8, n_samples: int = 400, seed: int = 0) -> pd.DataFrame:
+        """Per customer: P(alive), expected purchases and value over the horizon with a central
+        ``interval`` (by posterior simulation), expected spend per purchase, discounted CLTV."""
+        p_alive, expected = self.point_predictions(frame, horizon_days)
         spend = self.expected_spend_per_purchase(frame)
         purchases, value = self.simulate(frame, horizon_days, n_samples=n_samples, seed=seed, p_alive=p_alive)
         out = pd.DataFrame(index=frame.index)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from customer_intel.cltv.ml import FeatureMatrix, predict_with_interval
+from customer_intel.cltv.ml import FeatureMatrix, predict_with_interval, stack_features
 
 SCORE_COLUMNS = ["p_alive", "expected_purchases", "purchases_low", "purchases_high", "expected_spend_per_purchase",
                  "expected_value", "value_low", "value_high", "cltv"]
@@ -32,9 +32,7 @@ class CLTVScorer:
         out = prediction[[c for c in SCORE_COLUMNS if c in prediction.columns]].copy()
         if self.regressor is not None:
             matrix, estimator = self.regressor
-            stacked = features.assign(
-                stack_p_alive=prediction["p_alive"].to_numpy(), stack_expected_purchases=prediction["expected_purchases"].to_numpy()
-            )
+            stacked = stack_features(features, prediction["p_alive"].to_numpy(), prediction["expected_purchases"].to_numpy())
             scale = self.horizon_days / max(self.training_days, 1)
             point, low, high = predict_with_interval(estimator, matrix.transform(stacked), scale=scale)
             ratio = np.divide(point, prediction["expected_purchases"].to_numpy(), out=np.ones(len(point)), where=prediction["expected_purchases"].to_numpy() > 1e-9)

@@ -53,6 +53,7 @@ class Settings:
             raise ValueError(f"{ENV_PREFIX}ENV={env!r} is not supported by this build; use 'local'")
         data_dir = Path(_env("DATA_DIR", "data")).resolve()
         tables = ("transactions", "customers", "campaigns")
+        tracking_server = os.environ.get("MLFLOW_TRACKING_URI")  # MLflow's own variable wins; a server keeps its artifacts
         return cls(
             env=env,
             data_dir=data_dir,
@@ -61,9 +62,8 @@ class Settings:
             partitions_start=_env("PARTITIONS_START", DEFAULT_PARTITIONS_START),
             table_paths={t: _env(f"{t.upper()}_PATH") for t in tables},
             column_mappings={t: _json_mapping(f"{t.upper()}_COLUMNS") for t in tables},
-            # MLflow's own MLFLOW_TRACKING_URI wins; else a local SQLite store beside the data
-            mlflow_tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{data_dir / 'mlflow' / 'mlflow.db'}",
-            mlflow_artifact_root=None if os.environ.get("MLFLOW_TRACKING_URI") else (data_dir / "mlflow" / "artifacts").as_uri(),
+            mlflow_tracking_uri=tracking_server or f"sqlite:///{data_dir / 'mlflow' / 'mlflow.db'}",
+            mlflow_artifact_root=None if tracking_server else (data_dir / "mlflow" / "artifacts").as_uri(),
             mlflow_experiment=_env("MLFLOW_EXPERIMENT", "customer_intel"),
             champion_tolerance=float(_env("CHAMPION_TOLERANCE", "0.02")),
         )
