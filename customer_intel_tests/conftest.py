@@ -42,14 +42,19 @@ def write_raw(frames: dict[str, pd.DataFrame], raw_dir: Path, fmt: str = "csv", 
     return raw_dir
 
 
-def test_resources(raw_dir: Path, warehouse: Path, **source) -> dict:
-    """The production resources pointed at temporary folders (MLflow: a SQLite store beside the warehouse)."""
-    from customer_intel.resources import MLflowTracker, ParquetIOManager, RawDataSource
+def pipeline_resources(raw_dir: Path | str, warehouse: Path, warehouse_root: str | None = None, s3=None, **source) -> dict:
+    """The production resources pointed at temporary folders (MLflow: a SQLite store beside the warehouse).
+
+    ``warehouse_root`` / ``s3`` put the output tables (and an ``s3://`` ``raw_dir``) on S3 instead.
+    """
+    from customer_intel.resources import MLflowTracker, ParquetIOManager, RawDataSource, Warehouse
 
     mlflow_dir = warehouse.parent / "mlflow"
+    store = Warehouse(root=warehouse_root or str(warehouse), s3=s3)
     return {
-        "io_manager": ParquetIOManager(root=str(warehouse)),
-        "raw_data": RawDataSource(raw_dir=str(raw_dir), **source),
+        "warehouse": store,
+        "io_manager": ParquetIOManager(warehouse=store),
+        "raw_data": RawDataSource(raw_dir=str(raw_dir), s3=s3, **source),
         "mlflow": MLflowTracker(tracking_uri=f"sqlite:///{mlflow_dir / 'mlflow.db'}", artifact_root=(mlflow_dir / "artifacts").as_uri()),
     }
 
@@ -62,7 +67,7 @@ def materialize_graph(raw_dir: Path, warehouse: Path, partition: str | None = SM
     return dg.materialize(
         [*all_assets, *all_asset_checks],
         selection=dg.AssetSelection.groups(*groups),
-        resources=test_resources(raw_dir, warehouse, **source),
+        resources=pipeline_resources(raw_dir, warehouse, **source),
         partition_key=partition,
         run_config=run_config,
         raise_on_error=False,
@@ -79,12 +84,19 @@ def good_pipeline(frames: dict[str, pd.DataFrame], root: Path, fmt: str):
 
 
 def step_failures(result) -> dict[str, str]:
-    """step key -> the Failure description (or error message) of every failed step."""
+    """step key -> the Failure description (or the error message and its causes) of every failed step."""
     out = {}
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
             data = event.event_specific_data
-            out[event.step_key] = data.user_failure_data.description if data.user_failure_data else data.error.message
+            if data.user_failure_data:
+                out[event.step_key] = data.user_failure_data.description
+                continue
+            error, messages = data.error, []
+            while error is not None:
+                messages.append(error.message.strip())
+                error = error.cause
+            out[event.step_key] = "\n".join(messages)
     return out
 
 
@@ -95,3 +107,44 @@ def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     }
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """moto's ThreadedMotoServer: a real HTTP S3 endpoint on 127.0.0.1 (a free port), stopped at the end."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint, request):
+    """A fresh bucket on the moto server and the S3Resource that reaches it: (resource, bucket)."""
+    from dagster_aws.s3 import S3Resource
+
+    resource = S3Resource(endpoint_url=s3_endpoint, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    bucket = "ci-" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:20]
+    resource.get_client().create_bucket(Bucket=bucket)
+    return resource, bucket
+
+
+def upload_raw(frames: dict[str, pd.DataFrame], client, bucket: str, prefix: str = "raw", fmt: str = "parquet",
+               tables=("transactions", "customers", "campaigns")) -> str:
+    """Put the raw tables under ``s3://bucket/prefix/`` as a bank would drop them; returns that URI."""
+    import io
+
+    for name in tables:
+        sink = io.BytesIO()
+        if fmt == "csv":
+            frames[name].to_csv(sink, index=False)
+        else:
+            frames[name].to_parquet(sink, index=False)
+        client.put_object(Bucket=bucket, Key=f"{prefix}/{name}.{fmt}", Body=sink.getvalue())
+    return f"s3://{bucket}/{prefix}"

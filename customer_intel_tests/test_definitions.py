@@ -1,3 +1,6 @@
+import os
+from datetime import datetime, timezone
+
 import dagster as dg
 
 from customer_intel.definitions import defs
@@ -43,3 +46,33 @@ def test_training_job_is_unpartitioned_and_gated():
     graph = defs.resolve_asset_graph()
     gate = graph.get_check_spec(dg.AssetCheckKey(dg.AssetKey("cltv_models"), "champion_not_worse"))
     assert gate.blocking
+
+
+def test_nightly_schedule_scores_the_last_complete_day_at_two_utc_and_runs_by_default():
+    schedule = defs.resolve_schedule_def("nightly_scoring_schedule")
+    assert schedule.cron_schedule == "0 2 * * *"
+    assert schedule.execution_timezone == "UTC"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert schedule.job_name == "scoring_job"
+    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 25, 2, 0, tzinfo=timezone.utc))
+    [request] = schedule.evaluate_tick(context).run_requests
+    assert request.partition_key == "2026-11-24"
+
+
+def test_retraining_sensors_run_by_default_and_launch_training():
+    for name in ("raw_landing_sensor", "feature_drift_sensor"):
+        sensor = defs.resolve_sensor_def(name)
+        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING, name
+        assert sensor.job_name == "training_job", name
+
+
+def test_definitions_load_locally_with_no_s3_configured(monkeypatch):
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CUSTOMER_INTEL_", "AWS_", "MLFLOW_"))}
+    code = ("from customer_intel.definitions import defs; r = defs.resources; "
+            "print(r['warehouse'].root, r['warehouse'].s3, r['raw_data'].s3)")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    root, s3, raw_s3 = out.stdout.split()
+    assert root.endswith("data/warehouse") and s3 == raw_s3 == "None"

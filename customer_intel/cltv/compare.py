@@ -17,7 +17,7 @@ import pandas as pd
 
 from customer_intel.cltv.evaluation import CHAMPION_RULE, evaluate, pick_champion, rate_baseline
 from customer_intel.cltv.ml import STACKED, FeatureMatrix, candidate_regressors, predict_with_interval, stack_features
-from customer_intel.cltv.probabilistic import TRANSACTION_MODELS, CLTVFitError, ProbabilisticCLTV
+from customer_intel.cltv.probabilistic import TRANSACTION_MODELS, CLTVFitError, Interval, ProbabilisticCLTV
 from customer_intel.features.rfm import DAY, as_of_day, calibration_holdout_frame
 
 BASELINES = ["baseline_zero", "baseline_rate"]
@@ -105,12 +105,12 @@ def compare_cltv_models(
     actual = evaluation["holdout_purchases"].to_numpy(dtype=float)
     rows, predictions, models, failures = {}, {}, {}, {}
 
-    def record(name, kind, seconds, point, low=None, high=None):
+    def record(name, kind, seconds, point, interval=None):
         predictions[name] = point
         failed = int(np.isnan(point).sum())  # e.g. lifetimes' Pareto/NBD P(alive) overflows for heavy buyers
         if failed:
             log(f"{name}: no prediction for {failed:,} customers; its metrics are undefined")
-        rows[name] = {"kind": kind, **evaluate(actual, point, low, high), "customers_without_prediction": failed,
+        rows[name] = {"kind": kind, **evaluate(actual, point, interval), "customers_without_prediction": failed,
                       "fit_seconds": round(seconds, 2)}
 
     record("baseline_zero", "baseline", 0.0, np.zeros(len(evaluation)))
@@ -127,7 +127,7 @@ def compare_cltv_models(
             continue
         models[name] = model
         record(name, "probabilistic", time.perf_counter() - started, prediction["expected_purchases"].to_numpy(),
-               prediction["purchases_low"].to_numpy(), prediction["purchases_high"].to_numpy())
+               Interval(*(prediction[f"purchases_{c}"].to_numpy() for c in ("low", "high", "low_weight", "high_weight"))))
 
     n_train, training_days = 0, frames.training_days
     if include_ml and "bgnbd" in models and training_days > 0:
@@ -145,9 +145,9 @@ def compare_cltv_models(
         for name, estimator in (regressors or candidate_regressors(seed)).items():
             started = time.perf_counter()
             estimator.fit(X_train, y_train)
-            point, low, high = predict_with_interval(estimator, X_eval, scale=scale, seed=seed)
+            point, interval = predict_with_interval(estimator, X_eval, scale=scale, seed=seed)
             models[name] = (matrix, estimator)
-            record(name, "ml (time-shifted, stacked)", time.perf_counter() - started, point, low, high)
+            record(name, "ml (time-shifted, stacked)", time.perf_counter() - started, point, interval)
             log(f"{name}: fitted in {time.perf_counter() - started:.1f} s")
         assert set(STACKED) <= set(matrix.columns)
 

@@ -14,6 +14,7 @@ METRIC_DIRECTIONS = {  # True: higher is better
     "spearman": True,
     "top_decile_capture": True,
     "interval_coverage": True,  # informational: should be near the nominal level, not maximal
+    "randomised_coverage": True,  # informational: the nominal level (0.8) when the predictive is calibrated
 }
 
 
@@ -35,8 +36,21 @@ def top_decile_capture(actual: np.ndarray, predicted: np.ndarray) -> float:
     return float(actual[top].sum() / actual.sum())
 
 
-def evaluate(actual, predicted, low=None, high=None) -> dict[str, float]:
-    """Every metric for one candidate on one holdout."""
+def randomised_coverage(actual, interval) -> float:
+    """Expected coverage of the randomised interval: 1 strictly inside, the end's weight on an end, 0 outside.
+
+    For a calibrated discrete predictive this is the nominal level, where the closed interval's
+    hit rate runs above it (see ``probabilistic.Interval``).
+    """
+    y = np.asarray(actual, dtype=float)
+    low, high = np.asarray(interval.low), np.asarray(interval.high)
+    inside = ((y > low) & (y < high)).astype(float)
+    covered = np.where(y == low, interval.low_weight, np.where(y == high, interval.high_weight, inside))
+    return float(np.mean(covered))
+
+
+def evaluate(actual, predicted, interval=None) -> dict[str, float]:
+    """Every metric for one candidate on one holdout (``interval``: a ``probabilistic.Interval`` or None)."""
     y = np.asarray(actual, dtype=float)
     p = np.asarray(predicted, dtype=float)
     metrics = {
@@ -47,9 +61,11 @@ def evaluate(actual, predicted, low=None, high=None) -> dict[str, float]:
         "spearman": float(spearmanr(p, y).statistic) if np.std(p) > 0 else 0.0,
         "top_decile_capture": top_decile_capture(y, p),
         "interval_coverage": float("nan"),
+        "randomised_coverage": float("nan"),
     }
-    if low is not None and high is not None:
-        metrics["interval_coverage"] = float(np.mean((y >= np.asarray(low)) & (y <= np.asarray(high))))
+    if interval is not None:
+        metrics["interval_coverage"] = float(np.mean((y >= np.asarray(interval.low)) & (y <= np.asarray(interval.high))))
+        metrics["randomised_coverage"] = randomised_coverage(y, interval)
     return metrics
 
 

@@ -70,16 +70,15 @@ def stack_features(frame: pd.DataFrame, p_alive: np.ndarray, expected_purchases:
 
 
 def predict_with_interval(model, X: np.ndarray, scale: float = 1.0, interval: float = 0.8, n_samples: int = 400, seed: int = 0):
-    """Point prediction (clipped at 0: linear models can go negative) and, for NGBoost, an interval.
+    """Point prediction (clipped at 0: linear models can go negative) and, for NGBoost, an ``Interval``.
 
     ``scale`` stretches a model trained on a shorter window to the evaluation horizon.
     """
-    from customer_intel.cltv.probabilistic import shortest_interval
+    from customer_intel.cltv.probabilistic import interval_from_samples
 
     point = np.maximum(np.asarray(model.predict(X), dtype=float), 0.0) * scale
     if hasattr(model, "pred_dist"):
         mu = np.maximum(model.pred_dist(X).params["mu"] * scale, 1e-9)
         draws = np.random.default_rng(seed).poisson(mu[:, None], size=(len(mu), n_samples))
-        low, high = shortest_interval(draws, interval)
-        return point, low, high
-    return point, None, None
+        return point, interval_from_samples(draws, interval)
+    return point, None

@@ -21,6 +21,8 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 from autograd import hessian, value_and_grad
@@ -188,6 +190,39 @@ def shortest_interval(samples: np.ndarray, probability: float) -> tuple[np.ndarr
     return best_lo, best_hi
 
 
+class Interval(NamedTuple):
+    """A predictive interval per row, with the randomisation that makes its probability exact.
+
+    A discrete predictive (purchase counts, an atom at zero) rarely puts exactly 80% on any set
+    of values: [0, 0] holds 95% for a customer who has almost surely dropped out. The
+    randomised interval includes its lower end with probability ``low_weight`` and its upper
+    end with ``high_weight`` (1 = always), chosen so that it holds exactly the nominal
+    probability -- the standard construction for discrete distributions (as for randomised
+    tests, and the PIT of Czado, Gneiting & Held 2009). Its expected coverage of the actual
+    value is the calibration check for the whole population.
+    """
+
+    low: np.ndarray
+    high: np.ndarray
+    low_weight: np.ndarray
+    high_weight: np.ndarray
+
+
+def interval_from_samples(samples: np.ndarray, probability: float) -> Interval:
+    """The shortest interval nearest ``probability`` and the end weights that make it hold exactly that."""
+    lo, hi = shortest_interval(samples, probability)
+    mass = ((samples >= lo[:, None]) & (samples <= hi[:, None])).mean(axis=1)
+    mass_lo = (samples == lo[:, None]).mean(axis=1)
+    mass_hi = (samples == hi[:, None]).mean(axis=1)
+    excess = np.maximum(mass - probability, 0.0)
+    trim_lo = np.minimum(excess, mass_lo)  # trim the lower end first: it is the atom at zero when there is one
+    low_weight = 1.0 - np.divide(trim_lo, mass_lo, out=np.zeros_like(mass), where=mass_lo > 0)
+    rest = np.where(hi > lo, excess - trim_lo, 0.0)
+    high_weight = 1.0 - np.divide(rest, mass_hi, out=np.zeros_like(mass), where=mass_hi > 0)
+    high_weight = np.where(hi > lo, high_weight, low_weight)
+    return Interval(lo, hi, np.clip(low_weight, 0, 1), np.clip(high_weight, 0, 1))
+
+
 def bgnbd_log_likelihood(params: dict, x, t_x, T) -> float:
     """Full BG/NBD log-likelihood of FHL (2005a), eq. 6, summed over customers."""
     r, alpha, a, b = (params[k] for k in ("r", "alpha", "a", "b"))
@@ -296,11 +331,13 @@ class ProbabilisticCLTV:
         out = pd.DataFrame(index=frame.index)
         out["p_alive"] = p_alive
         out["expected_purchases"] = expected
-        out["purchases_low"], out["purchases_high"] = shortest_interval(purchases, interval)
+        bounds = interval_from_samples(purchases, interval)
+        out["purchases_low"], out["purchases_high"] = bounds.low, bounds.high
         # the interval's own predictive probability: near `interval`, higher where an atom at 0 dominates
         out["purchases_interval_probability"] = (
-            (purchases >= out["purchases_low"].to_numpy()[:, None]) & (purchases <= out["purchases_high"].to_numpy()[:, None])
+            (purchases >= bounds.low[:, None]) & (purchases <= bounds.high[:, None])
         ).mean(axis=1)
+        out["purchases_low_weight"], out["purchases_high_weight"] = bounds.low_weight, bounds.high_weight
         out["expected_spend_per_purchase"] = spend
         out["expected_value"] = expected * spend
         out["value_low"], out["value_high"] = shortest_interval(value, interval)

@@ -34,13 +34,13 @@ class CLTVScorer:
             matrix, estimator = self.regressor
             stacked = stack_features(features, prediction["p_alive"].to_numpy(), prediction["expected_purchases"].to_numpy())
             scale = self.horizon_days / max(self.training_days, 1)
-            point, low, high = predict_with_interval(estimator, matrix.transform(stacked), scale=scale)
+            point, interval = predict_with_interval(estimator, matrix.transform(stacked), scale=scale)
             ratio = np.divide(point, prediction["expected_purchases"].to_numpy(), out=np.ones(len(point)), where=prediction["expected_purchases"].to_numpy() > 1e-9)
             out["expected_purchases"] = point
             out["expected_value"] = point * out["expected_spend_per_purchase"]
             out["cltv"] = out["cltv"] * ratio
-            if low is not None:
-                out["purchases_low"], out["purchases_high"] = low, high
+            if interval is not None:
+                out["purchases_low"], out["purchases_high"] = interval.low, interval.high
         out.index = features.index
         return out
 

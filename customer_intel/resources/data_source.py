@@ -1,26 +1,73 @@
-"""The raw-data source resource: where the bank's three tables are and what their columns are called."""
+"""The raw-data source resource: where the bank's three tables are and what their columns are called.
+
+Locations are local paths or ``s3://bucket/key`` (one file) / ``s3://bucket/prefix/`` (a folder of
+files); S3 bytes move through the boto3 client of dagster-aws's ``S3Resource``.
+"""
 
 from __future__ import annotations
 
+import io
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Optional
 
 import dagster as dg
+from dagster_aws.s3 import S3Resource
 
 from customer_intel.ingest import RawTable, TableContract, read_raw_table
-from customer_intel.ingest.reader import TABLE_SUFFIXES
+from customer_intel.ingest.reader import LOCAL_FILES, TABLE_SUFFIXES, RawSourceError, is_table_file_name
+from customer_intel.resources.storage import S3_SCHEME, LocalObjectStore, S3ObjectStore, s3_uri, split_s3_uri
 
 NOT_CONFIGURED = {"", "none", "off"}
+TABLES = ("transactions", "customers", "campaigns")
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    """A raw file as the landing sensor sees it: where it is and a tag that changes with its content."""
+
+    uri: str
+    etag: str
+    last_modified: datetime
+
+
+class S3Files:
+    """The reader's view of S3: a key is one file, a prefix is a folder of files (its direct children)."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def _objects(self, location: str):
+        bucket, key = split_s3_uri(location)
+        return bucket, key, S3ObjectStore(self.client, bucket).list(key)
+
+    def list(self, location: str) -> list[str]:
+        bucket, key, objects = self._objects(location)
+        if any(obj.key == key for obj in objects) and not location.endswith("/"):
+            return [location]
+        files = [obj.key for obj in objects if "/" not in obj.key[len(key):].lstrip("/") and is_table_file_name(obj.key)]
+        if not files:
+            if objects:
+                raise RawSourceError(f"{location}: the prefix holds no CSV or Parquet files ({', '.join(TABLE_SUFFIXES)})")
+            raise RawSourceError(f"{location}: no such object or prefix")
+        return [s3_uri(bucket, f) for f in files]
+
+    def open(self, path: str) -> io.BytesIO:
+        bucket, key = split_s3_uri(path)
+        return io.BytesIO(self.client.get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
 class RawDataSource(dg.ConfigurableResource):
-    """Locates and reads the raw tables.
+    """Locates and reads the raw tables, from a local folder or an S3 prefix.
 
     A table is found by name in ``raw_dir`` (``transactions.parquet``, ``transactions.csv`` or a
     ``transactions/`` folder of such files) unless ``<table>_path`` names a file or folder
     explicitly; an explicit path that does not exist is an error, a table that is neither
     configured nor found is absent and its features are switched off. Set a path to ``none`` to
     switch a table off. ``<table>_columns`` maps contract names to the export's names, e.g.
-    ``{"customer_id": "Customer Key"}``.
+    ``{"customer_id": "Customer Key"}``. ``raw_dir`` and the paths may be ``s3://`` URIs; ``s3``
+    is the client configuration then (default: the standard AWS chain).
     """
 
     raw_dir: str
@@ -30,11 +77,27 @@ class RawDataSource(dg.ConfigurableResource):
     transactions_columns: dict[str, str] = {}
     customers_columns: dict[str, str] = {}
     campaigns_columns: dict[str, str] = {}
+    s3: Optional[S3Resource] = None
+
+    def _s3_client(self):
+        return (self.s3 or S3Resource()).get_client()
+
+    def _explicit(self) -> dict[str, str | None]:
+        return {table: getattr(self, f"{table}_path") for table in TABLES}
 
     def location(self, table: str) -> str | None:
         explicit = getattr(self, f"{table}_path")
         if explicit is not None:
             return None if explicit.strip().lower() in NOT_CONFIGURED else explicit
+        if self.raw_dir.startswith(S3_SCHEME):
+            bucket, prefix = split_s3_uri(self.raw_dir)
+            names = {obj.key[len(prefix):].lstrip("/") for obj in S3ObjectStore(self._s3_client(), bucket).list(prefix)}
+            for suffix in TABLE_SUFFIXES:
+                if f"{table}{suffix}" in names:
+                    return s3_uri(bucket, prefix, f"{table}{suffix}")
+            if any(name.startswith(f"{table}/") for name in names):
+                return s3_uri(bucket, prefix, table) + "/"
+            return None
         root = Path(self.raw_dir)
         for candidate in [root / f"{table}{suffix}" for suffix in TABLE_SUFFIXES] + [root / table]:
             if candidate.exists():
@@ -42,4 +105,30 @@ class RawDataSource(dg.ConfigurableResource):
         return None
 
     def read(self, contract: TableContract) -> RawTable:
-        return read_raw_table(contract, self.location(contract.name), getattr(self, f"{contract.name}_columns"))
+        location = self.location(contract.name)
+        files = S3Files(self._s3_client()) if location and location.startswith(S3_SCHEME) else LOCAL_FILES
+        return read_raw_table(contract, location, getattr(self, f"{contract.name}_columns"), files)
+
+    def landed_files(self) -> list[LandedFile]:
+        """Every raw table file under ``raw_dir`` and the explicit table paths, with content tags.
+
+        What the landing sensor watches: a new file, or a changed tag, means new raw data.
+        Hidden and marker files (``.x``, ``_SUCCESS``) and other suffixes are ignored.
+        """
+        roots = [self.raw_dir] + [p for p in self._explicit().values() if p and p.strip().lower() not in NOT_CONFIGURED]
+        seen: dict[str, LandedFile] = {}
+        for root in roots:
+            if root.startswith(S3_SCHEME):
+                bucket, prefix = split_s3_uri(root)
+                store, base = S3ObjectStore(self._s3_client(), bucket), s3_uri(bucket) + "/"
+                objects = store.list(prefix)
+            else:
+                path = Path(root).resolve()
+                if not path.exists():
+                    continue
+                store = LocalObjectStore(path.parent if path.is_file() else path)
+                base, objects = str(store.root) + "/", store.list(path.name if path.is_file() else "")
+            for obj in objects:
+                if is_table_file_name(obj.key):
+                    seen[base + obj.key] = LandedFile(base + obj.key, obj.etag, obj.last_modified)
+        return sorted(seen.values(), key=lambda f: f.uri)

@@ -10,8 +10,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from customer_intel.monitoring.drift import DEFAULT_DRIFT_FEATURES
+
 ENV_PREFIX = "CUSTOMER_INTEL_"
 DEFAULT_PARTITIONS_START = "2024-07-01"
+ENVIRONMENTS = ("local", "s3")
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -32,12 +35,19 @@ def _json_mapping(name: str) -> dict[str, str]:
     return mapping
 
 
+def _location(value: str) -> str:
+    """An s3:// URI as given, a local path made absolute."""
+    return value.rstrip("/") if value.startswith("s3://") else str(Path(value).resolve())
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str
     data_dir: Path
-    raw_dir: Path
-    warehouse_dir: Path
+    raw_dir: str  # a local folder or s3://bucket/prefix
+    warehouse_root: str  # a local folder or s3://bucket/prefix
+    s3_endpoint_url: str | None
+    s3_region: str | None
     partitions_start: str
     table_paths: dict[str, str | None]
     column_mappings: dict[str, dict[str, str]]
@@ -45,20 +55,33 @@ class Settings:
     mlflow_artifact_root: str | None
     mlflow_experiment: str
     champion_tolerance: float
+    drift_psi_threshold: float
+    drift_features: tuple[str, ...]
+    landing_interval_seconds: int
 
     @classmethod
     def from_env(cls) -> "Settings":
         env = _env("ENV", "local")
-        if env != "local":
-            raise ValueError(f"{ENV_PREFIX}ENV={env!r} is not supported by this build; use 'local'")
+        if env not in ENVIRONMENTS:
+            raise ValueError(f"{ENV_PREFIX}ENV={env!r} is not supported; use one of {', '.join(ENVIRONMENTS)}")
         data_dir = Path(_env("DATA_DIR", "data")).resolve()
+        if env == "s3":
+            bucket = _env("S3_BUCKET")
+            if not bucket:
+                raise ValueError(f"{ENV_PREFIX}ENV=s3 needs {ENV_PREFIX}S3_BUCKET (the bucket for raw data and output tables)")
+            prefix = _env("S3_PREFIX", "warehouse").strip("/")
+            default_raw, default_warehouse = f"s3://{bucket}/raw", f"s3://{bucket}/{prefix}"
+        else:
+            default_raw, default_warehouse = str(data_dir / "raw"), str(data_dir / "warehouse")
         tables = ("transactions", "customers", "campaigns")
         tracking_server = os.environ.get("MLFLOW_TRACKING_URI")  # MLflow's own variable wins; a server keeps its artifacts
         return cls(
             env=env,
             data_dir=data_dir,
-            raw_dir=Path(_env("RAW_DIR", str(data_dir / "raw"))).resolve(),
-            warehouse_dir=Path(_env("WAREHOUSE_DIR", str(data_dir / "warehouse"))).resolve(),
+            raw_dir=_location(_env("RAW_DIR", default_raw)),
+            warehouse_root=_location(_env("WAREHOUSE_DIR", default_warehouse)),
+            s3_endpoint_url=_env("S3_ENDPOINT_URL"),
+            s3_region=_env("S3_REGION", os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")),
             partitions_start=_env("PARTITIONS_START", DEFAULT_PARTITIONS_START),
             table_paths={t: _env(f"{t.upper()}_PATH") for t in tables},
             column_mappings={t: _json_mapping(f"{t.upper()}_COLUMNS") for t in tables},
@@ -66,4 +89,7 @@ class Settings:
             mlflow_artifact_root=None if tracking_server else (data_dir / "mlflow" / "artifacts").as_uri(),
             mlflow_experiment=_env("MLFLOW_EXPERIMENT", "customer_intel"),
             champion_tolerance=float(_env("CHAMPION_TOLERANCE", "0.02")),
+            drift_psi_threshold=float(_env("DRIFT_PSI_THRESHOLD", "0.2")),
+            drift_features=tuple(f.strip() for f in _env("DRIFT_FEATURES", ",".join(DEFAULT_DRIFT_FEATURES)).split(",") if f.strip()),
+            landing_interval_seconds=int(_env("LANDING_INTERVAL_SECONDS", "300")),
         )

@@ -1,7 +1,9 @@
-"""Where tables live: a small object-store interface with a local-folder implementation.
+"""Where tables live: a small object-store interface with a local-folder and an S3 implementation.
 
-The Parquet IO manager talks only to this interface, so the local layout and the S3 layout
-are the same keys (``<asset>/date=YYYY-MM-DD/part-0.parquet``) on different backends.
+The Parquet IO manager, the raw-data reader and the sensors talk only to this interface, so the
+local layout and the S3 layout are the same keys (``<asset>/date=YYYY-MM-DD/part-0.parquet``)
+on different backends. S3 bytes move through a plain boto3 client (from dagster-aws's
+``S3Resource``); s3fs is deliberately not used (it downgrades botocore under boto3).
 """
 
 from __future__ import annotations
@@ -9,8 +11,22 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
+
+S3_SCHEME = "s3://"
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One object as listed: its key relative to the store, a content tag and when it last changed."""
+
+    key: str
+    etag: str
+    last_modified: datetime
+    size: int
 
 
 class ObjectStore(Protocol):
@@ -18,7 +34,24 @@ class ObjectStore(Protocol):
     def get(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
     def delete(self, key: str) -> None: ...
+    def list(self, prefix: str = "") -> list[StoredObject]: ...
     def uri(self, key: str) -> str: ...
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix/`` -> (``bucket``, ``some/prefix``)."""
+    if not uri.startswith(S3_SCHEME):
+        raise ValueError(f"{uri!r} is not an s3:// URI")
+    bucket, _, prefix = uri[len(S3_SCHEME):].partition("/")
+    if not bucket:
+        raise ValueError(f"{uri!r} names no bucket")
+    return bucket, prefix.strip("/")
+
+
+def s3_uri(bucket: str, *parts: str) -> str:
+    """``s3://bucket/a/b`` from a bucket and key parts (empty parts and stray slashes dropped)."""
+    key = "/".join(p.strip("/") for p in parts if p and p.strip("/"))
+    return f"{S3_SCHEME}{bucket}/{key}" if key else f"{S3_SCHEME}{bucket}"
 
 
 class LocalObjectStore:
@@ -60,5 +93,92 @@ class LocalObjectStore:
         else:
             path.unlink(missing_ok=True)
 
+    def list(self, prefix: str = "") -> list[StoredObject]:
+        """Files under ``prefix`` (a folder or a file), keys relative to the root, sorted.
+
+        The tag is size + modification time in nanoseconds: a rewritten file gets a new tag
+        without reading its content.
+        """
+        start = self._path(prefix) if prefix else self.root
+        paths = [start] if start.is_file() else sorted(p for p in start.rglob("*") if p.is_file()) if start.is_dir() else []
+        out = []
+        for path in paths:
+            stat = path.stat()
+            out.append(StoredObject(
+                key=path.relative_to(self.root).as_posix(),
+                etag=f"{stat.st_size}-{stat.st_mtime_ns}",
+                last_modified=datetime.fromtimestamp(stat.st_mtime_ns / 1e9, tz=timezone.utc),
+                size=stat.st_size,
+            ))
+        return out
+
     def uri(self, key: str) -> str:
         return str(self._path(key))
+
+
+class S3ObjectStore:
+    """Keys under ``s3://bucket/prefix/`` through a boto3 S3 client.
+
+    A single PUT is atomic on S3 (readers see the old object or the new one, never a mix), so
+    ``put`` needs no temp-and-rename; partition-level atomicity comes from the manifest that
+    the Parquet writer publishes last.
+    """
+
+    def __init__(self, client, bucket: str, prefix: str = ""):
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+
+    @classmethod
+    def from_uri(cls, client, uri: str) -> "S3ObjectStore":
+        bucket, prefix = split_s3_uri(uri)
+        return cls(client, bucket, prefix)
+
+    def _key(self, key: str) -> str:
+        key = key.strip("/")
+        if any(part in ("..", ".") for part in key.split("/")):
+            raise ValueError(f"key {key!r} escapes the store prefix {self.uri('')}")
+        return f"{self.prefix}/{key}" if self.prefix and key else (self.prefix or key)
+
+    def put(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def get(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    def delete(self, key: str) -> None:
+        """Delete one object, or every object under ``key/`` when it names a folder-like prefix."""
+        full = self._key(key)
+        self.client.delete_object(Bucket=self.bucket, Key=full)
+        children = [obj.key for obj in self.list(key) if obj.key != key.strip("/")]
+        for start in range(0, len(children), 1000):
+            batch = [{"Key": self._key(child)} for child in children[start:start + 1000]]
+            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+
+    def list(self, prefix: str = "") -> list[StoredObject]:
+        """Objects equal to ``prefix`` or under ``prefix/``, keys relative to the store, sorted."""
+        full = self._key(prefix) if prefix else self.prefix
+        out = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+            for item in page.get("Contents", []):
+                key = item["Key"]
+                if full and key != full and not key.startswith(full.rstrip("/") + "/"):
+                    continue  # "raw/transactions.csv" must not match prefix "raw/trans"
+                relative = key[len(self.prefix):].lstrip("/") if self.prefix else key
+                out.append(StoredObject(relative, item["ETag"].strip('"'), item["LastModified"], item["Size"]))
+        return sorted(out, key=lambda obj: obj.key)
+
+    def uri(self, key: str) -> str:
+        return s3_uri(self.bucket, self._key(key) if key else self.prefix)

@@ -6,6 +6,7 @@ from sklearn.linear_model import Ridge
 
 from customer_intel.cltv.compare import BASELINES, compare_cltv_models
 from customer_intel.cltv.evaluation import evaluate, pick_champion, poisson_deviance, top_decile_capture
+from customer_intel.cltv.probabilistic import Interval
 from customer_intel.synthetic import generate_bank
 
 CUTOFF = pd.Timestamp("2026-04-01", tz="UTC")
@@ -30,8 +31,10 @@ def test_metrics_on_known_values():
     expected = 2 * np.mean([0.5, 0.0, 3 * np.log(1.5) - 1])
     assert poisson_deviance(actual, predicted) == pytest.approx(expected)
     assert top_decile_capture(np.array([10, 0, 0, 0, 0, 0, 0, 0, 0, 0]), np.arange(10)[::-1]) == 1.0
-    metrics = evaluate(actual, predicted, low=[0, 0, 3], high=[1, 0, 5])
+    interval = Interval(np.array([0, 0, 3]), np.array([1, 0, 5]), np.array([0.5, 0.5, 1.0]), np.array([1.0, 0.5, 1.0]))
+    metrics = evaluate(actual, predicted, interval)
     assert metrics["total_pct_error"] == pytest.approx(-12.5) and metrics["interval_coverage"] == pytest.approx(2 / 3)
+    assert metrics["randomised_coverage"] == pytest.approx((0.5 + 0 + 1) / 3)  # y=0 on a half-weighted lower end
 
 
 def test_champion_must_beat_the_baselines():

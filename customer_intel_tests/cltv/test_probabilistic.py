@@ -7,7 +7,10 @@ import pandas as pd
 import pytest
 
 from customer_intel.cltv.datasets import CDNOW_CALIBRATION_END, load_cdnow_transactions
-from customer_intel.cltv.probabilistic import CLTVFitError, ProbabilisticCLTV, RobustBetaGeoFitter, shortest_interval
+from customer_intel.cltv.evaluation import randomised_coverage
+from customer_intel.cltv.probabilistic import (
+    CLTVFitError, Interval, ProbabilisticCLTV, RobustBetaGeoFitter, interval_from_samples, shortest_interval,
+)
 from customer_intel.features.rfm import calibration_holdout_frame, transactional_features
 from customer_intel.synthetic import generate_bank
 
@@ -104,6 +107,23 @@ def test_80pct_intervals_are_calibrated_on_synthetic_holdout():
     # Customers whose predictive is an atom at zero (dropped out) get [0, 0], which holds more:
     # overall, observed coverage matches the intervals' own predictive probability.
     assert covered.mean() == pytest.approx(probability.mean(), abs=0.025)
+    # The randomised 80% interval (exactly 80% for every customer) covers 75-85% of ALL customers.
+    interval = Interval(*(prediction[f"purchases_{c}"].to_numpy() for c in ("low", "high", "low_weight", "high_weight")))
+    assert 0.75 <= randomised_coverage(actual, interval) <= 0.85
+
+
+def test_randomised_interval_holds_exactly_the_nominal_probability():
+    rng = np.random.default_rng(3)
+    alive = rng.random((400, 1)) < np.linspace(0.02, 1.0, 400)[:, None]  # from almost surely gone to surely alive
+    samples = np.where(alive & (rng.random((400, 1_000)) < 0.97), rng.poisson(rng.gamma(2, 2, (400, 1)), (400, 1_000)), 0)
+    interval = interval_from_samples(samples, 0.8)
+    lo, hi = interval.low[:, None], interval.high[:, None]
+    weight = np.where(samples == lo, interval.low_weight[:, None], np.where(samples == hi, interval.high_weight[:, None],
+                                                                            (samples > lo) & (samples < hi)))
+    held = ((samples >= lo) & (samples <= hi)).mean(axis=1)
+    exact = weight.mean(axis=1)
+    assert np.allclose(exact[held >= 0.8], 0.8) and np.allclose(exact[held < 0.8], held[held < 0.8])
+    assert (held[interval.high == 0] > 0.9).any()  # the atom-at-zero case the weights exist for
 
 
 def test_gamma_gamma_without_repeat_buyers_is_a_clear_error():

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from customer_intel.resources import IncompletePartitionError, LocalObjectStore, read_table, write_table
-from customer_intel.resources.parquet_io import DATA_FILE, MANIFEST, partition_prefix
+from customer_intel.resources.tables import DATA_FILE, MANIFEST, partition_prefix
 
 FRAME = pd.DataFrame({"customer_id": ["A", "B"], "score": [0.5, 0.25]})
 

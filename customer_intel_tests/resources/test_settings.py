@@ -10,8 +10,9 @@ def test_defaults_live_under_data(monkeypatch, tmp_path):
         monkeypatch.delenv(f"CUSTOMER_INTEL_{name}", raising=False)
     monkeypatch.chdir(tmp_path)
     settings = Settings.from_env()
-    assert settings.raw_dir == tmp_path / "data" / "raw"
-    assert settings.warehouse_dir == tmp_path / "data" / "warehouse"
+    assert settings.env == "local"
+    assert settings.raw_dir == str(tmp_path / "data" / "raw")
+    assert settings.warehouse_root == str(tmp_path / "data" / "warehouse")
     assert settings.partitions_start == "2024-07-01"
     assert settings.table_paths["transactions"] is None and settings.column_mappings["transactions"] == {}
 
@@ -25,7 +26,8 @@ def test_environment_overrides_and_column_mapping(monkeypatch, tmp_path):
     assert Path(source.raw_dir) == tmp_path / "raw"
     assert source.transactions_columns == {"customer_id": "Customer Key", "ts": "Date"}
     assert source.location("customers") is None
-    assert resources["io_manager"].root == str(tmp_path / "warehouse")
+    assert resources["io_manager"].warehouse.root == str(tmp_path / "warehouse")
+    assert resources["warehouse"].s3 is None
 
 
 @pytest.mark.parametrize("value, message", [("{not json", "must be a JSON object"), ('["a"]', "must map contract column names")])
@@ -37,8 +39,26 @@ def test_bad_column_mapping_is_a_clear_error(monkeypatch, value, message):
 
 def test_unknown_deployment_env_is_refused(monkeypatch):
     monkeypatch.setenv("CUSTOMER_INTEL_ENV", "moon")
-    with pytest.raises(ValueError, match="CUSTOMER_INTEL_ENV='moon' is not supported"):
+    with pytest.raises(ValueError, match="CUSTOMER_INTEL_ENV='moon' is not supported; use one of local, s3"):
         Settings.from_env()
+
+
+def test_s3_deployment_puts_raw_data_and_tables_in_the_bucket(monkeypatch):
+    monkeypatch.setenv("CUSTOMER_INTEL_ENV", "s3")
+    monkeypatch.delenv("CUSTOMER_INTEL_S3_BUCKET", raising=False)
+    with pytest.raises(ValueError, match="CUSTOMER_INTEL_ENV=s3 needs CUSTOMER_INTEL_S3_BUCKET"):
+        Settings.from_env()
+    monkeypatch.setenv("CUSTOMER_INTEL_S3_BUCKET", "bank-ci")
+    monkeypatch.setenv("CUSTOMER_INTEL_S3_ENDPOINT_URL", "http://minio:9000")
+    monkeypatch.setenv("CUSTOMER_INTEL_S3_REGION", "eu-west-1")
+    for name in ["RAW_DIR", "WAREHOUSE_DIR", "S3_PREFIX"]:
+        monkeypatch.delenv(f"CUSTOMER_INTEL_{name}", raising=False)
+    resources = build_resources()
+    assert resources["warehouse"].root == "s3://bank-ci/warehouse"
+    assert resources["raw_data"].raw_dir == "s3://bank-ci/raw"
+    assert resources["io_manager"].warehouse.s3.endpoint_url == "http://minio:9000"
+    assert resources["raw_data"].s3.region_name == "eu-west-1"
+    assert resources["warehouse"].s3.aws_secret_access_key is None  # credentials come from the AWS chain, never config
 
 
 def test_raw_tables_are_discovered_by_name(tmp_path):

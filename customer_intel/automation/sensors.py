@@ -1,0 +1,80 @@
+"""Retraining sensors: new raw files on the landing prefix, and drift of live features from the training frame."""
+
+import json
+
+import dagster as dg
+
+from customer_intel.jobs import training_job
+from customer_intel.monitoring import LandingCursor, drift_report, run_key
+from customer_intel.resources import RawDataSource, Settings, Warehouse
+from customer_intel.resources.tables import IncompletePartitionError
+
+TAG_PREFIX = "customer_intel"
+FEATURES_ASSET = "customer_features"
+TRAINING_FRAME_ASSET = "cltv_training_frame"
+MAX_TAG_FILES = 5
+_settings = Settings.from_env()
+
+
+@dg.sensor(
+    job=training_job,
+    minimum_interval_seconds=_settings.landing_interval_seconds,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Launch training when raw files are new or changed under the landing location "
+    "(the raw folder or S3 prefix); the cursor keeps each file's key and ETag.",
+)
+def raw_landing_sensor(context: dg.SensorEvaluationContext, raw_data: RawDataSource):
+    files = raw_data.landed_files()
+    changed, cursor = LandingCursor.parse(context.cursor).advance((f.uri, f.etag) for f in files)
+    if not changed:
+        return dg.SensorResult(skip_reason=f"no new or changed raw files ({len(files)} seen under {raw_data.raw_dir})",
+                               cursor=cursor.serialize())
+    names = [uri for uri, _ in changed]
+    shown = ", ".join(names[:MAX_TAG_FILES]) + (f" (+{len(names) - MAX_TAG_FILES} more)" if len(names) > MAX_TAG_FILES else "")
+    context.log.info(f"{len(changed)} new or changed raw file(s): {shown}")
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(run_key=run_key(changed), tags={f"{TAG_PREFIX}/trigger": "landing", f"{TAG_PREFIX}/landed_files": shown})],
+        cursor=cursor.serialize(),
+    )
+
+
+@dg.sensor(
+    job=training_job,
+    minimum_interval_seconds=3600,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Launch training when the latest published customer_features partition drifts from the CLTV "
+    "training frame (PSI per feature above CUSTOMER_INTEL_DRIFT_PSI_THRESHOLD); the PSI table goes in the run tags.",
+)
+def feature_drift_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse):
+    partitions = warehouse.published_partitions(FEATURES_ASSET)
+    training = warehouse.manifest(TRAINING_FRAME_ASSET)
+    if not partitions or training is None:
+        return dg.SkipReason(f"nothing to compare yet: {len(partitions)} published {FEATURES_ASSET} partitions, "
+                             f"{TRAINING_FRAME_ASSET} {'published' if training else 'not published'}")
+    latest = partitions[-1]
+    evaluated = f"{latest}@{training['sha256'][:16]}"
+    if context.cursor == evaluated:
+        return dg.SkipReason(f"{FEATURES_ASSET} {latest} was already compared with this training frame")
+    try:
+        reference = warehouse.read(TRAINING_FRAME_ASSET)
+        live = warehouse.read(FEATURES_ASSET, latest)
+    except IncompletePartitionError as exc:  # a rewrite started between listing and reading: next tick
+        return dg.SkipReason(str(exc))
+    if "split" in reference.columns:
+        reference = reference.loc[reference["split"] == "evaluate"]  # features as of the cutoff the champion was judged at
+    report = drift_report(reference, live, _settings.drift_features, _settings.drift_psi_threshold)
+    context.update_cursor(evaluated)
+    summary = f"{FEATURES_ASSET} {latest} vs {TRAINING_FRAME_ASSET}: max PSI {report.max_psi:.3f} (threshold {report.threshold})"
+    context.log.info(f"{summary}\n{report.markdown()}")
+    if not report.drifted:
+        return dg.SkipReason(f"{summary}: no drift")
+    return dg.RunRequest(
+        run_key=f"drift-{evaluated}",
+        tags={
+            f"{TAG_PREFIX}/trigger": "drift",
+            f"{TAG_PREFIX}/drift_partition": latest,
+            f"{TAG_PREFIX}/drifted_features": ",".join(report.drifted),
+            f"{TAG_PREFIX}/psi": json.dumps(report.as_dict()),
+            f"{TAG_PREFIX}/psi_threshold": str(report.threshold),
+        },
+    )

@@ -1,0 +1,41 @@
+"""The landing sensor's memory: which raw files it has seen, keyed on location + content tag.
+
+A timestamp watermark misses or repeats files that share a timestamp (S3's LastModified has
+one-second resolution; copies may keep old modification times), so the cursor keeps the tag
+(S3 ETag, or size + mtime for local files) of every file it has seen: a new key or a new tag
+is new data, however its timestamp compares.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class LandingCursor:
+    seen: dict[str, str] = field(default_factory=dict)  # location -> content tag
+
+    @classmethod
+    def parse(cls, cursor: str | None) -> "LandingCursor":
+        return cls(dict(json.loads(cursor)["seen"])) if cursor else cls()
+
+    def serialize(self) -> str:
+        return json.dumps({"seen": self.seen}, sort_keys=True, separators=(",", ":"))
+
+    def advance(self, files: Iterable[tuple[str, str]]) -> tuple[list[tuple[str, str]], "LandingCursor"]:
+        """(new or changed (location, tag) pairs, the cursor after seeing ``files``).
+
+        Files that disappeared are forgotten, so a file that comes back counts as new.
+        """
+        current = dict(files)
+        changed = sorted((loc, tag) for loc, tag in current.items() if self.seen.get(loc) != tag)
+        return changed, LandingCursor(current)
+
+
+def run_key(changed: list[tuple[str, str]]) -> str:
+    """A stable run key for one set of new files: the same files never launch two runs."""
+    digest = hashlib.sha256(json.dumps(sorted(changed)).encode()).hexdigest()[:16]
+    return f"landing-{digest}"

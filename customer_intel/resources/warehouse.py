@@ -1,0 +1,61 @@
+"""The warehouse resource: where output tables live (a local folder or ``s3://bucket/prefix``).
+
+The Parquet IO manager writes through it and the sensors read through it, so both see the same
+keys and honour the same ``_SUCCESS`` manifests.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Optional
+
+import dagster as dg
+import pandas as pd
+from dagster_aws.s3 import S3Resource
+
+from customer_intel.resources.tables import MANIFEST, partition_prefix, read_table
+from customer_intel.resources.storage import S3_SCHEME, LocalObjectStore, ObjectStore, S3ObjectStore
+
+_PARTITION = re.compile(r"^date=(\d{4}-\d{2}-\d{2})/" + re.escape(MANIFEST) + "$")
+
+
+def object_store(root: str, s3: S3Resource | None) -> ObjectStore:
+    """A local folder, or an S3 prefix through the boto3 client of ``s3`` (default credentials chain if None)."""
+    if root.startswith(S3_SCHEME):
+        return S3ObjectStore.from_uri((s3 or S3Resource()).get_client(), root)
+    return LocalObjectStore(root)
+
+
+class Warehouse(dg.ConfigurableResource):
+    """Output tables as Parquet under ``root``: ``<asset>/[date=YYYY-MM-DD/]part-0.parquet`` + ``_SUCCESS``.
+
+    ``root`` is a local folder (default ``data/warehouse``) or ``s3://bucket/prefix``; for S3 the
+    bytes move through the boto3 client of ``s3`` (dagster-aws ``S3Resource``: ``endpoint_url``
+    for MinIO, credentials from the standard AWS chain, never from configuration files).
+    """
+
+    root: str
+    s3: Optional[S3Resource] = None
+
+    def store(self) -> ObjectStore:
+        return object_store(self.root, self.s3)
+
+    def read(self, asset: str, partition: str | None = None, columns: list[str] | None = None) -> pd.DataFrame:
+        """A published table (raises IncompletePartitionError when it is not published)."""
+        return read_table(self.store(), partition_prefix([asset], partition), columns)
+
+    def manifest(self, asset: str, partition: str | None = None) -> dict | None:
+        """The published manifest of a table or partition, or None when there is none."""
+        store = self.store()
+        key = f"{partition_prefix([asset], partition)}/{MANIFEST}"
+        return json.loads(store.get(key)) if store.exists(key) else None
+
+    def published_partitions(self, asset: str) -> list[str]:
+        """Dates of the partitions of ``asset`` whose manifest is published, oldest first."""
+        found = []
+        for obj in self.store().list(asset):
+            match = _PARTITION.match(obj.key[len(asset) + 1:])
+            if match:
+                found.append(match.group(1))
+        return sorted(found)

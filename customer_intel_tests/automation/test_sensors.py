@@ -1,0 +1,106 @@
+"""The retraining sensors evaluated against real stores: moto's HTTP S3 endpoint and local folders."""
+
+import json
+
+import dagster as dg
+import pytest
+
+from customer_intel.automation import feature_drift_sensor, raw_landing_sensor
+from customer_intel.features import build_customer_features
+from customer_intel.resources import RawDataSource, S3ObjectStore, Warehouse, write_table
+from customer_intel_tests.conftest import SMALL_END_DATE
+
+
+def tick(sensor, cursor, **resources):
+    """One sensor evaluation: (run requests, the cursor it leaves, its skip message)."""
+    with dg.build_sensor_context(cursor=cursor, resources=resources) as context:
+        data = sensor.evaluate_tick(context)
+    return data.run_requests, data.cursor, data.skip_message
+
+
+def test_landing_sensor_fires_once_per_new_or_changed_s3_file(s3_bucket):
+    s3, bucket = s3_bucket
+    client = s3.get_client()
+    source = RawDataSource(raw_dir=f"s3://{bucket}/raw", s3=s3)
+    requests, cursor, skip = tick(raw_landing_sensor, None, raw_data=source)
+    assert requests == [] and "no new or changed raw files (0 seen" in skip
+
+    client.put_object(Bucket=bucket, Key="raw/transactions.csv", Body=b"customer_id,ts,amount\nA,2026-01-01,5\n")
+    [request], cursor, _ = tick(raw_landing_sensor, cursor, raw_data=source)
+    assert request.job_name in (None, "training_job") and request.tags["customer_intel/trigger"] == "landing"
+    assert request.tags["customer_intel/landed_files"] == f"s3://{bucket}/raw/transactions.csv"
+
+    requests, cursor, _ = tick(raw_landing_sensor, cursor, raw_data=source)
+    assert requests == []  # the same file again: nothing
+
+    # a second file in the same second as the first: a timestamp watermark would skip it, key + ETag does not
+    client.put_object(Bucket=bucket, Key="raw/customers.csv", Body=b"customer_id\nA\n")
+    client.put_object(Bucket=bucket, Key="raw/_upload_in_progress.csv", Body=b"partial")  # markers are ignored
+    [request], cursor, _ = tick(raw_landing_sensor, cursor, raw_data=source)
+    assert request.tags["customer_intel/landed_files"] == f"s3://{bucket}/raw/customers.csv"
+
+    client.put_object(Bucket=bucket, Key="raw/transactions.csv", Body=b"customer_id\nA,2026-01-01,5\nB,2026-01-02,7\n")
+    [changed], cursor, _ = tick(raw_landing_sensor, cursor, raw_data=source)
+    assert changed.tags["customer_intel/landed_files"] == f"s3://{bucket}/raw/transactions.csv"
+    assert changed.run_key != request.run_key
+
+    client.put_object(Bucket=bucket, Key="raw/transactions.csv", Body=b"customer_id\nA,2026-01-01,5\nB,2026-01-02,7\n")
+    requests, cursor, _ = tick(raw_landing_sensor, cursor, raw_data=source)
+    assert requests == []  # rewritten with identical bytes: same ETag, no new data
+    assert set(json.loads(cursor)["seen"]) == {f"s3://{bucket}/raw/transactions.csv", f"s3://{bucket}/raw/customers.csv"}
+
+
+def test_landing_sensor_watches_a_local_folder_too(tmp_path):
+    source = RawDataSource(raw_dir=str(tmp_path))
+    (tmp_path / "transactions.csv").write_text("customer_id,ts,amount\n")
+    [request], cursor, _ = tick(raw_landing_sensor, None, raw_data=source)
+    assert request.tags["customer_intel/landed_files"] == str(tmp_path / "transactions.csv")
+    assert tick(raw_landing_sensor, cursor, raw_data=source)[0] == []
+    (tmp_path / "transactions.csv").write_text("customer_id,ts,amount\nA,2026-01-01,5\n")
+    assert len(tick(raw_landing_sensor, cursor, raw_data=source)[0]) == 1
+
+
+@pytest.fixture(scope="module")
+def reference_features(small_frames):
+    """Features as of a cutoff, as the training frame stores them (split = evaluate)."""
+    frame = build_customer_features(small_frames["transactions"], small_frames["customers"], "2026-04-01").frame
+    return frame.reset_index().assign(split="evaluate")
+
+
+def drift_warehouse(s3, bucket, reference, live):
+    store = S3ObjectStore(s3.get_client(), bucket, "warehouse")
+    write_table(store, "cltv_training_frame", reference)
+    write_table(store, f"customer_features/date={SMALL_END_DATE}", live)
+    return Warehouse(root=f"s3://{bucket}/warehouse", s3=s3)
+
+
+def test_drift_sensor_stays_quiet_on_a_resample_of_the_training_features(s3_bucket, reference_features):
+    s3, bucket = s3_bucket
+    live = reference_features.drop(columns="split").sample(frac=1.0, replace=True, random_state=3)
+    warehouse = drift_warehouse(s3, bucket, reference_features, live)
+    requests, cursor, skip = tick(feature_drift_sensor, None, warehouse=warehouse)
+    assert requests == [] and "no drift" in skip and "max PSI 0.0" in skip
+    assert cursor.startswith(f"{SMALL_END_DATE}@")
+    assert "already compared" in tick(feature_drift_sensor, cursor, warehouse=warehouse)[2]
+
+
+def test_drift_sensor_fires_on_a_shifted_distribution_with_the_psi_table_in_the_tags(s3_bucket, reference_features):
+    s3, bucket = s3_bucket
+    live = reference_features.drop(columns="split").assign(
+        monetary=lambda f: f["monetary"] * 1.8,  # customers spend much more per visit
+        avg_ticket=lambda f: f["avg_ticket"] * 1.8,
+    )
+    warehouse = drift_warehouse(s3, bucket, reference_features, live)
+    [request], cursor, _ = tick(feature_drift_sensor, None, warehouse=warehouse)
+    psi = json.loads(request.tags["customer_intel/psi"])
+    assert set(request.tags["customer_intel/drifted_features"].split(",")) == {"monetary", "avg_ticket"}
+    assert min(psi["monetary"], psi["avg_ticket"]) > 0.5
+    assert max(psi[f] for f in ("frequency", "recency", "T", "spend_trend", "category_entropy")) == 0.0
+    assert request.tags["customer_intel/drift_partition"] == SMALL_END_DATE and request.run_key == f"drift-{cursor}"
+    assert tick(feature_drift_sensor, cursor, warehouse=warehouse)[0] == []  # one launch per partition and training frame
+
+
+def test_drift_sensor_waits_for_published_tables(s3_bucket):
+    s3, bucket = s3_bucket
+    requests, _, skip = tick(feature_drift_sensor, None, warehouse=Warehouse(root=f"s3://{bucket}/warehouse", s3=s3))
+    assert requests == [] and "0 published customer_features partitions" in skip
