@@ -1,5 +1,6 @@
 import os
 from datetime import datetime, timezone
+from pathlib import Path
 
 import dagster as dg
 
@@ -76,3 +77,17 @@ def test_definitions_load_locally_with_no_s3_configured(monkeypatch):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     root, s3, raw_s3 = out.stdout.split()
     assert root.endswith("data/warehouse") and s3 == raw_s3 == "None"
+
+
+def test_runs_that_rewrite_shared_tables_are_serialised_by_both_instance_configs():
+    import yaml
+
+    from customer_intel.jobs import SHARED_TABLES_TAG
+
+    for name in ("training_job", "scoring_job"):
+        assert defs.resolve_job_def(name).tags.items() >= SHARED_TABLES_TAG.items(), name
+    [(key, value)] = SHARED_TABLES_TAG.items()
+    root = Path(__file__).resolve().parents[1]
+    for config in (root / "dagster.yaml", root / "deploy" / "dagster.yaml"):
+        limits = yaml.safe_load(config.read_text())["run_coordinator"]["config"]["tag_concurrency_limits"]
+        assert {"key": key, "value": value, "limit": 1} in limits, config

@@ -5,7 +5,7 @@ import json
 import dagster as dg
 
 from customer_intel.jobs import training_job
-from customer_intel.monitoring import LandingCursor, drift_report, run_key
+from customer_intel.monitoring import LandingCursor, drift_report
 from customer_intel.resources import RawDataSource, Settings, Warehouse
 from customer_intel.resources.tables import IncompletePartitionError
 
@@ -20,8 +20,8 @@ _settings = Settings.from_env()
     job=training_job,
     minimum_interval_seconds=_settings.landing_interval_seconds,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Launch training when raw files are new or changed under the landing location "
-    "(the raw folder or S3 prefix); the cursor keeps each file's key and ETag.",
+    description="Launch training when a raw table file the ingestion assets read (under the raw folder or S3 "
+    "prefix, or an explicit table path) is new or changed; the cursor keeps each file's key and ETag.",
 )
 def raw_landing_sensor(context: dg.SensorEvaluationContext, raw_data: RawDataSource):
     files = raw_data.landed_files()
@@ -33,7 +33,7 @@ def raw_landing_sensor(context: dg.SensorEvaluationContext, raw_data: RawDataSou
     shown = ", ".join(names[:MAX_TAG_FILES]) + (f" (+{len(names) - MAX_TAG_FILES} more)" if len(names) > MAX_TAG_FILES else "")
     context.log.info(f"{len(changed)} new or changed raw file(s): {shown}")
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=run_key(changed), tags={f"{TAG_PREFIX}/trigger": "landing", f"{TAG_PREFIX}/landed_files": shown})],
+        run_requests=[dg.RunRequest(run_key=cursor.run_key(changed), tags={f"{TAG_PREFIX}/trigger": "landing", f"{TAG_PREFIX}/landed_files": shown})],
         cursor=cursor.serialize(),
     )
 
@@ -52,7 +52,9 @@ def feature_drift_sensor(context: dg.SensorEvaluationContext, warehouse: Warehou
         return dg.SkipReason(f"nothing to compare yet: {len(partitions)} published {FEATURES_ASSET} partitions, "
                              f"{TRAINING_FRAME_ASSET} {'published' if training else 'not published'}")
     latest = partitions[-1]
-    evaluated = f"{latest}@{training['sha256'][:16]}"
+    live_manifest = warehouse.manifest(FEATURES_ASSET, latest) or {}
+    # a rewritten partition (re-run, backfill) or a new training frame is compared again
+    evaluated = f"{latest}:{live_manifest.get('sha256', '')[:16]}@{training['sha256'][:16]}"
     if context.cursor == evaluated:
         return dg.SkipReason(f"{FEATURES_ASSET} {latest} was already compared with this training frame")
     try:

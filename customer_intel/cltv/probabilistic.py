@@ -154,6 +154,20 @@ def unique_rows(frame: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, 
     return grouped.index.to_frame(index=False), grouped.to_numpy(dtype=float)
 
 
+def shortest_window(samples: np.ndarray, probability: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row, the lowest of the shortest windows holding ``ceil(probability * n)`` of the samples.
+
+    Returns the sorted samples and the window's ends; the window holds at least
+    ``probability`` (more when its ends are tied values of a discrete distribution).
+    """
+    ordered = np.sort(samples, axis=1)
+    n = ordered.shape[1]
+    k = int(np.ceil(probability * n)) - 1  # window of k + 1 samples
+    rows = np.arange(ordered.shape[0])
+    start = np.argmin(ordered[:, k:] - ordered[:, : n - k], axis=1)  # lowest of the shortest windows
+    return ordered, ordered[rows, start], ordered[rows, start + k]
+
+
 def shortest_interval(samples: np.ndarray, probability: float) -> tuple[np.ndarray, np.ndarray]:
     """Per row, the shortest interval whose probability under the samples is closest to ``probability``.
 
@@ -164,12 +178,9 @@ def shortest_interval(samples: np.ndarray, probability: float) -> tuple[np.ndarr
     ``probability`` (ties at its ends), so each end is also tried one distinct value inward and
     the candidate whose probability is nearest the target is kept (the window itself on ties).
     """
-    ordered = np.sort(samples, axis=1)
+    ordered, lo, hi = shortest_window(samples, probability)
     n = ordered.shape[1]
-    k = int(np.ceil(probability * n)) - 1  # window of k + 1 samples
     rows = np.arange(ordered.shape[0])
-    start = np.argmin(ordered[:, k:] - ordered[:, : n - k], axis=1)  # lowest of the shortest windows
-    lo, hi = ordered[rows, start], ordered[rows, start + k]
 
     def count(op, bound):
         return op(ordered, bound[:, None]).sum(axis=1)
@@ -194,7 +205,8 @@ class Interval(NamedTuple):
     """A predictive interval per row, with the randomisation that makes its probability exact.
 
     A discrete predictive (purchase counts, an atom at zero) rarely puts exactly 80% on any set
-    of values: [0, 0] holds 95% for a customer who has almost surely dropped out. The
+    of values: [0, 0] holds 95% for a customer who has almost surely dropped out. ``low`` and
+    ``high`` bound the shortest window holding at least the nominal probability; the
     randomised interval includes its lower end with probability ``low_weight`` and its upper
     end with ``high_weight`` (1 = always), chosen so that it holds exactly the nominal
     probability -- the standard construction for discrete distributions (as for randomised
@@ -209,8 +221,8 @@ class Interval(NamedTuple):
 
 
 def interval_from_samples(samples: np.ndarray, probability: float) -> Interval:
-    """The shortest interval nearest ``probability`` and the end weights that make it hold exactly that."""
-    lo, hi = shortest_interval(samples, probability)
+    """The shortest window holding at least ``probability`` and the end weights that make it hold exactly that."""
+    _, lo, hi = shortest_window(samples, probability)
     mass = ((samples >= lo[:, None]) & (samples <= hi[:, None])).mean(axis=1)
     mass_lo = (samples == lo[:, None]).mean(axis=1)
     mass_hi = (samples == hi[:, None]).mean(axis=1)

@@ -13,8 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-# The behaviour the models consume, as the feature builder names it.
-DEFAULT_DRIFT_FEATURES = ("recency", "frequency", "monetary", "T", "spend_trend", "avg_ticket", "category_entropy")
+# Behaviour the models consume, as the feature builder names it. Customer age (T) and the age
+# of the last repeat purchase (t_x) are left out: they move with the calendar by construction --
+# the training frame is a horizon older than tonight's features, so T shifts by that much even
+# when nobody changes behaviour (PSI 0.88 on the synthetic bank after 90 days).
+DEFAULT_DRIFT_FEATURES = ("recency", "frequency", "monetary", "avg_ticket", "spend_trend", "category_entropy", "purchase_days_90d")
 FLOOR = 1e-4  # empty bins: a share of zero would make ln() infinite
 
 

@@ -17,13 +17,17 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True)
 class LandingCursor:
     seen: dict[str, str] = field(default_factory=dict)  # location -> content tag
+    launches: int = 0  # how many sets of new files this cursor has launched runs for
 
     @classmethod
     def parse(cls, cursor: str | None) -> "LandingCursor":
-        return cls(dict(json.loads(cursor)["seen"])) if cursor else cls()
+        if not cursor:
+            return cls()
+        state = json.loads(cursor)
+        return cls(dict(state["seen"]), int(state.get("launches", 0)))
 
     def serialize(self) -> str:
-        return json.dumps({"seen": self.seen}, sort_keys=True, separators=(",", ":"))
+        return json.dumps({"seen": self.seen, "launches": self.launches}, sort_keys=True, separators=(",", ":"))
 
     def advance(self, files: Iterable[tuple[str, str]]) -> tuple[list[tuple[str, str]], "LandingCursor"]:
         """(new or changed (location, tag) pairs, the cursor after seeing ``files``).
@@ -32,10 +36,10 @@ class LandingCursor:
         """
         current = dict(files)
         changed = sorted((loc, tag) for loc, tag in current.items() if self.seen.get(loc) != tag)
-        return changed, LandingCursor(current)
+        return changed, LandingCursor(current, self.launches + (1 if changed else 0))
 
-
-def run_key(changed: list[tuple[str, str]]) -> str:
-    """A stable run key for one set of new files: the same files never launch two runs."""
-    digest = hashlib.sha256(json.dumps(sorted(changed)).encode()).hexdigest()[:16]
-    return f"landing-{digest}"
+    def run_key(self, changed: list[tuple[str, str]]) -> str:
+        """The run key of the launch this (advanced) cursor recorded: unique per launch, so a
+        file rolled back to earlier bytes launches again, and stable if a tick is retried."""
+        digest = hashlib.sha256(json.dumps(sorted(changed)).encode()).hexdigest()[:12]
+        return f"landing-{self.launches}-{digest}"

@@ -17,7 +17,7 @@ from dagster_aws.s3 import S3Resource
 
 from customer_intel.ingest import RawTable, TableContract, read_raw_table
 from customer_intel.ingest.reader import LOCAL_FILES, TABLE_SUFFIXES, RawSourceError, is_table_file_name
-from customer_intel.resources.storage import S3_SCHEME, LocalObjectStore, S3ObjectStore, s3_uri, split_s3_uri
+from customer_intel.resources.storage import S3_SCHEME, S3ObjectStore, StoredObject, s3_uri, split_s3_uri, stat_object
 
 NOT_CONFIGURED = {"", "none", "off"}
 TABLES = ("transactions", "customers", "campaigns")
@@ -38,20 +38,22 @@ class S3Files:
     def __init__(self, client):
         self.client = client
 
-    def _objects(self, location: str):
+    def objects(self, location: str) -> list[tuple[str, StoredObject]]:
+        """(URI, object) of every file the reader takes from ``location``."""
         bucket, key = split_s3_uri(location)
-        return bucket, key, S3ObjectStore(self.client, bucket).list(key)
-
-    def list(self, location: str) -> list[str]:
-        bucket, key, objects = self._objects(location)
-        if any(obj.key == key for obj in objects) and not location.endswith("/"):
-            return [location]
-        files = [obj.key for obj in objects if "/" not in obj.key[len(key):].lstrip("/") and is_table_file_name(obj.key)]
+        objects = S3ObjectStore(self.client, bucket).list(key)
+        exact = [obj for obj in objects if obj.key == key]
+        if exact and not location.endswith("/"):
+            return [(location, exact[0])]
+        files = [obj for obj in objects if "/" not in obj.key[len(key):].lstrip("/") and is_table_file_name(obj.key)]
         if not files:
             if objects:
                 raise RawSourceError(f"{location}: the prefix holds no CSV or Parquet files ({', '.join(TABLE_SUFFIXES)})")
             raise RawSourceError(f"{location}: no such object or prefix")
-        return [s3_uri(bucket, f) for f in files]
+        return [(s3_uri(bucket, obj.key), obj) for obj in files]
+
+    def list(self, location: str) -> list[str]:
+        return [uri for uri, _ in self.objects(location)]
 
     def open(self, path: str) -> io.BytesIO:
         bucket, key = split_s3_uri(path)
@@ -110,25 +112,24 @@ class RawDataSource(dg.ConfigurableResource):
         return read_raw_table(contract, location, getattr(self, f"{contract.name}_columns"), files)
 
     def landed_files(self) -> list[LandedFile]:
-        """Every raw table file under ``raw_dir`` and the explicit table paths, with content tags.
+        """Exactly the files the ingestion assets would read now, with content tags.
 
-        What the landing sensor watches: a new file, or a changed tag, means new raw data.
-        Hidden and marker files (``.x``, ``_SUCCESS``) and other suffixes are ignored.
+        What the landing sensor watches: a new file, or a changed tag, means new raw data. Files
+        the reader would not take (other names, nested folders, markers such as ``_SUCCESS``)
+        launch nothing; a table with nothing readable yet is skipped (ingestion reports it).
         """
-        roots = [self.raw_dir] + [p for p in self._explicit().values() if p and p.strip().lower() not in NOT_CONFIGURED]
-        seen: dict[str, LandedFile] = {}
-        for root in roots:
-            if root.startswith(S3_SCHEME):
-                bucket, prefix = split_s3_uri(root)
-                store, base = S3ObjectStore(self._s3_client(), bucket), s3_uri(bucket) + "/"
-                objects = store.list(prefix)
-            else:
-                path = Path(root).resolve()
-                if not path.exists():
+        found: dict[str, LandedFile] = {}
+        for table in TABLES:
+            try:
+                location = self.location(table)
+                if location is None:
                     continue
-                store = LocalObjectStore(path.parent if path.is_file() else path)
-                base, objects = str(store.root) + "/", store.list(path.name if path.is_file() else "")
-            for obj in objects:
-                if is_table_file_name(obj.key):
-                    seen[base + obj.key] = LandedFile(base + obj.key, obj.etag, obj.last_modified)
-        return sorted(seen.values(), key=lambda f: f.uri)
+                if location.startswith(S3_SCHEME):
+                    objects = S3Files(self._s3_client()).objects(location)
+                else:
+                    objects = [(path, stat_object(Path(path), path)) for path in LOCAL_FILES.list(location)]
+            except RawSourceError:
+                continue
+            for uri, obj in objects:
+                found[uri] = LandedFile(uri, obj.etag, obj.last_modified)
+        return sorted(found.values(), key=lambda f: f.uri)

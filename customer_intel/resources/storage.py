@@ -48,6 +48,14 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
+def stat_object(path: Path, key: str) -> StoredObject:
+    """A local file as a StoredObject; its tag is size + modification time in nanoseconds, so a
+    rewritten file gets a new tag without its content being read."""
+    stat = path.stat()
+    return StoredObject(key=key, etag=f"{stat.st_size}-{stat.st_mtime_ns}",
+                        last_modified=datetime.fromtimestamp(stat.st_mtime_ns / 1e9, tz=timezone.utc), size=stat.st_size)
+
+
 def s3_uri(bucket: str, *parts: str) -> str:
     """``s3://bucket/a/b`` from a bucket and key parts (empty parts and stray slashes dropped)."""
     key = "/".join(p.strip("/") for p in parts if p and p.strip("/"))
@@ -94,23 +102,10 @@ class LocalObjectStore:
             path.unlink(missing_ok=True)
 
     def list(self, prefix: str = "") -> list[StoredObject]:
-        """Files under ``prefix`` (a folder or a file), keys relative to the root, sorted.
-
-        The tag is size + modification time in nanoseconds: a rewritten file gets a new tag
-        without reading its content.
-        """
+        """Files under ``prefix`` (a folder or a file), keys relative to the root, sorted (tags: ``stat_object``)."""
         start = self._path(prefix) if prefix else self.root
         paths = [start] if start.is_file() else sorted(p for p in start.rglob("*") if p.is_file()) if start.is_dir() else []
-        out = []
-        for path in paths:
-            stat = path.stat()
-            out.append(StoredObject(
-                key=path.relative_to(self.root).as_posix(),
-                etag=f"{stat.st_size}-{stat.st_mtime_ns}",
-                last_modified=datetime.fromtimestamp(stat.st_mtime_ns / 1e9, tz=timezone.utc),
-                size=stat.st_size,
-            ))
-        return out
+        return [stat_object(path, path.relative_to(self.root).as_posix()) for path in paths]
 
     def uri(self, key: str) -> str:
         return str(self._path(key))

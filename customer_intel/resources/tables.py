@@ -56,10 +56,18 @@ def write_table(store: ObjectStore, prefix: str, frame: pd.DataFrame, run_id: st
 
 
 def read_table(store: ObjectStore, prefix: str, columns: list[str] | None = None) -> pd.DataFrame:
-    """Read a published table; raises IncompletePartitionError if it was never published."""
+    """Read a published table; raises IncompletePartitionError if it was never published or its
+    bytes no longer match the manifest (a rewrite is under way, or the file was changed by hand)."""
     if not store.exists(f"{prefix}/{MANIFEST}"):
         raise IncompletePartitionError(
             f"{store.uri(prefix)} has no {MANIFEST} manifest: the table was never written or its last write "
             "was interrupted. Materialise it (again) before reading it."
         )
-    return pq.read_table(io.BytesIO(store.get(f"{prefix}/{DATA_FILE}")), columns=columns).to_pandas()
+    manifest = json.loads(store.get(f"{prefix}/{MANIFEST}"))
+    data = store.get(f"{prefix}/{manifest.get('data_file', DATA_FILE)}")
+    if hashlib.sha256(data).hexdigest() != manifest["sha256"]:
+        raise IncompletePartitionError(
+            f"{store.uri(prefix)}: {DATA_FILE} does not match its {MANIFEST} manifest (sha256): a rewrite is under way "
+            "or the file was changed outside the pipeline. Materialise it again."
+        )
+    return pq.read_table(io.BytesIO(data), columns=columns).to_pandas()

@@ -131,8 +131,8 @@ def test_randomised_interval_holds_exactly_the_nominal_probability():
     weight = np.where(samples == lo, interval.low_weight[:, None], np.where(samples == hi, interval.high_weight[:, None],
                                                                             (samples > lo) & (samples < hi)))
     held = ((samples >= lo) & (samples <= hi)).mean(axis=1)
-    exact = weight.mean(axis=1)
-    assert np.allclose(exact[held >= 0.8], 0.8) and np.allclose(exact[held < 0.8], held[held < 0.8])
+    assert (held >= 0.8).all()  # the closed interval holds at least the nominal probability ...
+    assert np.allclose(weight.mean(axis=1), 0.8)  # ... and the randomised one exactly that, for every row
     assert (held[interval.high == 0] > 0.9).any()  # the atom-at-zero case the weights exist for
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from customer_intel.monitoring import LandingCursor, drift_report, psi, run_key
+from customer_intel.monitoring import LandingCursor, drift_report, psi
 
 
 def test_psi_is_zero_for_the_same_sample_and_near_the_j_divergence_for_a_mean_shift():
@@ -40,6 +40,11 @@ def test_landing_cursor_is_keyed_on_location_and_tag():
     assert changed == [("s3://b/raw/a.csv", "e1")]
     cursor = LandingCursor.parse(cursor.serialize())
     assert cursor.advance([("s3://b/raw/a.csv", "e1")])[0] == []
+    first_key = cursor.run_key(changed)
     changed, cursor = cursor.advance([("s3://b/raw/a.csv", "e2"), ("s3://b/raw/b.csv", "e1")])
     assert changed == [("s3://b/raw/a.csv", "e2"), ("s3://b/raw/b.csv", "e1")]
-    assert run_key(changed) == run_key(list(reversed(changed))) != run_key(changed[:1])
+    assert cursor.run_key(changed) == cursor.run_key(list(reversed(changed))) != first_key
+    # rolled back to the first bytes: new data again, and a run key never used before
+    changed, rolled = cursor.advance([("s3://b/raw/a.csv", "e1"), ("s3://b/raw/b.csv", "e1")])
+    assert changed == [("s3://b/raw/a.csv", "e1")] and rolled.launches == 3
+    assert rolled.run_key(changed) not in {first_key, cursor.run_key([("s3://b/raw/a.csv", "e2"), ("s3://b/raw/b.csv", "e1")])}

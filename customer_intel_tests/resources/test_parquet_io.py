@@ -49,6 +49,15 @@ def test_interrupted_rewrite_leaves_no_visible_partition_and_a_rerun_completes_i
     assert read_table(store, prefix)["score"].tolist() == [1.0, 1.0]
 
 
+def test_a_data_file_that_no_longer_matches_its_manifest_is_refused(tmp_path):
+    store = LocalObjectStore(tmp_path)
+    prefix = "scored_customers/date=2026-06-30"
+    write_table(store, prefix, FRAME)
+    FRAME.assign(score=9.0).to_parquet(tmp_path / prefix / DATA_FILE, index=False)  # changed behind the manifest
+    with pytest.raises(IncompletePartitionError, match=f"{DATA_FILE} does not match its _SUCCESS manifest"):
+        read_table(store, prefix)
+
+
 def test_store_keeps_keys_inside_its_root(tmp_path):
     with pytest.raises(ValueError, match="escapes the store root"):
         LocalObjectStore(tmp_path / "root").put("../outside.txt", b"x")
