@@ -59,6 +59,15 @@ def pipeline_resources(raw_dir: Path | str, warehouse: Path, warehouse_root: str
     }
 
 
+def scoring_job_with(resources: dict):
+    """The project's own scoring_job (all its assets and checks) bound to ``resources``."""
+    from customer_intel.definitions import all_asset_checks, all_assets
+    from customer_intel.jobs import scoring_job
+
+    definitions = dg.Definitions(assets=all_assets, asset_checks=all_asset_checks, jobs=[scoring_job], resources=resources)
+    return definitions.resolve_job_def("scoring_job")
+
+
 def materialize_graph(raw_dir: Path, warehouse: Path, partition: str | None = SMALL_END_DATE, instance=None,
                       groups=("ingest", "features", "scoring"), run_config=None, **source):
     """Materialise the assets and checks of ``groups`` (default: what the scoring job runs)."""

@@ -19,9 +19,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from customer_intel.definitions import all_asset_checks, all_assets
-from customer_intel.jobs import scoring_job
-from customer_intel_tests.conftest import SMALL_END_DATE, pipeline_resources, step_failures, write_raw
+from customer_intel_tests.conftest import SMALL_END_DATE, pipeline_resources, scoring_job_with, step_failures, write_raw
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -202,9 +200,7 @@ def test_scoring_job_runs_on_the_deploy_instance_backed_by_postgres(tmp_path, mo
 
         raw_dir = write_raw(small_frames, tmp_path / "raw", fmt="parquet")
         resources = pipeline_resources(raw_dir, tmp_path / "warehouse")
-        job = dg.Definitions(assets=all_assets, asset_checks=all_asset_checks, jobs=[scoring_job],
-                             resources=resources).resolve_job_def("scoring_job")
-        result = job.execute_in_process(partition_key=SMALL_END_DATE, instance=instance, raise_on_error=False)
+        result = scoring_job_with(resources).execute_in_process(partition_key=SMALL_END_DATE, instance=instance, raise_on_error=False)
         assert result.success, step_failures(result)
         run_ids = {run.run_id for run in instance.get_runs()}
         assert result.run_id in run_ids

@@ -127,7 +127,7 @@ def compare_cltv_models(
             continue
         models[name] = model
         record(name, "probabilistic", time.perf_counter() - started, prediction["expected_purchases"].to_numpy(),
-               Interval(*(prediction[f"purchases_{c}"].to_numpy() for c in ("low", "high", "low_weight", "high_weight"))))
+               Interval.from_columns(prediction, "purchases"))
 
     n_train, training_days = 0, frames.training_days
     if include_ml and "bgnbd" in models and training_days > 0:

@@ -219,6 +219,11 @@ class Interval(NamedTuple):
     low_weight: np.ndarray
     high_weight: np.ndarray
 
+    @classmethod
+    def from_columns(cls, frame: pd.DataFrame, prefix: str) -> "Interval":
+        """The interval stored as ``<prefix>_low``, ``_high``, ``_low_weight``, ``_high_weight`` (as ``predict`` writes it)."""
+        return cls(*(frame[f"{prefix}_{field}"].to_numpy() for field in cls._fields))
+
 
 def interval_from_samples(samples: np.ndarray, probability: float) -> Interval:
     """The shortest window holding at least ``probability`` and the end weights that make it hold exactly that."""

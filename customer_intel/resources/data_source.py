@@ -10,13 +10,10 @@ import io
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Optional
-
-import dagster as dg
-from dagster_aws.s3 import S3Resource
 
 from customer_intel.ingest import RawTable, TableContract, read_raw_table
 from customer_intel.ingest.reader import LOCAL_FILES, TABLE_SUFFIXES, RawSourceError, is_table_file_name
+from customer_intel.resources.s3_client import S3ClientResource
 from customer_intel.resources.storage import S3_SCHEME, S3ObjectStore, StoredObject, s3_uri, split_s3_uri, stat_object
 
 NOT_CONFIGURED = {"", "none", "off"}
@@ -60,7 +57,7 @@ class S3Files:
         return io.BytesIO(self.client.get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
-class RawDataSource(dg.ConfigurableResource):
+class RawDataSource(S3ClientResource):
     """Locates and reads the raw tables, from a local folder or an S3 prefix.
 
     A table is found by name in ``raw_dir`` (``transactions.parquet``, ``transactions.csv`` or a
@@ -79,13 +76,6 @@ class RawDataSource(dg.ConfigurableResource):
     transactions_columns: dict[str, str] = {}
     customers_columns: dict[str, str] = {}
     campaigns_columns: dict[str, str] = {}
-    s3: Optional[S3Resource] = None
-
-    def _s3_client(self):
-        return (self.s3 or S3Resource()).get_client()
-
-    def _explicit(self) -> dict[str, str | None]:
-        return {table: getattr(self, f"{table}_path") for table in TABLES}
 
     def location(self, table: str) -> str | None:
         explicit = getattr(self, f"{table}_path")
@@ -93,7 +83,7 @@ class RawDataSource(dg.ConfigurableResource):
             return None if explicit.strip().lower() in NOT_CONFIGURED else explicit
         if self.raw_dir.startswith(S3_SCHEME):
             bucket, prefix = split_s3_uri(self.raw_dir)
-            names = {obj.key[len(prefix):].lstrip("/") for obj in S3ObjectStore(self._s3_client(), bucket).list(prefix)}
+            names = {obj.key[len(prefix):].lstrip("/") for obj in S3ObjectStore(self.s3_client(), bucket).list(prefix)}
             for suffix in TABLE_SUFFIXES:
                 if f"{table}{suffix}" in names:
                     return s3_uri(bucket, prefix, f"{table}{suffix}")
@@ -108,7 +98,7 @@ class RawDataSource(dg.ConfigurableResource):
 
     def read(self, contract: TableContract) -> RawTable:
         location = self.location(contract.name)
-        files = S3Files(self._s3_client()) if location and location.startswith(S3_SCHEME) else LOCAL_FILES
+        files = S3Files(self.s3_client()) if location and location.startswith(S3_SCHEME) else LOCAL_FILES
         return read_raw_table(contract, location, getattr(self, f"{contract.name}_columns"), files)
 
     def landed_files(self) -> list[LandedFile]:
@@ -125,7 +115,7 @@ class RawDataSource(dg.ConfigurableResource):
                 if location is None:
                     continue
                 if location.startswith(S3_SCHEME):
-                    objects = S3Files(self._s3_client()).objects(location)
+                    objects = S3Files(self.s3_client()).objects(location)
                 else:
                     objects = [(path, stat_object(Path(path), path)) for path in LOCAL_FILES.list(location)]
             except RawSourceError:

@@ -55,15 +55,21 @@ def write_table(store: ObjectStore, prefix: str, frame: pd.DataFrame, run_id: st
     return manifest
 
 
+def read_manifest(store: ObjectStore, prefix: str) -> dict | None:
+    """The published manifest of the table at ``prefix``, or None when it is not published."""
+    key = f"{prefix}/{MANIFEST}"
+    return json.loads(store.get(key)) if store.exists(key) else None
+
+
 def read_table(store: ObjectStore, prefix: str, columns: list[str] | None = None) -> pd.DataFrame:
     """Read a published table; raises IncompletePartitionError if it was never published or its
     bytes no longer match the manifest (a rewrite is under way, or the file was changed by hand)."""
-    if not store.exists(f"{prefix}/{MANIFEST}"):
+    manifest = read_manifest(store, prefix)
+    if manifest is None:
         raise IncompletePartitionError(
             f"{store.uri(prefix)} has no {MANIFEST} manifest: the table was never written or its last write "
             "was interrupted. Materialise it (again) before reading it."
         )
-    manifest = json.loads(store.get(f"{prefix}/{MANIFEST}"))
     data = store.get(f"{prefix}/{manifest.get('data_file', DATA_FILE)}")
     if hashlib.sha256(data).hexdigest() != manifest["sha256"]:
         raise IncompletePartitionError(

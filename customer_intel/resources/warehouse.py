@@ -6,28 +6,18 @@ keys and honour the same ``_SUCCESS`` manifests.
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Optional
 
-import dagster as dg
 import pandas as pd
-from dagster_aws.s3 import S3Resource
 
-from customer_intel.resources.tables import MANIFEST, partition_prefix, read_table
+from customer_intel.resources.s3_client import S3ClientResource
+from customer_intel.resources.tables import MANIFEST, partition_prefix, read_manifest, read_table
 from customer_intel.resources.storage import S3_SCHEME, LocalObjectStore, ObjectStore, S3ObjectStore
 
 _PARTITION = re.compile(r"^date=(\d{4}-\d{2}-\d{2})/" + re.escape(MANIFEST) + "$")
 
 
-def object_store(root: str, s3: S3Resource | None) -> ObjectStore:
-    """A local folder, or an S3 prefix through the boto3 client of ``s3`` (default credentials chain if None)."""
-    if root.startswith(S3_SCHEME):
-        return S3ObjectStore.from_uri((s3 or S3Resource()).get_client(), root)
-    return LocalObjectStore(root)
-
-
-class Warehouse(dg.ConfigurableResource):
+class Warehouse(S3ClientResource):
     """Output tables as Parquet under ``root``: ``<asset>/[date=YYYY-MM-DD/]part-0.parquet`` + ``_SUCCESS``.
 
     ``root`` is a local folder (default ``data/warehouse``) or ``s3://bucket/prefix``; for S3 the
@@ -36,10 +26,12 @@ class Warehouse(dg.ConfigurableResource):
     """
 
     root: str
-    s3: Optional[S3Resource] = None
 
     def store(self) -> ObjectStore:
-        return object_store(self.root, self.s3)
+        """A local folder, or the S3 prefix through this resource's one boto3 client."""
+        if self.root.startswith(S3_SCHEME):
+            return S3ObjectStore.from_uri(self.s3_client(), self.root)
+        return LocalObjectStore(self.root)
 
     def read(self, asset: str, partition: str | None = None, columns: list[str] | None = None) -> pd.DataFrame:
         """A published table (raises IncompletePartitionError when it is not published)."""
@@ -47,9 +39,7 @@ class Warehouse(dg.ConfigurableResource):
 
     def manifest(self, asset: str, partition: str | None = None) -> dict | None:
         """The published manifest of a table or partition, or None when there is none."""
-        store = self.store()
-        key = f"{partition_prefix([asset], partition)}/{MANIFEST}"
-        return json.loads(store.get(key)) if store.exists(key) else None
+        return read_manifest(self.store(), partition_prefix([asset], partition))
 
     def published_partitions(self, asset: str) -> list[str]:
         """Dates of the partitions of ``asset`` whose manifest is published, oldest first."""

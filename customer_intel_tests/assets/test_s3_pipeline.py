@@ -7,10 +7,8 @@ import pandas as pd
 import pytest
 from dagster_aws.s3 import S3Resource
 
-from customer_intel.definitions import all_asset_checks, all_assets
-from customer_intel.jobs import scoring_job
 from customer_intel.resources.tables import DATA_FILE, MANIFEST
-from customer_intel_tests.conftest import SMALL_END_DATE, step_failures, pipeline_resources, upload_raw
+from customer_intel_tests.conftest import SMALL_END_DATE, pipeline_resources, scoring_job_with, step_failures, upload_raw
 
 pytestmark = pytest.mark.e2e
 
@@ -35,8 +33,7 @@ class DiesBeforePublishing(S3Resource):
 
 def run_scoring(s3, bucket, tmp_path, partition=SMALL_END_DATE):
     resources = pipeline_resources(f"s3://{bucket}/raw", tmp_path / "warehouse", warehouse_root=f"s3://{bucket}/warehouse", s3=s3)
-    job = dg.Definitions(assets=all_assets, asset_checks=all_asset_checks, jobs=[scoring_job], resources=resources).resolve_job_def("scoring_job")
-    return job.execute_in_process(partition_key=partition, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    return scoring_job_with(resources).execute_in_process(partition_key=partition, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
 
 
 def read_back(client, bucket, key) -> pd.DataFrame:

@@ -118,7 +118,7 @@ def test_80pct_intervals_are_calibrated_on_synthetic_holdout():
     # overall, observed coverage matches the intervals' own predictive probability.
     assert covered.mean() == pytest.approx(probability.mean(), abs=0.025)
     # The randomised 80% interval (exactly 80% for every customer) covers 75-85% of ALL customers.
-    interval = Interval(*(prediction[f"purchases_{c}"].to_numpy() for c in ("low", "high", "low_weight", "high_weight")))
+    interval = Interval.from_columns(prediction, "purchases")
     assert 0.75 <= randomised_coverage(actual, interval) <= 0.85
 
 
