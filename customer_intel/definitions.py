@@ -1,14 +1,20 @@
-"""The single Definitions object of the customer_intel code location."""
+"""The single Definitions object of the customer_intel code location.
+
+Importing it reads no runtime configuration: resources resolve their unset fields from the
+environment when they run (only the partition start and the landing interval are read here).
+"""
 
 import dagster as dg
 
-from customer_intel.assets import cltv, features, ingest, scoring
+from customer_intel.assets import FAMILIES, features, ingest
+from customer_intel.assets.scoring import SCORED_CUSTOMERS_CHECKS, build_scored_customers
 from customer_intel.automation import feature_drift_sensor, nightly_scoring_schedule, raw_landing_sensor
 from customer_intel.jobs import scoring_job, training_job
 from customer_intel.resources import build_resources
 
-all_assets = dg.load_assets_from_modules([ingest, features, scoring, cltv])
-all_asset_checks = dg.load_asset_checks_from_modules([scoring, cltv])
+scored_customers = build_scored_customers([family.contribution for family in FAMILIES])
+all_assets = [*dg.load_assets_from_modules([ingest, features]), *(a for family in FAMILIES for a in family.assets), scored_customers]
+all_asset_checks = [*(c for family in FAMILIES for c in family.checks), *SCORED_CUSTOMERS_CHECKS]
 
 defs = dg.Definitions(
     assets=all_assets,

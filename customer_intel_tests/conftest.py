@@ -47,16 +47,23 @@ def pipeline_resources(raw_dir: Path | str, warehouse: Path, warehouse_root: str
 
     ``warehouse_root`` / ``s3`` put the output tables (and an ``s3://`` ``raw_dir``) on S3 instead.
     """
-    from customer_intel.resources import MLflowTracker, ParquetIOManager, RawDataSource, Warehouse
+    from customer_intel.resources import DriftPolicy, ModelRegistry, ParquetIOManager, RawDataSource, Warehouse
 
-    mlflow_dir = warehouse.parent / "mlflow"
     store = Warehouse(root=warehouse_root or str(warehouse), s3=s3)
     return {
         "warehouse": store,
         "io_manager": ParquetIOManager(warehouse=store),
         "raw_data": RawDataSource(raw_dir=str(raw_dir), s3=s3, **source),
-        "mlflow": MLflowTracker(tracking_uri=f"sqlite:///{mlflow_dir / 'mlflow.db'}", artifact_root=(mlflow_dir / "artifacts").as_uri()),
+        "model_registry": model_registry_at(warehouse.parent / "mlflow"),
+        "drift_policy": DriftPolicy(),
     }
+
+
+def model_registry_at(folder: Path):
+    """A ModelRegistry on a SQLite store and artifact folder under ``folder``."""
+    from customer_intel.resources import ModelRegistry
+
+    return ModelRegistry(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}", artifact_root=(folder / "artifacts").as_uri())
 
 
 def scoring_job_with(resources: dict):

@@ -1,1 +1,9 @@
-"""Thin Dagster wiring, one module per domain; the logic lives in the domain packages."""
+"""Thin Dagster wiring, one module per domain; the logic lives in the domain packages.
+
+``FAMILIES`` lists every model family on the shared lifecycle (``factory.champion_assets``); the
+training job, the daily scores and ``scored_customers`` are built from it.
+"""
+
+from customer_intel.assets.cltv import cltv_assets
+
+FAMILIES = [cltv_assets]

@@ -6,19 +6,18 @@ import dagster as dg
 
 from customer_intel.jobs import training_job
 from customer_intel.monitoring import LandingCursor, drift_report
-from customer_intel.resources import RawDataSource, Settings, Warehouse
+from customer_intel.modeling.split import SPLIT_COLUMN, VALIDATION, TimeSplit
+from customer_intel.resources import DriftPolicy, RawDataSource, Warehouse
+from customer_intel.resources.settings import landing_interval_seconds
 from customer_intel.resources.tables import IncompletePartitionError
 
 TAG_PREFIX = "customer_intel"
-FEATURES_ASSET = "customer_features"
-TRAINING_FRAME_ASSET = "cltv_training_frame"
 MAX_TAG_FILES = 5
-_settings = Settings.from_env()
 
 
 @dg.sensor(
     job=training_job,
-    minimum_interval_seconds=_settings.landing_interval_seconds,
+    minimum_interval_seconds=landing_interval_seconds(),  # definition-time
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Launch training when a raw table file the ingestion assets read (under the raw folder or S3 "
     "prefix, or an explicit table path) is new or changed; the cursor keeps each file's key and ETag.",
@@ -27,7 +26,7 @@ def raw_landing_sensor(context: dg.SensorEvaluationContext, raw_data: RawDataSou
     files = raw_data.landed_files()
     changed, cursor = LandingCursor.parse(context.cursor).advance((f.uri, f.etag) for f in files)
     if not changed:
-        return dg.SensorResult(skip_reason=f"no new or changed raw files ({len(files)} seen under {raw_data.raw_dir})",
+        return dg.SensorResult(skip_reason=f"no new or changed raw files ({len(files)} seen under {raw_data.raw_location})",
                                cursor=cursor.serialize())
     names = [uri for uri, _ in changed]
     shown = ", ".join(names[:MAX_TAG_FILES]) + (f" (+{len(names) - MAX_TAG_FILES} more)" if len(names) > MAX_TAG_FILES else "")
@@ -42,31 +41,32 @@ def raw_landing_sensor(context: dg.SensorEvaluationContext, raw_data: RawDataSou
     job=training_job,
     minimum_interval_seconds=3600,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Launch training when the latest published customer_features partition drifts from the CLTV "
-    "training frame (PSI per feature above CUSTOMER_INTEL_DRIFT_PSI_THRESHOLD); the PSI table goes in the run tags.",
+    description="Launch training when the latest published customer_features partition drifts from a family's "
+    "training frame (the drift_policy resource: PSI per feature above its threshold); the PSI table goes in the run tags.",
 )
-def feature_drift_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse):
-    partitions = warehouse.published_partitions(FEATURES_ASSET)
-    training = warehouse.manifest(TRAINING_FRAME_ASSET)
+def feature_drift_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse, drift_policy: DriftPolicy):
+    features_asset, reference_asset = drift_policy.live_asset, drift_policy.reference_asset
+    partitions = warehouse.published_partitions(features_asset)
+    training = warehouse.manifest(reference_asset)
     if not partitions or training is None:
-        return dg.SkipReason(f"nothing to compare yet: {len(partitions)} published {FEATURES_ASSET} partitions, "
-                             f"{TRAINING_FRAME_ASSET} {'published' if training else 'not published'}")
+        return dg.SkipReason(f"nothing to compare yet: {len(partitions)} published {features_asset} partitions, "
+                             f"{reference_asset} {'published' if training else 'not published'}")
     latest = partitions[-1]
-    live_manifest = warehouse.manifest(FEATURES_ASSET, latest) or {}
+    live_manifest = warehouse.manifest(features_asset, latest) or {}
     # a rewritten partition (re-run, backfill) or a new training frame is compared again
     evaluated = f"{latest}:{live_manifest.get('sha256', '')[:16]}@{training['sha256'][:16]}"
     if context.cursor == evaluated:
-        return dg.SkipReason(f"{FEATURES_ASSET} {latest} was already compared with this training frame")
+        return dg.SkipReason(f"{features_asset} {latest} was already compared with this training frame")
     try:
-        reference = warehouse.read(TRAINING_FRAME_ASSET)
-        live = warehouse.read(FEATURES_ASSET, latest)
+        reference = warehouse.read(reference_asset)
+        live = warehouse.read(features_asset, latest)
     except IncompletePartitionError as exc:  # a rewrite started between listing and reading: next tick
         return dg.SkipReason(str(exc))
-    if "split" in reference.columns:
-        reference = reference.loc[reference["split"] == "evaluate"]  # features as of the cutoff the champion was judged at
-    report = drift_report(reference, live, _settings.drift_features, _settings.drift_psi_threshold)
+    if SPLIT_COLUMN in reference.columns:  # features as of the cutoff the champion was judged at
+        reference = TimeSplit.from_frame(reference, cutoff_column="as_of", horizon_column="holdout_days").part(VALIDATION)
+    report = drift_report(reference, live, drift_policy.compared_features, drift_policy.threshold)
     context.update_cursor(evaluated)
-    summary = f"{FEATURES_ASSET} {latest} vs {TRAINING_FRAME_ASSET}: max PSI {report.max_psi:.3f} (threshold {report.threshold})"
+    summary = f"{features_asset} {latest} vs {reference_asset}: max PSI {report.max_psi:.3f} (threshold {report.threshold})"
     context.log.info(f"{summary}\n{report.markdown()}")
     if not report.drifted:
         return dg.SkipReason(f"{summary}: no drift")

@@ -1,3 +1,5 @@
-"""Customer lifetime value: probabilistic models, ML regressors and their honest comparison (no Dagster here)."""
+"""Customer lifetime value: probabilistic models, ML regressors and their family spec (no Dagster here).
 
-REGISTERED_MODEL = "customer_intel_cltv"  # the MLflow registry name training promotes and scoring loads
+``customer_intel.cltv.family.CLTV`` is the family the shared lifecycle trains, gates and registers
+as ``customer_intel_cltv``.
+"""

@@ -1,10 +1,12 @@
-"""Metrics for comparing CLTV candidates on the same held-out window, and the champion rule."""
+"""CLTV metrics on the validation window, the naive baselines and the champion rule."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
+
+from customer_intel.modeling.rule import ChampionRule
 
 METRIC_DIRECTIONS = {  # True: higher is better
     "rmse": False,
@@ -40,7 +42,7 @@ def randomised_coverage(actual, interval) -> float:
     """Expected coverage of the randomised interval: 1 strictly inside, the end's weight on an end, 0 outside.
 
     For a calibrated discrete predictive this is the nominal level, where the closed interval's
-    hit rate runs above it (see ``probabilistic.Interval``).
+    hit rate runs above it (see ``modeling.intervals.Interval``).
     """
     y = np.asarray(actual, dtype=float)
     low, high = np.asarray(interval.low), np.asarray(interval.high)
@@ -50,7 +52,7 @@ def randomised_coverage(actual, interval) -> float:
 
 
 def evaluate(actual, predicted, interval=None) -> dict[str, float]:
-    """Every metric for one candidate on one holdout (``interval``: a ``probabilistic.Interval`` or None)."""
+    """Every metric for one candidate on one holdout (``interval``: a ``modeling.Interval`` or None)."""
     y = np.asarray(actual, dtype=float)
     p = np.asarray(predicted, dtype=float)
     metrics = {
@@ -75,17 +77,16 @@ def rate_baseline(features: pd.DataFrame, horizon_days: float) -> np.ndarray:
     return (rate.fillna(0) * horizon_days).to_numpy(dtype=float)
 
 
-CHAMPION_RULE = (
-    "lowest mean Poisson deviance on the holdout (a proper scoring rule for counts), among candidates "
-    "that beat every naive baseline on it; ties broken by RMSE"
+BASELINES = ("baseline_zero", "baseline_rate")
+
+# Poisson deviance is a proper scoring rule for counts: it rewards the right mean, where RMSE
+# rewards shrinking heavy buyers. A champion must beat both naive baselines on it.
+CLTV_RULE = ChampionRule(
+    metric="poisson_deviance",
+    higher_is_better=False,
+    baselines=BASELINES,
+    tie_breakers=(("rmse", False),),
+    tolerance=0.02,
+    metric_label="mean Poisson deviance",
+    rationale="a proper scoring rule for counts",
 )
-
-
-def pick_champion(table: pd.DataFrame, baselines: list[str]) -> str:
-    """Apply CHAMPION_RULE to a comparison table indexed by candidate name."""
-    best_baseline = table.loc[baselines, "poisson_deviance"].min()
-    eligible = table.drop(index=baselines)
-    eligible = eligible[eligible["poisson_deviance"] < best_baseline]
-    if eligible.empty:
-        raise ValueError(f"no candidate beats the naive baselines ({best_baseline:.4f} Poisson deviance)")
-    return eligible.sort_values(["poisson_deviance", "rmse"]).index[0]

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from customer_intel.modeling.intervals import interval_from_samples
+
 NON_FEATURES = {
     "customer_id", "as_of", "feature_mode", "rfm_score", "rfm_segment", "top_category",
     "holdout_purchases", "holdout_spend", "holdout_days",
@@ -74,8 +76,6 @@ def predict_with_interval(model, X: np.ndarray, scale: float = 1.0, interval: fl
 
     ``scale`` stretches a model trained on a shorter window to the evaluation horizon.
     """
-    from customer_intel.cltv.probabilistic import interval_from_samples
-
     point = np.maximum(np.asarray(model.predict(X), dtype=float), 0.0) * scale
     if hasattr(model, "pred_dist"):
         mu = np.maximum(model.pred_dist(X).params["mu"] * scale, 1e-9)

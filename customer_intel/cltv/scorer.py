@@ -1,16 +1,23 @@
-"""What scoring needs from a training run: the champion plus the probabilistic model behind it."""
+"""The registered CLTV scorer: the champion plus the probabilistic model behind it.
+
+Its module path is part of every registered CLTV model (MLflow pickles it by reference): keep
+``customer_intel.cltv.scorer.CLTVScorer`` importable, and give new fields defaults, so versions
+registered by earlier code still load and score (tested against a registry they wrote).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from customer_intel.cltv.ml import FeatureMatrix, predict_with_interval, stack_features
+from customer_intel.modeling.scorer import ScorerInfo
 
-SCORE_COLUMNS = ["p_alive", "expected_purchases", "purchases_low", "purchases_high", "expected_spend_per_purchase",
-                 "expected_value", "value_low", "value_high", "cltv"]
+SCORE_COLUMNS = ("p_alive", "expected_purchases", "purchases_low", "purchases_high", "expected_spend_per_purchase",
+                 "expected_value", "value_low", "value_high", "cltv")
 
 
 @dataclass
@@ -19,6 +26,7 @@ class CLTVScorer:
 
     P(alive), intervals and spend always come from ``probabilistic``; when the champion is an ML
     regressor, its point forecast replaces expected purchases and value and CLTV scale with it.
+    ``cutoff``: the last day of data the models saw (None for versions registered before it was kept).
     """
 
     champion: str
@@ -26,6 +34,20 @@ class CLTVScorer:
     horizon_days: int
     regressor: tuple[FeatureMatrix, object] | None = None
     training_days: int = 0
+    cutoff: str | None = None
+    code_version: str = "unknown"
+
+    @property
+    def info(self) -> ScorerInfo:
+        return ScorerInfo("cltv", self.champion, self.cutoff, int(self.horizon_days), self.code_version)
+
+    @property
+    def output_columns(self) -> tuple[str, ...]:
+        return SCORE_COLUMNS
+
+    def at_horizon(self, horizon_days: int) -> "CLTVScorer":
+        """The same models forecasting another horizon (ML forecasts scale with it, as at training)."""
+        return dataclasses.replace(self, horizon_days=int(horizon_days))
 
     def score(self, features: pd.DataFrame) -> pd.DataFrame:
         prediction = self.probabilistic.predict(features, self.horizon_days)
@@ -43,16 +65,3 @@ class CLTVScorer:
                 out["purchases_low"], out["purchases_high"] = interval.low, interval.high
         out.index = features.index
         return out
-
-
-def scorer_for(name: str, comparison) -> CLTVScorer | None:
-    """The deployable scorer of one candidate of a Comparison (None for the naive baselines)."""
-    from customer_intel.cltv.compare import BASELINES
-    from customer_intel.cltv.probabilistic import TRANSACTION_MODELS
-
-    if name in BASELINES or name not in comparison.models:
-        return None
-    if name in TRANSACTION_MODELS:
-        return CLTVScorer(champion=name, probabilistic=comparison.models[name], horizon_days=comparison.horizon_days)
-    return CLTVScorer(champion=name, probabilistic=comparison.models["bgnbd"], horizon_days=comparison.horizon_days,
-                      regressor=comparison.models[name], training_days=comparison.training_days)

@@ -1,9 +1,8 @@
-"""Resources and IO: the Parquet IO manager, object stores, the raw-data source and env settings."""
-
-from dagster_aws.s3 import S3Resource
+"""Resources and IO: the Parquet IO manager, object stores, the raw-data source, the model registry, env settings."""
 
 from customer_intel.resources.data_source import RawDataSource
-from customer_intel.resources.mlflow_tracker import MLflowTracker
+from customer_intel.resources.drift_policy import DriftPolicy
+from customer_intel.resources.model_registry import ModelRegistry
 from customer_intel.resources.parquet_io import ParquetIOManager
 from customer_intel.resources.settings import Settings
 from customer_intel.resources.storage import LocalObjectStore, ObjectStore, S3ObjectStore
@@ -11,39 +10,26 @@ from customer_intel.resources.tables import IncompletePartitionError, read_table
 from customer_intel.resources.warehouse import Warehouse
 
 
-def build_resources(settings: Settings | None = None) -> dict:
-    """The resources for a deployment, chosen in one place from the environment.
+def build_resources() -> dict:
+    """The resources of the code location, chosen in one place.
 
-    ``CUSTOMER_INTEL_ENV=local`` (default): folders under ``data/``. ``s3``: raw data and output
-    tables in ``CUSTOMER_INTEL_S3_BUCKET`` through one boto3 client configuration (endpoint for
-    MinIO, credentials from the standard AWS chain: never in code, config or logs).
+    Nothing is read from the environment here: every field left unset resolves when the resource
+    is used (``Settings.from_env()``), so ``CUSTOMER_INTEL_ENV=local`` (folders under ``data/``) or
+    ``s3`` (raw data and output tables in ``CUSTOMER_INTEL_S3_BUCKET``; endpoint for MinIO;
+    credentials from the standard AWS chain, never in code, config or logs) takes effect at run time.
+    A value set in the launchpad overrides the environment.
     """
-    settings = settings or Settings.from_env()
-    s3 = S3Resource(endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region) if settings.env == "s3" else None
-    warehouse = Warehouse(root=settings.warehouse_root, s3=s3)
+    warehouse = Warehouse()
     return {
         "warehouse": warehouse,
-        "mlflow": MLflowTracker(
-            tracking_uri=settings.mlflow_tracking_uri,
-            artifact_root=settings.mlflow_artifact_root,
-            experiment=settings.mlflow_experiment,
-            champion_tolerance=settings.champion_tolerance,
-        ),
+        "model_registry": ModelRegistry(),
         "io_manager": ParquetIOManager(warehouse=warehouse),
-        "raw_data": RawDataSource(
-            raw_dir=settings.raw_dir,
-            s3=s3,
-            transactions_path=settings.table_paths["transactions"],
-            customers_path=settings.table_paths["customers"],
-            campaigns_path=settings.table_paths["campaigns"],
-            transactions_columns=settings.column_mappings["transactions"],
-            customers_columns=settings.column_mappings["customers"],
-            campaigns_columns=settings.column_mappings["campaigns"],
-        ),
+        "raw_data": RawDataSource(),
+        "drift_policy": DriftPolicy(),
     }
 
 
 __all__ = [
-    "IncompletePartitionError", "MLflowTracker", "LocalObjectStore", "ObjectStore", "ParquetIOManager", "RawDataSource",
-    "S3ObjectStore", "Settings", "Warehouse", "build_resources", "read_table", "write_table",
+    "DriftPolicy", "IncompletePartitionError", "LocalObjectStore", "ModelRegistry", "ObjectStore", "ParquetIOManager",
+    "RawDataSource", "S3ObjectStore", "Settings", "Warehouse", "build_resources", "read_table", "write_table",
 ]

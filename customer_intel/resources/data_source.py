@@ -11,9 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from pydantic import Field
+
 from customer_intel.ingest import RawTable, TableContract, read_raw_table
 from customer_intel.ingest.reader import LOCAL_FILES, TABLE_SUFFIXES, RawSourceError, is_table_file_name
 from customer_intel.resources.s3_client import S3ClientResource
+from customer_intel.resources.settings import Settings
 from customer_intel.resources.storage import S3_SCHEME, S3ObjectStore, StoredObject, s3_uri, split_s3_uri, stat_object
 
 NOT_CONFIGURED = {"", "none", "off"}
@@ -69,20 +72,35 @@ class RawDataSource(S3ClientResource):
     is the client configuration then (default: the standard AWS chain).
     """
 
-    raw_dir: str
-    transactions_path: str | None = None
-    customers_path: str | None = None
-    campaigns_path: str | None = None
-    transactions_columns: dict[str, str] = {}
-    customers_columns: dict[str, str] = {}
-    campaigns_columns: dict[str, str] = {}
+    raw_dir: str | None = Field(default=None, description="folder or s3://bucket/prefix the tables are found in by name; "
+                                "unset: $CUSTOMER_INTEL_RAW_DIR, else $CUSTOMER_INTEL_DATA_DIR/raw (local) or s3://$CUSTOMER_INTEL_S3_BUCKET/raw")
+    transactions_path: str | None = Field(default=None, description="explicit file or folder ('none': off); unset: $CUSTOMER_INTEL_TRANSACTIONS_PATH, else found by name")
+    customers_path: str | None = Field(default=None, description="explicit file or folder ('none': off); unset: $CUSTOMER_INTEL_CUSTOMERS_PATH, else found by name")
+    campaigns_path: str | None = Field(default=None, description="explicit file or folder ('none': off); unset: $CUSTOMER_INTEL_CAMPAIGNS_PATH, else found by name")
+    transactions_columns: dict[str, str] | None = Field(default=None, description="contract column -> export column; unset: $CUSTOMER_INTEL_TRANSACTIONS_COLUMNS")
+    customers_columns: dict[str, str] | None = Field(default=None, description="contract column -> export column; unset: $CUSTOMER_INTEL_CUSTOMERS_COLUMNS")
+    campaigns_columns: dict[str, str] | None = Field(default=None, description="contract column -> export column; unset: $CUSTOMER_INTEL_CAMPAIGNS_COLUMNS")
+
+    @property
+    def raw_location(self) -> str:
+        """``raw_dir``, or the environment's raw location (read now, not at import)."""
+        return self.raw_dir or Settings.from_env().raw_dir
+
+    def _explicit_path(self, table: str) -> str | None:
+        explicit = getattr(self, f"{table}_path")
+        return explicit if explicit is not None else Settings.from_env().table_paths[table]
+
+    def columns(self, table: str) -> dict[str, str]:
+        mapping = getattr(self, f"{table}_columns")
+        return mapping if mapping is not None else Settings.from_env().column_mappings[table]
 
     def location(self, table: str) -> str | None:
-        explicit = getattr(self, f"{table}_path")
+        explicit = self._explicit_path(table)
         if explicit is not None:
             return None if explicit.strip().lower() in NOT_CONFIGURED else explicit
-        if self.raw_dir.startswith(S3_SCHEME):
-            bucket, prefix = split_s3_uri(self.raw_dir)
+        raw_dir = self.raw_location
+        if raw_dir.startswith(S3_SCHEME):
+            bucket, prefix = split_s3_uri(raw_dir)
             names = {obj.key[len(prefix):].lstrip("/") for obj in S3ObjectStore(self.s3_client(), bucket).list(prefix)}
             for suffix in TABLE_SUFFIXES:
                 if f"{table}{suffix}" in names:
@@ -90,7 +108,7 @@ class RawDataSource(S3ClientResource):
             if any(name.startswith(f"{table}/") for name in names):
                 return s3_uri(bucket, prefix, table) + "/"
             return None
-        root = Path(self.raw_dir)
+        root = Path(raw_dir)
         for candidate in [root / f"{table}{suffix}" for suffix in TABLE_SUFFIXES] + [root / table]:
             if candidate.exists():
                 return str(candidate)
@@ -99,7 +117,7 @@ class RawDataSource(S3ClientResource):
     def read(self, contract: TableContract) -> RawTable:
         location = self.location(contract.name)
         files = S3Files(self.s3_client()) if location and location.startswith(S3_SCHEME) else LOCAL_FILES
-        return read_raw_table(contract, location, getattr(self, f"{contract.name}_columns"), files)
+        return read_raw_table(contract, location, self.columns(contract.name), files)
 
     def landed_files(self) -> list[LandedFile]:
         """Exactly the files the ingestion assets would read now, with content tags.

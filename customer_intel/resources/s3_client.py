@@ -4,21 +4,30 @@ from typing import Optional
 
 import dagster as dg
 from dagster_aws.s3 import S3Resource
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 
 class S3ClientResource(dg.ConfigurableResource):
     """A resource that may reach S3 through the boto3 client of ``s3`` (dagster-aws ``S3Resource``:
-    ``endpoint_url`` for MinIO; credentials from the standard AWS chain when unset).
+    ``endpoint_url`` for MinIO; credentials from the standard AWS chain when unset). Left unset,
+    the endpoint and region come from ``CUSTOMER_INTEL_S3_ENDPOINT_URL`` / ``CUSTOMER_INTEL_S3_REGION``
+    when the client is first needed.
 
     The client is created once per resource instance: a boto3 client costs tens of
     milliseconds to build, and a sensor tick or an ingestion step asks for it several times.
     """
 
-    s3: Optional[S3Resource] = None
+    s3: Optional[S3Resource] = Field(default=None, description="S3 client configuration; unset: from CUSTOMER_INTEL_S3_* and the AWS chain")
     _client: object = PrivateAttr(default=None)
 
     def s3_client(self):
         if self._client is None:
-            self._client = (self.s3 or S3Resource()).get_client()
+            self._client = (self.s3 or self._s3_from_env()).get_client()
         return self._client
+
+    @staticmethod
+    def _s3_from_env() -> S3Resource:
+        from customer_intel.resources.settings import Settings
+
+        settings = Settings.from_env()
+        return S3Resource(endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region)

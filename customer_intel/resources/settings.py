@@ -1,6 +1,10 @@
 """Deployment settings from environment variables: the one place configuration is read.
 
-Every variable is documented in the README with its default.
+Every variable is documented in the README with its default. Resources call ``Settings.from_env()``
+when they run (a field left unset in the launchpad means "from the environment"), so importing
+``customer_intel.definitions`` reads nothing but the two definition-time values below, which
+Dagster needs while it loads the code location: ``partitions_start()`` and
+``landing_interval_seconds()``.
 """
 
 from __future__ import annotations
@@ -40,6 +44,16 @@ def _location(value: str) -> str:
     return value.rstrip("/") if value.startswith("s3://") else str(Path(value).resolve())
 
 
+def partitions_start() -> str:
+    """First daily partition (definition-time: read when the code location loads)."""
+    return _env("PARTITIONS_START", DEFAULT_PARTITIONS_START)
+
+
+def landing_interval_seconds() -> int:
+    """How often the landing sensor lists the raw location (definition-time: read when the code location loads)."""
+    return int(_env("LANDING_INTERVAL_SECONDS", "300"))
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str
@@ -54,7 +68,7 @@ class Settings:
     mlflow_tracking_uri: str
     mlflow_artifact_root: str | None
     mlflow_experiment: str
-    champion_tolerance: float
+    champion_tolerance_override: float | None  # None: each family's rule decides
     drift_psi_threshold: float
     drift_features: tuple[str, ...]
     landing_interval_seconds: int
@@ -82,14 +96,14 @@ class Settings:
             warehouse_root=_location(_env("WAREHOUSE_DIR", default_warehouse)),
             s3_endpoint_url=_env("S3_ENDPOINT_URL"),
             s3_region=_env("S3_REGION", os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")),
-            partitions_start=_env("PARTITIONS_START", DEFAULT_PARTITIONS_START),
+            partitions_start=partitions_start(),
             table_paths={t: _env(f"{t.upper()}_PATH") for t in tables},
             column_mappings={t: _json_mapping(f"{t.upper()}_COLUMNS") for t in tables},
             mlflow_tracking_uri=tracking_server or f"sqlite:///{data_dir / 'mlflow' / 'mlflow.db'}",
             mlflow_artifact_root=None if tracking_server else (data_dir / "mlflow" / "artifacts").as_uri(),
             mlflow_experiment=_env("MLFLOW_EXPERIMENT", "customer_intel"),
-            champion_tolerance=float(_env("CHAMPION_TOLERANCE", "0.02")),
+            champion_tolerance_override=float(_env("CHAMPION_TOLERANCE")) if _env("CHAMPION_TOLERANCE") else None,
             drift_psi_threshold=float(_env("DRIFT_PSI_THRESHOLD", "0.2")),
             drift_features=tuple(f.strip() for f in _env("DRIFT_FEATURES", ",".join(DEFAULT_DRIFT_FEATURES)).split(",") if f.strip()),
-            landing_interval_seconds=int(_env("LANDING_INTERVAL_SECONDS", "300")),
+            landing_interval_seconds=landing_interval_seconds(),
         )

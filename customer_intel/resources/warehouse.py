@@ -9,8 +9,10 @@ from __future__ import annotations
 import re
 
 import pandas as pd
+from pydantic import Field
 
 from customer_intel.resources.s3_client import S3ClientResource
+from customer_intel.resources.settings import Settings
 from customer_intel.resources.tables import MANIFEST, partition_prefix, read_manifest, read_table
 from customer_intel.resources.storage import S3_SCHEME, LocalObjectStore, ObjectStore, S3ObjectStore
 
@@ -25,13 +27,20 @@ class Warehouse(S3ClientResource):
     for MinIO, credentials from the standard AWS chain, never from configuration files).
     """
 
-    root: str
+    root: str | None = Field(default=None, description="a folder or s3://bucket/prefix; unset: $CUSTOMER_INTEL_WAREHOUSE_DIR, "
+                             "else $CUSTOMER_INTEL_DATA_DIR/warehouse (local) or s3://$CUSTOMER_INTEL_S3_BUCKET/$CUSTOMER_INTEL_S3_PREFIX")
+
+    @property
+    def location(self) -> str:
+        """``root``, or the environment's warehouse location (read now, not at import)."""
+        return self.root or Settings.from_env().warehouse_root
 
     def store(self) -> ObjectStore:
         """A local folder, or the S3 prefix through this resource's one boto3 client."""
-        if self.root.startswith(S3_SCHEME):
-            return S3ObjectStore.from_uri(self.s3_client(), self.root)
-        return LocalObjectStore(self.root)
+        location = self.location
+        if location.startswith(S3_SCHEME):
+            return S3ObjectStore.from_uri(self.s3_client(), location)
+        return LocalObjectStore(location)
 
     def read(self, asset: str, partition: str | None = None, columns: list[str] | None = None) -> pd.DataFrame:
         """A published table (raises IncompletePartitionError when it is not published)."""

@@ -69,7 +69,7 @@ def test_a_worse_candidate_does_not_move_the_alias(trained):
     _, raw_dir, root = trained
     worse = {"ops": {"cltv_models": {"config": {"regressors": ["ridge"], "candidates": ["ridge"]}}}}
     result = materialize_graph(raw_dir, root / "warehouse", partition=None, groups=TRAIN, run_config=worse)
-    gate = {e.check_name: e for e in result.get_asset_check_evaluations()}["champion_not_worse"]
+    gate = {e.check_name: e for e in result.get_asset_check_evaluations()}["cltv_champion_not_worse"]
     assert not gate.passed and "is worse than champion v1" in gate.description
     materialized = {m.materialization.asset_key.to_user_string() for m in result.get_asset_materialization_events()}
     assert "cltv_models" in materialized and "cltv_champion" not in materialized

@@ -1,0 +1,237 @@
+"""The factory that turns a model family's spec into its Dagster assets: one lifecycle for every family.
+
+``champion_assets(FamilySpec(...))`` builds, for family ``f``:
+
+- ``f_training_frame``: the family's ``TimeSplit`` as one table (the split's parts, cutoff, horizon);
+- ``f_models``: every candidate on the split, one MLflow run each under a parent run, the comparison
+  table and plots in the metadata;
+- ``f_champion_not_worse``: the blocking gate: the registered champion scored on *this* run's
+  validation rows and horizon; an incumbent fitted past this run's cutoff is refused;
+- ``f_champion``: registers ``customer_intel_f`` and moves its ``champion`` alias;
+- ``f_scores``: daily, the champion (by alias) scores every customer's features; no champion
+  leaves the columns null with a note, so the join into ``scored_customers`` never fails.
+
+No ``from __future__ import annotations`` here: Dagster reads the config classes from the
+annotations of the functions built below.
+"""
+
+import time
+from dataclasses import dataclass
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from customer_intel.assets._metadata import md, table_schema
+from customer_intel.assets.partitions import daily_partitions
+from customer_intel.features import as_of_day
+from customer_intel.modeling import FamilyInputError, ModelFamily, NoChampionError, TimeSplit, daily_scores, incumbent_not_worse
+from customer_intel.modeling.candidate import CandidateFitError
+from customer_intel.modeling.scoring import score_columns
+from customer_intel.reporting import markdown_table
+from customer_intel.resources.model_registry import ModelRegistry
+from customer_intel.resources.warehouse import Warehouse
+from customer_intel.table_names import CUSTOMER_FEATURES, champion, gate, models, scores, training_frame
+
+SCORING_GROUP = "scoring"
+
+
+class TrainingFrameConfig(dg.Config):
+    """Where to split time. By default the cutoff is the last data day minus the horizon."""
+
+    cutoff: str | None = Field(default=None, description="YYYY-MM-DD: the inclusive last day any feature may see; "
+                               "default: the last data day minus the horizon")
+    horizon_days: int = Field(default=90, description="the target window after the cutoff, in days")
+
+
+class CandidatesConfig(dg.Config):
+    """Which candidates may become champion; a family adds its hyperparameters to a subclass."""
+
+    candidates: list[str] | None = Field(default=None, description="names of the candidates that may become champion "
+                                         "(baselines are always compared); default: all")
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """A family (domain code) plus how it plugs into the graph: which upstream tables its split reads
+    and which launchpad configs its training frame and candidates take."""
+
+    family: ModelFamily
+    inputs: tuple[str, ...]
+    frame_config: type = TrainingFrameConfig
+    models_config: type = CandidatesConfig
+
+    @property
+    def name(self) -> str:
+        return self.family.name
+
+
+@dataclass(frozen=True)
+class ScoreContribution:
+    """One family's columns in ``scored_customers``: the daily scores asset and the columns it adds."""
+
+    family: str
+    asset: str
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FamilyAssets:
+    spec: FamilySpec
+    training_frame: dg.AssetsDefinition
+    models: dg.AssetsDefinition
+    gate: dg.AssetChecksDefinition
+    champion: dg.AssetsDefinition
+    scores: dg.AssetsDefinition
+
+    @property
+    def assets(self) -> list[dg.AssetsDefinition]:
+        return [self.training_frame, self.models, self.champion, self.scores]
+
+    @property
+    def checks(self) -> list[dg.AssetChecksDefinition]:
+        return [self.gate]
+
+    @property
+    def contribution(self) -> ScoreContribution:
+        return ScoreContribution(self.spec.name, scores(self.spec.name), tuple(score_columns(self.spec.family)))
+
+
+def _parts_table(split: TimeSplit) -> str:
+    rows = pd.DataFrame(split.describe()["parts"]).T
+    rows.index.name = "part"
+    return markdown_table(rows)
+
+
+def champion_assets(spec: FamilySpec) -> FamilyAssets:
+    """The training assets, gate, registry alias and daily scores of ``spec.family``."""
+    family = spec.family
+    name = family.name
+    rule = family.rule
+    frame_name, models_name = training_frame(name), models(name)
+
+    @dg.asset(name=frame_name, group_name=name, kinds={"pandas", "parquet"}, ins={i: dg.AssetIn(i) for i in spec.inputs},
+              description=f"The data every {name} candidate is fitted and judged on, split in time by the one feature builder: "
+              "`fit` rows (features and targets up to the cutoff), `validation` rows (features as of the cutoff, targets "
+              "in the horizon after it; the champion is chosen here) and, when the family has one, a `test` window that "
+              "only reports. No target is a formula of the features; no feature sees past its as-of day.")
+    def _training_frame(context: dg.AssetExecutionContext, config: spec.frame_config, **inputs) -> dg.Output[pd.DataFrame]:
+        try:
+            split = family.split(inputs, **config.model_dump())
+        except FamilyInputError as exc:
+            raise dg.Failure(description=f"{frame_name}: {exc}") from exc
+        frame = split.to_frame()
+        return dg.Output(frame, metadata={
+            "dagster/row_count": len(frame),
+            "cutoff": str(split.cutoff.date()),
+            "horizon_days": split.horizon_days,
+            **{f"{part}_rows": len(rows) for part, rows in split.parts.items()},
+            "parts": md(_parts_table(split)),
+            "dagster/column_schema": table_schema(frame),
+        })
+
+    @dg.asset(name=models_name, group_name=name, kinds={"mlflow", "pandas"}, ins={"split_frame": dg.AssetIn(frame_name)},
+              description=f"Every {name} candidate on the same validation rows ({family.description}) One MLflow run per "
+              f"candidate (hyperparameters, metrics, the scorer with signature and input example, lineage tags) under a "
+              f"parent run with the comparison table and plots. Champion rule: {rule.describe()}. It is registered only "
+              "after the blocking gate passes.")
+    def _models(context: dg.AssetExecutionContext, config: spec.models_config, split_frame: pd.DataFrame,
+                model_registry: ModelRegistry, warehouse: Warehouse) -> dg.Output[pd.DataFrame]:
+        split = TimeSplit.from_frame(split_frame)
+        started = time.perf_counter()
+        try:
+            comparison = family.compare(split, allowed=config.candidates, log=context.log.info,
+                                        **config.model_dump(exclude={"candidates"}))
+        except (NoChampionError, CandidateFitError, ValueError) as exc:
+            raise dg.Failure(description=f"{models_name}: {exc}") from exc
+        manifest = warehouse.manifest(frame_name) or {}
+        tags = {"dagster_run_id": context.run.run_id, "dagster_asset": models_name, "family": name,
+                "cutoff": str(split.cutoff.date()), "horizon_days": str(split.horizon_days),
+                **model_registry.lineage_tags(split.describe(), manifest.get("sha256"))}
+        table = comparison.table.copy()
+        table["mlflow_run_id"], table["model_uri"] = "", ""
+        plots = family.plots(comparison) if family.plots else {}
+        example = family.input_example(split)
+        with model_registry.start_run(models_name, tags=tags) as parent:
+            for candidate, row in comparison.table.iterrows():
+                with model_registry.start_run(candidate, tags={**tags, "candidate": candidate, "kind": row["kind"]}, nested=True) as run:
+                    model_registry.log(metrics=row.to_dict(), params=comparison.fitted[candidate].params())
+                    scorer = comparison.scorer(candidate)
+                    if scorer is not None:
+                        table.loc[candidate, "model_uri"] = model_registry.log_scorer(scorer, family, example)
+                    table.loc[candidate, "mlflow_run_id"] = run.info.run_id
+            model_registry.log(metrics={f"champion_{rule.metric}": table.loc[comparison.champion, rule.metric]},
+                               tags={"champion": comparison.champion, "champion_rule": rule.describe()},
+                               texts={"comparison.md": comparison.markdown(), **{f"{k}.md": v for k, v in plots.items()}})
+            parent_id = parent.info.run_id
+        table["champion"] = table.index == comparison.champion
+        table = table.reset_index()
+        context.log.info(f"{name} champion: {comparison.champion} ({rule.describe()}); compared in {time.perf_counter() - started:.0f} s")
+        notes = [f"- {k} failed: {v}" for k, v in comparison.failures.items()] + [f"- {k} skipped: {v}" for k, v in comparison.skipped.items()]
+        return dg.Output(table, metadata={
+            "champion": comparison.champion,
+            "champion_rule": rule.describe(),
+            "comparison": md(comparison.markdown()),
+            **{k: md(v) for k, v in plots.items()},
+            "mlflow_run": model_registry.run_link(parent_id),
+            "cutoff": str(split.cutoff.date()),
+            "horizon_days": split.horizon_days,
+            "validation_rows": len(split.validation),
+            "not_compared": md("\n".join(notes) or "none"),
+            "dagster/row_count": len(table),
+        })
+
+    @dg.asset_check(asset=_models, name=gate(name), blocking=True, additional_ins={"split_frame": dg.AssetIn(frame_name)},
+                    description=f"The new {name} champion may not be worse than the registered one on this run's validation "
+                    f"rows, both forecasting this run's horizon (tolerance relative to the incumbent, default {rule.tolerance:g}); "
+                    "an incumbent fitted on data past this run's cutoff has seen these rows and is refused. Blocks the promotion.")
+    def _gate(comparison_table: pd.DataFrame, split_frame: pd.DataFrame, model_registry: ModelRegistry) -> dg.AssetCheckResult:
+        new = comparison_table.loc[comparison_table["champion"]].iloc[0]
+        incumbent = model_registry.load_champion(name)
+        if incumbent is None:
+            return dg.AssetCheckResult(passed=True, description="no registered champion yet", metadata={"new_champion": new["candidate"]})
+        split = TimeSplit.from_frame(split_frame)
+        metadata = {"new_champion": new["candidate"], "current_version": int(incumbent.version.version),
+                    "current_candidate": incumbent.candidate, "cutoff": str(split.cutoff.date()),
+                    "current_cutoff": incumbent.cutoff or "unknown", "horizon_days": split.horizon_days,
+                    "current_horizon_days": incumbent.horizon_days if incumbent.horizon_days is not None else "unknown"}
+        if incumbent.cutoff is not None and as_of_day(incumbent.cutoff) > split.cutoff:
+            return dg.AssetCheckResult(passed=False, metadata=metadata, description=(
+                f"refusing to compare with champion v{incumbent.version.version}: it was fitted on data up to {incumbent.cutoff}, "
+                f"after this run's cutoff {split.cutoff.date()}, so it has seen this run's validation window and any comparison "
+                f"on it favours the incumbent. Train with a cutoff on or after {incumbent.cutoff} to replace it."))
+        current = family.score_incumbent(incumbent.scorer, split)
+        decision = incumbent_not_worse(rule, new.to_dict(), current, model_registry.tolerance(rule),
+                                       new_name=str(new["candidate"]), incumbent_name=f"champion v{incumbent.version.version}")
+        return dg.AssetCheckResult(passed=decision.passed, description=decision.description, metadata={
+            **metadata, f"new_{rule.metric}": decision.new_value, f"current_{rule.metric}": decision.incumbent_value,
+            "limit": decision.limit, "tolerance": model_registry.tolerance(rule)})
+
+    @dg.asset(name=champion(name), group_name=name, kinds={"mlflow"}, ins={"comparison_table": dg.AssetIn(models_name)},
+              description=f"Registers the {name} champion as a new version of `{family.registered_model}` and moves the alias "
+              f"`champion` to it. Runs only when `{gate(name)}` passed; the daily `{scores(name)}` load this alias.")
+    def _champion(context: dg.AssetExecutionContext, comparison_table: pd.DataFrame, model_registry: ModelRegistry) -> dg.MaterializeResult:
+        new = comparison_table.loc[comparison_table["champion"]].iloc[0]
+        version = model_registry.promote(new["model_uri"], name, tags={"candidate": new["candidate"], "dagster_run_id": context.run.run_id})
+        return dg.MaterializeResult(metadata={
+            "model": family.registered_model, "version": int(version.version), "candidate": new["candidate"],
+            rule.metric: float(new[rule.metric]), "mlflow_run": model_registry.run_link(new["mlflow_run_id"])})
+
+    @dg.asset(name=scores(name), partitions_def=daily_partitions, group_name=SCORING_GROUP, kinds={"mlflow", "pandas", "parquet"},
+              ins={"features": dg.AssetIn(CUSTOMER_FEATURES)},
+              description=f"The {name} scores of every customer for the partition date, from the registered champion "
+              f"(`models:/{family.registered_model}@champion`, never retrained here) over the day's features. Without a "
+              "champion the columns are null and the metadata says why.")
+    def _scores(context: dg.AssetExecutionContext, features: pd.DataFrame, model_registry: ModelRegistry) -> dg.Output[pd.DataFrame]:
+        if family.needs_transactions and not (features["feature_mode"] == "transactional").all():
+            registered, note = None, f"profile mode: {name} needs transactions"
+        else:
+            registered = model_registry.load_champion(name)
+            note = registered.label if registered else f"no {name} champion registered in {model_registry.uri}: run training_job first"
+        if registered is None:
+            context.log.warning(f"{scores(name)}: {note}; its columns are null")
+        frame = daily_scores(family, features, registered.scorer if registered else None, registered.label if registered else None)
+        return dg.Output(frame, metadata={"dagster/row_count": len(frame), "as_of": context.partition_key, "model": note,
+                                          "dagster/column_schema": table_schema(frame)})
+
+    return FamilyAssets(spec, _training_frame, _models, _gate, _champion, _scores)

@@ -1,0 +1,205 @@
+"""The CLTV candidates: naive baselines, the probabilistic models, and time-shifted ML regressors.
+
+Each is a ``modeling.Candidate``: ``fit(split)`` sees only data up to the split's cutoff and
+returns a fitted candidate that forecasts repeat purchase days over the validation horizon and
+knows the ``CLTVScorer`` it would be registered as.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from customer_intel.cltv.evaluation import rate_baseline
+from customer_intel.cltv.frames import TARGET
+from customer_intel.cltv.ml import STACKED, FeatureMatrix, candidate_regressors, predict_with_interval, stack_features
+from customer_intel.cltv.probabilistic import TRANSACTION_MODELS, CLTVFitError, ProbabilisticCLTV
+from customer_intel.cltv.scorer import CLTVScorer
+from customer_intel.modeling.candidate import CandidateFitError, CandidateSkipped, Prediction, flat_params
+from customer_intel.modeling.intervals import Interval
+from customer_intel.modeling.lineage import code_version
+from customer_intel.modeling.split import FIT, TimeSplit
+
+
+def _split_params(split: TimeSplit) -> dict:
+    return {"cutoff": str(split.cutoff.date()), "horizon_days": split.horizon_days}
+
+
+# -- naive baselines ------------------------------------------------------------------------------
+
+@dataclass
+class NaiveBaseline:
+    """A forecast with nothing to learn: ``forecast(features, horizon_days)``. Never registered."""
+
+    name: str
+    forecast: Callable[[pd.DataFrame, int], np.ndarray]
+    kind: str = "baseline"
+
+    def fit(self, split: TimeSplit) -> "_FittedBaseline":
+        return _FittedBaseline(self, split)
+
+
+@dataclass
+class _FittedBaseline:
+    baseline: NaiveBaseline
+    split: TimeSplit
+
+    def predict(self, frame: pd.DataFrame) -> Prediction:
+        return Prediction(np.asarray(self.baseline.forecast(frame, self.split.horizon_days), dtype=float))
+
+    def params(self) -> dict:
+        return _split_params(self.split)
+
+    def to_scorer(self) -> None:
+        return None
+
+
+def _zero(frame: pd.DataFrame, horizon_days: int) -> np.ndarray:
+    return np.zeros(len(frame))
+
+
+def naive_baselines() -> list[NaiveBaseline]:
+    return [NaiveBaseline("baseline_zero", _zero), NaiveBaseline("baseline_rate", rate_baseline)]
+
+
+# -- probabilistic models -------------------------------------------------------------------------
+
+@dataclass
+class ProbabilisticCandidate:
+    """BG/NBD, Pareto/NBD or MBG/NBD with Gamma-Gamma spend, fitted on the features as of the cutoff."""
+
+    name: str
+    time_unit_days: float = 7.0
+    seed: int = 0
+    kind: str = "probabilistic"
+
+    def fit(self, split: TimeSplit) -> "FittedProbabilistic":
+        try:
+            model = ProbabilisticCLTV(self.name, time_unit_days=self.time_unit_days).fit(split.validation)
+        except CLTVFitError as exc:
+            raise CandidateFitError(str(exc)) from exc
+        return FittedProbabilistic(self, model, split)
+
+
+@dataclass
+class FittedProbabilistic:
+    candidate: ProbabilisticCandidate
+    model: ProbabilisticCLTV
+    split: TimeSplit
+
+    def predict(self, frame: pd.DataFrame) -> Prediction:
+        prediction = self.model.predict(frame, self.split.horizon_days, seed=self.candidate.seed)
+        return Prediction(prediction["expected_purchases"].to_numpy(), Interval.from_columns(prediction, "purchases"))
+
+    def params(self) -> dict:
+        return {**_split_params(self.split), "time_unit_days": self.candidate.time_unit_days,
+                **{f"param_{k}": v for k, v in self.model.params_.items()},
+                **{f"spend_param_{k}": v for k, v in self.model.spend_params_.items()}}
+
+    def to_scorer(self) -> CLTVScorer:
+        return CLTVScorer(champion=self.candidate.name, probabilistic=self.model, horizon_days=self.split.horizon_days,
+                          cutoff=str(self.split.cutoff.date()), code_version=code_version())
+
+
+# -- time-shifted ML regressors stacked on BG/NBD -------------------------------------------------
+
+class StackingBase:
+    """What every stacked regressor of one comparison shares, fitted once per split.
+
+    BG/NBD as of the cutoff (it stacks the validation rows and is the scorer's probabilistic
+    part), BG/NBD as of the fit rows' own as-of day (it stacks the training rows: nothing from
+    after that day), and the feature matrix with the training target.
+    """
+
+    def __init__(self, time_unit_days: float = 7.0):
+        self.time_unit_days = time_unit_days
+        self._split: TimeSplit | None = None
+        self._fitted: tuple | None = None
+
+    def for_split(self, split: TimeSplit):
+        """(bgnbd at the cutoff, feature matrix, X_fit, y_fit, training window in days)."""
+        if self._split is split:
+            return self._fitted
+        window = split.horizon_of(FIT) if FIT in split.parts else 0
+        if window <= 0 or split.fit.empty:
+            raise CandidateSkipped("no history for a time-shifted training window before the cutoff")
+        try:
+            at_cutoff = ProbabilisticCLTV("bgnbd", time_unit_days=self.time_unit_days).fit(split.validation)
+            stacker = ProbabilisticCLTV("bgnbd", time_unit_days=self.time_unit_days).fit(split.fit)
+        except CLTVFitError as exc:
+            raise CandidateFitError(f"BG/NBD, which the ML candidates stack on, failed: {exc}") from exc
+        training = stack_features(split.fit, *stacker.point_predictions(split.fit, split.horizon_days))
+        matrix = FeatureMatrix.fit(training)
+        assert set(STACKED) <= set(matrix.columns)
+        self._split = split
+        self._fitted = (at_cutoff, matrix, matrix.transform(training), training[TARGET].to_numpy(dtype=float), window)
+        return self._fitted
+
+
+@dataclass
+class StackedRegressorCandidate:
+    """An ML regressor trained time-shifted: features as of ``cutoff - window``, target in the window
+    before the cutoff, BG/NBD's P(alive) and expected purchases stacked in; its forecasts are
+    scaled from the window to the horizon."""
+
+    name: str
+    estimator: object
+    base: StackingBase
+    seed: int = 0
+    kind: str = "ml (time-shifted, stacked)"
+
+    def fit(self, split: TimeSplit) -> "FittedRegressor":
+        at_cutoff, matrix, X, y, window = self.base.for_split(split)
+        self.estimator.fit(X, y)
+        return FittedRegressor(self, at_cutoff, matrix, window, split)
+
+
+@dataclass
+class FittedRegressor:
+    candidate: StackedRegressorCandidate
+    at_cutoff: ProbabilisticCLTV
+    matrix: FeatureMatrix
+    window_days: int
+    split: TimeSplit
+
+    def predict(self, frame: pd.DataFrame) -> Prediction:
+        horizon = self.split.horizon_days
+        stacked = stack_features(frame, *self.at_cutoff.point_predictions(frame, horizon))
+        point, interval = predict_with_interval(self.candidate.estimator, self.matrix.transform(stacked),
+                                                scale=horizon / self.window_days, seed=self.candidate.seed)
+        return Prediction(point, interval)
+
+    def params(self) -> dict:
+        return {**_split_params(self.split), "training_window_days": self.window_days,
+                **flat_params(self.candidate.estimator.get_params(), "estimator.")}
+
+    def to_scorer(self) -> CLTVScorer:
+        return CLTVScorer(champion=self.candidate.name, probabilistic=self.at_cutoff, horizon_days=self.split.horizon_days,
+                          regressor=(self.matrix, self.candidate.estimator), training_days=self.window_days,
+                          cutoff=str(self.split.cutoff.date()), code_version=code_version())
+
+
+def cltv_candidates(time_unit_days: float = 7.0, include_ml: bool = True, regressors: dict | list[str] | None = None,
+                    seed: int = 0) -> list:
+    """Baselines, the three probabilistic models and (``include_ml``) the stacked regressors.
+
+    ``regressors``: a name -> estimator mapping, or names from ``candidate_regressors`` (default: all seven).
+    """
+    candidates: list = [*naive_baselines(), *(ProbabilisticCandidate(name, time_unit_days, seed) for name in TRANSACTION_MODELS)]
+    if include_ml:
+        available = candidate_regressors(seed)
+        if regressors is None:
+            chosen = available
+        elif isinstance(regressors, dict):
+            chosen = regressors
+        else:
+            unknown = sorted(set(regressors) - set(available))
+            if unknown:
+                raise ValueError(f"unknown regressors {unknown}; choose from {sorted(available)}")
+            chosen = {name: available[name] for name in regressors}
+        base = StackingBase(time_unit_days)
+        candidates += [StackedRegressorCandidate(name, estimator, base, seed) for name, estimator in chosen.items()]
+    return candidates

@@ -1,0 +1,55 @@
+"""The CLTV training split: features as of a cutoff, repeat purchases in the horizon after it.
+
+``validation`` rows: features as of the cutoff, targets (repeat purchase days, spend) in
+``(cutoff, cutoff + horizon]``; the probabilistic models are fitted on these features and every
+candidate is judged on these targets. ``fit`` rows: features as of ``cutoff - window``, targets
+in the window before the cutoff, for the time-shifted ML models. Both come from the one feature
+builder; no target is a formula of the features and no feature sees past its as-of day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from customer_intel.features.rfm import DAY, as_of_day, calibration_holdout_frame
+from customer_intel.modeling.family import FamilyInputError
+from customer_intel.modeling.split import FIT, VALIDATION, TimeSplit
+
+TARGET = "holdout_purchases"
+TARGET_COLUMNS = ("holdout_purchases", "holdout_spend", "holdout_days")  # what calibration_holdout_frame adds to the features
+
+
+class CLTVInputError(FamilyInputError):
+    """The inputs cannot make a CLTV split (no transactions: profile mode)."""
+
+
+def build_cltv_split(transactions: pd.DataFrame, customers: pd.DataFrame | None, cutoff, horizon_days: int) -> TimeSplit:
+    """Validation rows as of ``cutoff`` and time-shifted fit rows as of ``cutoff - window``.
+
+    The window equals the horizon; a young cohort (CDNOW: 39 weeks old at a 39-week horizon) has
+    no room for that, so the longest window that leaves half the history for features is used and
+    ML predictions are rescaled to the horizon.
+    """
+    cutoff = as_of_day(cutoff)
+    validation = calibration_holdout_frame(transactions, customers, cutoff, horizon_days)
+    history_days = int((cutoff - as_of_day(transactions["ts"].min())) / DAY)
+    window = int(min(horizon_days, history_days // 2))
+    parts = {VALIDATION: validation}
+    cutoffs, horizons = {VALIDATION: cutoff}, {VALIDATION: int(horizon_days)}
+    if window > 0:
+        parts[FIT] = calibration_holdout_frame(transactions, customers, cutoff - DAY * window, window)
+        cutoffs[FIT], horizons[FIT] = cutoff - DAY * window, window
+    return TimeSplit(cutoff, int(horizon_days), parts, cutoffs, horizons)
+
+
+def cltv_split_from_inputs(inputs: Mapping[str, pd.DataFrame], cutoff: str | None = None, horizon_days: int = 90) -> TimeSplit:
+    """The split from the ingested tables; the default cutoff is the last transaction day minus the horizon."""
+    transactions = inputs.get("raw_transactions")
+    if transactions is None or transactions.empty:
+        raise CLTVInputError("raw_transactions is not configured; CLTV needs transactions (profile mode skips it)")
+    customers = inputs.get("raw_customers")
+    customers = customers if customers is not None and len(customers) else None
+    day = as_of_day(cutoff) if cutoff else as_of_day(transactions["ts"].max()) - pd.Timedelta(days=horizon_days)
+    return build_cltv_split(transactions, customers, day, horizon_days)

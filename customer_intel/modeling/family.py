@@ -1,0 +1,83 @@
+"""``ModelFamily``: everything the shared lifecycle needs to know about one family of models.
+
+A family (CLTV, segmentation, churn, uplift, embeddings) is this spec plus its domain code:
+how to split its training data in time, which candidates to fit, how to score a prediction, how
+the champion is chosen and which columns its scorer writes. ``customer_intel.assets.factory``
+turns a spec into the family's Dagster assets; nothing else about the lifecycle is per family.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+
+from customer_intel.modeling.candidate import Candidate, Prediction
+from customer_intel.modeling.comparison import Comparison, Metrics, compare_candidates
+from customer_intel.modeling.rule import ChampionRule
+from customer_intel.modeling.scorer import Scorer
+from customer_intel.modeling.split import TimeSplit
+
+REGISTERED_MODEL_PREFIX = "customer_intel_"
+
+
+class FamilyInputError(ValueError):
+    """The upstream tables cannot make this family's split (e.g. CLTV without transactions)."""
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """The spec of one model family.
+
+    - ``build_split(inputs, **frame_params)``: the family's ``TimeSplit`` from the upstream tables
+      (``inputs``: asset name -> DataFrame) and the training-frame parameters (cutoff, horizon, ...);
+    - ``candidates(**model_params)``: the unfitted candidates, baselines included;
+    - ``metrics(split, prediction)``: every metric of one prediction of the validation rows;
+    - ``evaluate_scorer(scorer, split)``: a registered scorer's prediction of the same rows, at this
+      split's horizon (the gate compares like with like);
+    - ``score_columns``: what the scorer's ``score`` returns (the daily columns, before the prefix);
+    - ``pip_requirements``: what a scorer needs to load outside this repository;
+    - ``target_columns``: columns of the split's rows a scorer never sees (the logged input
+      example and signature leave them out);
+    - ``plots(comparison)``: Markdown plots for the comparison's metadata (optional).
+    """
+
+    name: str
+    description: str
+    rule: ChampionRule
+    build_split: Callable[..., TimeSplit]
+    candidates: Callable[..., list[Candidate]]
+    metrics: Metrics
+    evaluate_scorer: Callable[[Scorer, TimeSplit], Prediction]
+    score_columns: tuple[str, ...]
+    target_columns: tuple[str, ...] = ()
+    pip_requirements: tuple[str, ...] = ("customer_intel", "pandas<3", "scikit-learn")
+    plots: Callable[[Comparison], dict[str, str]] | None = None
+    needs_transactions: bool = True
+
+    @property
+    def registered_model(self) -> str:
+        """The MLflow registry name: ``customer_intel_<family>``."""
+        return REGISTERED_MODEL_PREFIX + self.name
+
+    def split(self, inputs: Mapping[str, pd.DataFrame], **frame_params) -> TimeSplit:
+        return self.build_split(inputs, **frame_params)
+
+    def compare(self, split: TimeSplit, *, allowed: list[str] | None = None, log=print, **model_params) -> Comparison:
+        """Every candidate on ``split``, champion by the family's rule."""
+        return compare_candidates(self.candidates(**model_params), split, self.rule, self.metrics, allowed=allowed, log=log)
+
+    def input_example(self, split: TimeSplit, rows: int = 5) -> pd.DataFrame:
+        """A few validation rows as the scorer sees them in production (no targets), with datetimes as
+        naive UTC (the only kind an MLflow schema holds)."""
+        frame = split.validation.head(rows)
+        frame = frame.drop(columns=[c for c in self.target_columns if c in frame.columns]).reset_index(drop=True)
+        for column in frame.columns:
+            if isinstance(frame[column].dtype, pd.DatetimeTZDtype):
+                frame[column] = frame[column].dt.tz_convert("UTC").dt.tz_localize(None)
+        return frame
+
+    def score_incumbent(self, scorer: Scorer, split: TimeSplit) -> dict[str, float]:
+        """The registered scorer's metrics on this split's validation rows (the gate's reference)."""
+        return self.metrics(split, self.evaluate_scorer(scorer, split))

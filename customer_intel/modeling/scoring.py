@@ -1,0 +1,44 @@
+"""A family's daily scores: its champion's output for every customer, or nulls with the reason."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from customer_intel.modeling.family import ModelFamily
+from customer_intel.modeling.scorer import Scorer
+
+
+def prefixed_column(family: str, column: str) -> str:
+    """``<family>_<column>``; a column named after the family keeps its name (CLTV's ``cltv``)."""
+    return family if column == family else f"{family}_{column}"
+
+
+def score_columns(family: ModelFamily) -> list[str]:
+    """The family's columns in ``scored_customers``: its scorer's outputs, the horizon and the model label."""
+    return [*(prefixed_column(family.name, c) for c in family.score_columns), f"{family.name}_horizon_days", f"{family.name}_model"]
+
+
+def daily_scores(family: ModelFamily, features: pd.DataFrame, scorer: Scorer | None = None, label: str | None = None) -> pd.DataFrame:
+    """``customer_id`` plus ``score_columns(family)`` for every row of ``features``, in order.
+
+    Without a scorer (no champion yet, or a family that does not apply) every score column is
+    null: the join into ``scored_customers`` never fails for a missing family.
+    """
+    out = pd.DataFrame({"customer_id": features["customer_id"].to_numpy()})
+    names = score_columns(family)
+    if scorer is None:
+        for name in names[:-1]:
+            out[name] = np.nan
+        out[names[-1]] = pd.Series([None] * len(out), dtype=object)
+        return out
+    scores = scorer.score(features)
+    missing = [c for c in family.score_columns if c not in scores.columns]
+    if missing:
+        raise ValueError(f"the {family.name} scorer did not return {', '.join(missing)}")
+    for column in family.score_columns:
+        out[prefixed_column(family.name, column)] = scores[column].to_numpy()
+    horizon = getattr(scorer.info, "horizon_days", None) if hasattr(scorer, "info") else getattr(scorer, "horizon_days", None)
+    out[f"{family.name}_horizon_days"] = horizon if horizon is not None else np.nan
+    out[f"{family.name}_model"] = label
+    return out

@@ -1,0 +1,135 @@
+"""``TimeSplit``: the rows a family's candidates are fitted on and judged on, split in time.
+
+A split has a ``cutoff`` (the last day any feature may see) and a ``horizon`` (the target
+window after it), and named parts:
+
+- ``fit``: rows whose features *and* targets lie on or before the cutoff (e.g. features as of
+  ``cutoff - horizon``, target in the window before the cutoff), for models that learn a
+  mapping from features to the target;
+- ``validation``: features as of the cutoff, targets in ``(cutoff, cutoff + horizon]``. Every
+  choice (champion, weights, thresholds) is made here;
+- ``test`` (optional): a later window that only reports.
+
+It travels between assets as one frame with a ``split`` column (``to_frame``/``from_frame``), so
+the training frame is an ordinary Parquet table in the warehouse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+FIT, VALIDATION, TEST = "fit", "validation", "test"
+PARTS = (FIT, VALIDATION, TEST)
+SPLIT_COLUMN = "split"
+CUTOFF_COLUMN = "split_cutoff"  # the part's as-of day: features see nothing after it
+HORIZON_COLUMN = "split_horizon_days"  # the part's target window, in days
+# frames written before the shared lifecycle (CLTV's "train"/"evaluate") still read
+LEGACY_PART_NAMES = {"train": FIT, "evaluate": VALIDATION}
+
+
+def _day(value) -> pd.Timestamp:
+    """Midnight UTC of a date-like (the feature builder's convention for as-of days)."""
+    stamp = pd.Timestamp(value)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.normalize()
+
+
+@dataclass(frozen=True)
+class TimeSplit:
+    """Named parts of a family's training data around one cutoff.
+
+    ``cutoff``/``horizon_days`` describe the validation part; each part may carry its own as-of
+    day and window (``part_cutoffs``/``part_horizons``: the fit part of a time-shifted model is a
+    horizon earlier, or shorter when history is short).
+    """
+
+    cutoff: pd.Timestamp
+    horizon_days: int
+    parts: dict[str, pd.DataFrame]
+    part_cutoffs: dict[str, pd.Timestamp] = field(default_factory=dict)
+    part_horizons: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self):
+        unknown = set(self.parts) - set(PARTS)
+        if unknown:
+            raise ValueError(f"unknown split parts {sorted(unknown)}; a TimeSplit has {', '.join(PARTS)}")
+        if VALIDATION not in self.parts:
+            raise ValueError("a TimeSplit needs a validation part: the champion is chosen on it")
+        object.__setattr__(self, "cutoff", _day(self.cutoff))
+
+    def part(self, name: str) -> pd.DataFrame:
+        """The rows of one part (an empty frame with the validation columns when it is absent)."""
+        if name in self.parts:
+            return self.parts[name]
+        return self.parts[VALIDATION].iloc[:0]
+
+    @property
+    def fit(self) -> pd.DataFrame:
+        return self.part(FIT)
+
+    @property
+    def validation(self) -> pd.DataFrame:
+        return self.parts[VALIDATION]
+
+    @property
+    def test(self) -> pd.DataFrame:
+        return self.part(TEST)
+
+    def cutoff_of(self, name: str) -> pd.Timestamp:
+        return self.part_cutoffs.get(name, self.cutoff)
+
+    def horizon_of(self, name: str) -> int:
+        return int(self.part_horizons.get(name, self.horizon_days))
+
+    def describe(self) -> dict:
+        """A JSON-ready summary (the lineage tag of every model fitted on this split)."""
+        return {
+            "cutoff": str(self.cutoff.date()),
+            "horizon_days": int(self.horizon_days),
+            "parts": {name: {"rows": len(frame), "as_of": str(self.cutoff_of(name).date()), "horizon_days": self.horizon_of(name)}
+                      for name, frame in self.parts.items()},
+        }
+
+    def to_frame(self) -> pd.DataFrame:
+        """One frame, parts in the order fit, validation, test, tagged with their name, as-of day and window."""
+        pieces = [self.parts[name].assign(**{SPLIT_COLUMN: name, CUTOFF_COLUMN: self.cutoff_of(name), HORIZON_COLUMN: self.horizon_of(name)})
+                  for name in PARTS if name in self.parts]
+        return pd.concat(pieces, ignore_index=True)
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, *, cutoff_column: str | None = None, horizon_column: str | None = None) -> "TimeSplit":
+        """Inverse of ``to_frame``. ``cutoff_column``/``horizon_column`` read frames written without
+        the split columns (CLTV's frames before the shared lifecycle: ``as_of`` and ``holdout_days``)."""
+        if SPLIT_COLUMN not in frame.columns:
+            raise ValueError(f"not a TimeSplit frame: no {SPLIT_COLUMN!r} column")
+        names = frame[SPLIT_COLUMN].map(lambda name: LEGACY_PART_NAMES.get(name, name))
+        cut_col = CUTOFF_COLUMN if CUTOFF_COLUMN in frame.columns else cutoff_column
+        hor_col = HORIZON_COLUMN if HORIZON_COLUMN in frame.columns else horizon_column
+        if cut_col is None or hor_col is None:
+            raise ValueError(f"a TimeSplit frame needs {CUTOFF_COLUMN!r} and {HORIZON_COLUMN!r} columns")
+        parts, cutoffs, horizons = {}, {}, {}
+        for name in PARTS:
+            rows = frame.loc[names == name]
+            if rows.empty and name != VALIDATION:
+                continue
+            parts[name] = rows.drop(columns=[c for c in (SPLIT_COLUMN, CUTOFF_COLUMN, HORIZON_COLUMN) if c in rows.columns]).reset_index(drop=True)
+            if len(rows):
+                cutoffs[name] = _day(rows[cut_col].iloc[0])
+                horizons[name] = int(rows[hor_col].iloc[0])
+        if not len(parts[VALIDATION]):
+            raise ValueError("the split frame has no validation rows")
+        return cls(cutoffs[VALIDATION], horizons[VALIDATION], parts, cutoffs, horizons)
+
+
+def rolling_origins(last_cutoff, n_origins: int, step_days: int) -> list[pd.Timestamp]:
+    """Cutoffs for a rolling-origin backtest, oldest first: ``last_cutoff - k * step_days`` for k < n.
+
+    Each origin gives its own ``TimeSplit`` (the family's split builder at that cutoff); a model
+    whose advantage holds across origins is not the product of one lucky window.
+    """
+    if n_origins < 1 or step_days < 1:
+        raise ValueError("rolling_origins needs n_origins >= 1 and step_days >= 1")
+    last = _day(last_cutoff)
+    return [last - pd.Timedelta(days=step_days * k) for k in range(n_origins - 1, -1, -1)]

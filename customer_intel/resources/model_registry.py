@@ -1,0 +1,222 @@
+"""MLflow tracking and registry for every model family, as one Dagster resource.
+
+One MLflow run per candidate under a parent run per comparison; scorers logged as the generic
+pyfunc (``customer_intel.registry``) with a signature, an input example and the family's explicit
+pip requirements (inferring requirements takes ~3x longer per model); lineage tags on every run
+(git commit, training frame sha256, split); registered models ``customer_intel_<family>`` with the
+alias ``champion``. dagster-mlflow's resource is old-style and leaves runs open; this one opens and
+closes its own and keeps the tracking URI explicit (MLflow's default is ./mlflow.db in the CWD).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import cloudpickle
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from customer_intel.modeling.family import REGISTERED_MODEL_PREFIX, ModelFamily
+from customer_intel.modeling.lineage import code_version
+from customer_intel.modeling.rule import ChampionRule
+from customer_intel.resources.settings import Settings
+
+CHAMPION_ALIAS = "champion"
+INPUT_EXAMPLE_ROWS = 5
+
+
+@dataclass(frozen=True)
+class RegisteredChampion:
+    """The scorer behind ``models:/customer_intel_<family>@champion`` and what it was fitted on."""
+
+    scorer: object
+    version: object  # mlflow ModelVersion
+    registered_model: str
+    candidate: str
+    cutoff: str | None  # last day of data it saw (from the scorer, or its training run's tags for older versions)
+    horizon_days: int | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.registered_model} v{self.version.version} ({self.candidate})"
+
+
+@contextlib.contextmanager
+def _quiet_mlflow():
+    """MLflow's informational chatter while logging and loading (it would read as errors in a run log)."""
+    loggers = [logging.getLogger(name) for name in ("mlflow.models.model", "mlflow.pyfunc", "mlflow.store.db.utils",
+                                                        "mlflow.tracking._model_registry.fluent", "mlflow.utils.requirements_utils")]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Ii]nteger column.*")  # the schema hint for int features: scored as given
+        warnings.filterwarnings("ignore", category=FutureWarning, module="mlflow")
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
+
+
+def registered_model_name(family: str) -> str:
+    return REGISTERED_MODEL_PREFIX + family
+
+
+class ModelRegistry(dg.ConfigurableResource):
+    """Where every family's candidates are tracked and its champions registered (MLflow).
+
+    Fields left unset come from the environment when the resource is used, so the definitions
+    import before the environment is final.
+    """
+
+    tracking_uri: str | None = Field(default=None, description="MLflow tracking server or store; unset: $MLFLOW_TRACKING_URI, "
+                                     "else sqlite:///$CUSTOMER_INTEL_DATA_DIR/mlflow/mlflow.db")
+    artifact_root: str | None = Field(default=None, description="artifact location of a new experiment; unset: "
+                                      "$CUSTOMER_INTEL_DATA_DIR/mlflow/artifacts for the local store, the server's own otherwise")
+    experiment: str | None = Field(default=None, description="MLflow experiment; unset: $CUSTOMER_INTEL_MLFLOW_EXPERIMENT, else customer_intel")
+    champion_tolerance: float | None = Field(default=None, description="how much worse (relative to the incumbent, on this run's "
+                                             "validation rows) a new champion may be; unset: $CUSTOMER_INTEL_CHAMPION_TOLERANCE, else each family's rule")
+
+    # -- where ---------------------------------------------------------------------------------
+    def _settings(self) -> Settings:
+        return Settings.from_env()
+
+    @property
+    def uri(self) -> str:
+        return self.tracking_uri or self._settings().mlflow_tracking_uri
+
+    def _experiment_name(self) -> str:
+        return self.experiment or self._settings().mlflow_experiment
+
+    def tolerance(self, rule: ChampionRule) -> float:
+        """The gate's tolerance: this resource's, the environment's, or the family rule's own."""
+        if self.champion_tolerance is not None:
+            return self.champion_tolerance
+        override = self._settings().champion_tolerance_override
+        return rule.tolerance if override is None else override
+
+    def configure(self):
+        import mlflow
+
+        uri = self.uri
+        if uri.startswith("sqlite:///"):
+            Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        mlflow.set_tracking_uri(uri)
+        name = self._experiment_name()
+        with _quiet_mlflow():
+            if mlflow.get_experiment_by_name(name) is None:
+                artifact_root = self.artifact_root
+                if artifact_root is None and not self.tracking_uri:
+                    artifact_root = self._settings().mlflow_artifact_root
+                mlflow.create_experiment(name, artifact_location=artifact_root)
+            return mlflow.set_experiment(name)
+
+    def client(self):
+        from mlflow.tracking import MlflowClient
+
+        return MlflowClient(tracking_uri=self.uri)
+
+    def run_link(self, run_id: str) -> str:
+        uri = self.uri
+        if uri.startswith(("http://", "https://")):
+            experiment = self.configure()
+            return f"{uri.rstrip('/')}/#/experiments/{experiment.experiment_id}/runs/{run_id}"
+        return f"run {run_id} in {uri} (browse: mlflow ui --backend-store-uri {uri})"
+
+    # -- tracking ------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def start_run(self, run_name: str, tags: dict[str, str], nested: bool = False):
+        import mlflow
+
+        self.configure()
+        with mlflow.start_run(run_name=run_name, tags=tags, nested=nested) as run:
+            yield run
+
+    def log(self, metrics: dict | None = None, params: dict | None = None, tags: dict | None = None, texts: dict | None = None) -> None:
+        """Log to the active run; non-finite and non-numeric metrics are skipped (MLflow rejects them)."""
+        import mlflow
+
+        if metrics:
+            finite = {k: float(v) for k, v in metrics.items()
+                      if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))}
+            mlflow.log_metrics(finite)
+        if params:
+            mlflow.log_params({k: ("None" if v is None else v) for k, v in params.items()})
+        if tags:
+            mlflow.set_tags(tags)
+        for path, text in (texts or {}).items():
+            mlflow.log_text(text, path)
+
+    @staticmethod
+    def lineage_tags(split_description: dict, training_frame_sha256: str | None) -> dict[str, str]:
+        """What every run of a comparison is tagged with: the code, the exact training frame, the split."""
+        return {"git_commit": code_version(), "training_frame_sha256": training_frame_sha256 or "unknown",
+                "split": json.dumps(split_description, sort_keys=True)}
+
+    def log_scorer(self, scorer, family: ModelFamily, input_example: pd.DataFrame, name: str = "model") -> str:
+        """Log ``scorer`` in the active run as the generic pyfunc, with a signature inferred from
+        ``input_example`` (a few feature rows) and its scores; returns the model URI."""
+        import mlflow
+        from mlflow.models import infer_signature
+
+        from customer_intel.registry.pyfunc import ENTRY_POINT, SCORER_ARTIFACT
+
+        example = input_example.head(INPUT_EXAMPLE_ROWS).reset_index(drop=True)
+        with tempfile.TemporaryDirectory() as tmp, _quiet_mlflow():
+            path = Path(tmp) / "scorer.pkl"
+            # cloudpickle, as MLflow uses: lifetimes' fitters hold lambdas; importable classes go by reference
+            path.write_bytes(cloudpickle.dumps(scorer))
+            signature = infer_signature(example, scorer.score(example))
+            info = mlflow.pyfunc.log_model(
+                name=name, python_model=str(ENTRY_POINT), artifacts={SCORER_ARTIFACT: str(path)},
+                signature=signature, input_example=example, pip_requirements=list(family.pip_requirements),
+            )
+        return info.model_uri
+
+    # -- registry ------------------------------------------------------------------------------
+    def champion_version(self, family: str):
+        from mlflow.exceptions import MlflowException
+
+        self.configure()
+        try:
+            return self.client().get_model_version_by_alias(registered_model_name(family), CHAMPION_ALIAS)
+        except MlflowException:
+            return None
+
+    def load_champion(self, family: str) -> RegisteredChampion | None:
+        """The family's champion (scorer, version, cutoff, horizon), or None when none is registered."""
+        import mlflow.pyfunc
+
+        version = self.champion_version(family)
+        if version is None:
+            return None
+        name = registered_model_name(family)
+        with _quiet_mlflow():
+            model = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION_ALIAS}")
+        scorer = model.unwrap_python_model().scorer
+        info = getattr(scorer, "info", None)
+        run_tags = self.client().get_run(version.run_id).data.tags if version.run_id else {}
+        cutoff = getattr(info, "cutoff", None) or run_tags.get("cutoff")
+        horizon = getattr(info, "horizon_days", None) or getattr(scorer, "horizon_days", None) or run_tags.get("horizon_days")
+        candidate = getattr(info, "candidate", None) or version.tags.get("candidate") or run_tags.get("candidate", "?")
+        return RegisteredChampion(scorer, version, name, candidate, cutoff, int(horizon) if horizon is not None else None)
+
+    def promote(self, model_uri: str, family: str, tags: dict[str, str]):
+        """Register ``model_uri`` as a new version of ``customer_intel_<family>`` and point the alias ``champion`` at it."""
+        import mlflow
+
+        self.configure()
+        name = registered_model_name(family)
+        with _quiet_mlflow():
+            version = mlflow.register_model(model_uri, name, tags=tags)
+        self.client().set_registered_model_alias(name, CHAMPION_ALIAS, version.version)
+        return version
