@@ -102,7 +102,7 @@ def test_dagster_dev_serves_every_asset_with_description_group_and_kinds(tmp_pat
     assert nodes is not None, (tmp_path / "dagster_dev.log").read_text()[-3000:]
     by_name = {"/".join(n["assetKey"]["path"]): n for n in nodes}
     assert set(by_name) == {"raw_transactions", "raw_customers", "raw_campaigns", "customer_features", "scored_customers",
-                            "cltv_training_frame", "cltv_models", "cltv_champion"}
+                            "cltv_training_frame", "cltv_models", "cltv_champion", "cltv_scores"}
     assert by_name["scored_customers"]["groupName"] == "scoring"
     assert set(by_name["raw_transactions"]["kinds"]) == {"pandas", "parquet"}
     assert all(n["description"] for n in nodes)
@@ -112,7 +112,7 @@ def test_demo_runs_the_whole_pipeline_on_the_cdnow_sample(tmp_path):
     out = tmp_path / "cdnow"
     run_demo(tmp_path, "--dataset", "cdnow_sample", "--out", str(out))
     frame = pd.read_parquet(out / "warehouse" / "cltv_training_frame" / "part-0.parquet")
-    evaluate = frame[frame["split"] == "evaluate"]
+    evaluate = frame[frame["split"] == "validation"]
     assert len(evaluate) == 2_357 and str(evaluate["as_of"].iloc[0].date()) == "1997-09-30"
     assert set(evaluate["holdout_days"]) == {273}
     scored = pd.read_parquet(out / "warehouse" / "scored_customers" / "date=1998-06-30" / "part-0.parquet")

@@ -11,7 +11,7 @@ def test_definitions_load_with_every_asset_documented_grouped_and_kinded():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == {"raw_transactions", "raw_customers", "raw_campaigns", "customer_features", "scored_customers",
-                    "cltv_training_frame", "cltv_models", "cltv_champion"}
+                    "cltv_training_frame", "cltv_models", "cltv_champion", "cltv_scores"}
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.description and len(node.description) > 40, key
@@ -45,7 +45,7 @@ def test_training_job_is_unpartitioned_and_gated():
     assert job.partitions_def is None
     assert {n.name for n in job.graph.node_defs} >= {"raw_transactions", "cltv_training_frame", "cltv_models", "cltv_champion"}
     graph = defs.resolve_asset_graph()
-    gate = graph.get_check_spec(dg.AssetCheckKey(dg.AssetKey("cltv_models"), "champion_not_worse"))
+    gate = graph.get_check_spec(dg.AssetCheckKey(dg.AssetKey("cltv_models"), "cltv_champion_not_worse"))
     assert gate.blocking
 
 
@@ -73,7 +73,7 @@ def test_definitions_load_locally_with_no_s3_configured(monkeypatch):
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CUSTOMER_INTEL_", "AWS_", "MLFLOW_"))}
     code = ("from customer_intel.definitions import defs; r = defs.resources; "
-            "print(r['warehouse'].root, r['warehouse'].s3, r['raw_data'].s3)")
+            "print(r['warehouse'].location, r['warehouse'].s3, r['raw_data'].s3)")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     root, s3, raw_s3 = out.stdout.split()
     assert root.endswith("data/warehouse") and s3 == raw_s3 == "None"

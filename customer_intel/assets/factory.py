@@ -218,7 +218,7 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
             rule.metric: float(new[rule.metric]), "mlflow_run": model_registry.run_link(new["mlflow_run_id"])})
 
     @dg.asset(name=scores(name), partitions_def=daily_partitions, group_name=SCORING_GROUP, kinds={"mlflow", "pandas", "parquet"},
-              ins={"features": dg.AssetIn(CUSTOMER_FEATURES)},
+              ins={"features": dg.AssetIn(CUSTOMER_FEATURES)}, deps=[_champion],
               description=f"The {name} scores of every customer for the partition date, from the registered champion "
               f"(`models:/{family.registered_model}@champion`, never retrained here) over the day's features. Without a "
               "champion the columns are null and the metadata says why.")

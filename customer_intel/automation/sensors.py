@@ -6,13 +6,14 @@ import dagster as dg
 
 from customer_intel.jobs import training_job
 from customer_intel.monitoring import LandingCursor, drift_report
-from customer_intel.modeling.split import SPLIT_COLUMN, VALIDATION, TimeSplit
+from customer_intel.modeling.split import LEGACY_PART_NAMES, SPLIT_COLUMN, VALIDATION
 from customer_intel.resources import DriftPolicy, RawDataSource, Warehouse
 from customer_intel.resources.settings import landing_interval_seconds
 from customer_intel.resources.tables import IncompletePartitionError
 
 TAG_PREFIX = "customer_intel"
 MAX_TAG_FILES = 5
+VALIDATION_PART_NAMES = [VALIDATION, *(old for old, new in LEGACY_PART_NAMES.items() if new == VALIDATION)]
 
 
 @dg.sensor(
@@ -63,7 +64,7 @@ def feature_drift_sensor(context: dg.SensorEvaluationContext, warehouse: Warehou
     except IncompletePartitionError as exc:  # a rewrite started between listing and reading: next tick
         return dg.SkipReason(str(exc))
     if SPLIT_COLUMN in reference.columns:  # features as of the cutoff the champion was judged at
-        reference = TimeSplit.from_frame(reference, cutoff_column="as_of", horizon_column="holdout_days").part(VALIDATION)
+        reference = reference.loc[reference[SPLIT_COLUMN].isin(VALIDATION_PART_NAMES)]
     report = drift_report(reference, live, drift_policy.compared_features, drift_policy.threshold)
     context.update_cursor(evaluated)
     summary = f"{features_asset} {latest} vs {reference_asset}: max PSI {report.max_psi:.3f} (threshold {report.threshold})"

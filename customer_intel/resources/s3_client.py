@@ -22,11 +22,13 @@ class S3ClientResource(dg.ConfigurableResource):
 
     def s3_client(self):
         if self._client is None:
-            self._client = (self.s3 or self._s3_from_env()).get_client()
+            self._client = self.s3_config().get_client()
         return self._client
 
-    @staticmethod
-    def _s3_from_env() -> S3Resource:
+    def s3_config(self) -> S3Resource:
+        """``s3``, or the client configuration the environment gives now."""
+        if self.s3 is not None:
+            return self.s3
         from customer_intel.resources.settings import Settings
 
         settings = Settings.from_env()

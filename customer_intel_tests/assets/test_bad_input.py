@@ -55,7 +55,7 @@ def assert_untouched(before: dict, after: dict, assets: set[str]) -> None:
 def test_downstream_sets_follow_the_graph():
     assert downstream_of("raw_transactions") == {
         "raw_transactions", "raw_campaigns", "customer_features", "scored_customers",
-        "cltv_training_frame", "cltv_models", "cltv_champion",
+        "cltv_training_frame", "cltv_models", "cltv_champion", "cltv_scores",
     }
     assert downstream_of("raw_campaigns") == {"raw_campaigns"}
 

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from customer_intel.automation import feature_drift_sensor, raw_landing_sensor
-from customer_intel.cltv.compare import build_cltv_frames
+from customer_intel.cltv.frames import build_cltv_split
 from customer_intel.features import build_customer_features
 from customer_intel.monitoring import drift_report
-from customer_intel.resources import RawDataSource, S3ObjectStore, Warehouse, write_table
+from customer_intel.resources import DriftPolicy, RawDataSource, S3ObjectStore, Warehouse, write_table
 from customer_intel_tests.conftest import SMALL_END_DATE
 
 
@@ -19,6 +19,10 @@ def tick(sensor, cursor, **resources):
     with dg.build_sensor_context(cursor=cursor, resources=resources) as context:
         data = sensor.evaluate_tick(context)
     return data.run_requests, data.cursor, data.skip_message
+
+
+def drift_tick(cursor, warehouse, policy=None):
+    return tick(feature_drift_sensor, cursor, warehouse=warehouse, drift_policy=policy or DriftPolicy())
 
 
 def test_landing_sensor_fires_once_per_new_or_changed_s3_file(s3_bucket):
@@ -75,7 +79,7 @@ def test_landing_sensor_watches_a_local_folder_too(tmp_path):
 
 @pytest.fixture(scope="module")
 def reference_features(small_frames):
-    """Features as of a cutoff, as the training frame stores them (split = evaluate)."""
+    """Features as of a cutoff, as a training frame written before the shared lifecycle stores them (split = evaluate)."""
     frame = build_customer_features(small_frames["transactions"], small_frames["customers"], "2026-04-01").frame
     return frame.reset_index().assign(split="evaluate")
 
@@ -91,10 +95,10 @@ def test_drift_sensor_stays_quiet_on_a_resample_of_the_training_features(s3_buck
     s3, bucket = s3_bucket
     live = reference_features.drop(columns="split").sample(frac=1.0, replace=True, random_state=3)
     warehouse = drift_warehouse(s3, bucket, reference_features, live)
-    requests, cursor, skip = tick(feature_drift_sensor, None, warehouse=warehouse)
+    requests, cursor, skip = drift_tick(None, warehouse)
     assert requests == [] and "no drift" in skip and "max PSI 0.0" in skip
     assert cursor.startswith(f"{SMALL_END_DATE}:")
-    assert "already compared" in tick(feature_drift_sensor, cursor, warehouse=warehouse)[2]
+    assert "already compared" in drift_tick(cursor, warehouse)[2]
 
 
 def test_drift_sensor_fires_on_a_shifted_distribution_with_the_psi_table_in_the_tags(s3_bucket, reference_features):
@@ -104,14 +108,14 @@ def test_drift_sensor_fires_on_a_shifted_distribution_with_the_psi_table_in_the_
         avg_ticket=lambda f: f["avg_ticket"] * 1.8,
     )
     warehouse = drift_warehouse(s3, bucket, reference_features, live)
-    [request], cursor, _ = tick(feature_drift_sensor, None, warehouse=warehouse)
+    [request], cursor, _ = drift_tick(None, warehouse)
     psi = json.loads(request.tags["customer_intel/psi"])
     assert set(request.tags["customer_intel/drifted_features"].split(",")) == {"monetary", "avg_ticket"}
     assert min(psi["monetary"], psi["avg_ticket"]) > 0.5
     assert max(psi[f] for f in ("frequency", "recency", "spend_trend", "category_entropy", "purchase_days_90d")) == 0.0
     assert request.tags["customer_intel/drift_partition"] == SMALL_END_DATE and request.run_key == f"drift-{cursor}"
     assert cursor.startswith(f"{SMALL_END_DATE}:")
-    assert tick(feature_drift_sensor, cursor, warehouse=warehouse)[0] == []  # one launch per partition and training frame
+    assert drift_tick(cursor, warehouse)[0] == []  # one launch per partition and training frame
 
 
 def test_drift_sensor_is_quiet_on_the_real_training_frame_a_horizon_later(s3_bucket, small_frames):
@@ -120,21 +124,21 @@ def test_drift_sensor_is_quiet_on_the_real_training_frame_a_horizon_later(s3_buc
     Customer age (T) moves by the horizon by construction (PSI ~0.9 here) and is not a default
     drift feature; the behaviour features stay below the threshold."""
     s3, bucket = s3_bucket
-    frames = build_cltv_frames(small_frames["transactions"], small_frames["customers"], pd.Timestamp("2026-04-01"), 90)
+    frames = build_cltv_split(small_frames["transactions"], small_frames["customers"], pd.Timestamp("2026-04-01"), 90)
     live = build_customer_features(small_frames["transactions"], small_frames["customers"], SMALL_END_DATE).frame.reset_index()
     warehouse = drift_warehouse(s3, bucket, frames.to_frame(), live)
-    requests, cursor, skip = tick(feature_drift_sensor, None, warehouse=warehouse)
+    requests, cursor, skip = drift_tick(None, warehouse)
     assert requests == [] and "no drift" in skip
     training = frames.to_frame()
-    assert drift_report(training[training["split"] == "evaluate"], live, features=("T",)).max_psi > 0.5  # why T is left out
+    assert drift_report(training[training["split"] == "validation"], live, features=("T",)).max_psi > 0.5  # why T is left out
     # a rewritten partition is compared again (the cursor carries its checksum)
     write_table(S3ObjectStore(s3.get_client(), bucket, "warehouse"), f"customer_features/date={SMALL_END_DATE}",
                 live.assign(monetary=live["monetary"] * 1.8, avg_ticket=live["avg_ticket"] * 1.8))
-    [request], _, _ = tick(feature_drift_sensor, cursor, warehouse=warehouse)
+    [request], _, _ = drift_tick(cursor, warehouse)
     assert set(request.tags["customer_intel/drifted_features"].split(",")) == {"monetary", "avg_ticket"}
 
 
 def test_drift_sensor_waits_for_published_tables(s3_bucket):
     s3, bucket = s3_bucket
-    requests, _, skip = tick(feature_drift_sensor, None, warehouse=Warehouse(root=f"s3://{bucket}/warehouse", s3=s3))
+    requests, _, skip = drift_tick(None, Warehouse(root=f"s3://{bucket}/warehouse", s3=s3))
     assert requests == [] and "0 published customer_features partitions" in skip

@@ -4,9 +4,11 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import Ridge
 
-from customer_intel.cltv.compare import BASELINES, compare_cltv_models
-from customer_intel.cltv.evaluation import evaluate, pick_champion, poisson_deviance, top_decile_capture
-from customer_intel.cltv.probabilistic import Interval
+from dataclasses import replace
+
+from customer_intel.cltv.evaluation import BASELINES, CLTV_RULE, evaluate, poisson_deviance, top_decile_capture
+from customer_intel.cltv.family import compare_cltv_models
+from customer_intel.modeling import FIT, Interval, NoChampionError
 from customer_intel.synthetic import generate_bank
 
 CUTOFF = pd.Timestamp("2026-04-01", tz="UTC")
@@ -39,15 +41,17 @@ def test_metrics_on_known_values():
 
 def test_champion_must_beat_the_baselines():
     table = pd.DataFrame({"poisson_deviance": [2.0, 1.5, 1.4, 1.6], "rmse": [3, 2, 2, 1]}, index=["zero", "rate", "good", "bad"])
-    assert pick_champion(table, ["zero", "rate"]) == "good"
-    with pytest.raises(ValueError, match="no candidate beats the naive baselines"):
-        pick_champion(table.drop(index="good"), ["zero", "rate"])
+    rule = replace(CLTV_RULE, baselines=("zero", "rate"))
+    assert rule.pick(table) == "good"
+    with pytest.raises(NoChampionError, match=r"no candidate beats the naive baselines \(1.5000 poisson_deviance\)"):
+        rule.pick(table.drop(index="good"))
 
 
 def test_every_candidate_is_scored_on_the_same_holdout(comparison):
     table = comparison.table
     assert set(table.index) == {*BASELINES, "bgnbd", "pareto_nbd", "mbgnbd", "hist_gradient_boosting", "ridge"}
-    assert comparison.training_days == 90 and comparison.n_train < comparison.n_eval
+    split = comparison.split
+    assert split.horizon_of(FIT) == 90 and len(split.fit) < len(split.validation)
     bgnbd = table.loc["bgnbd"]
     assert bgnbd["poisson_deviance"] < table.loc["baseline_rate", "poisson_deviance"]
     assert abs(bgnbd["total_pct_error"]) < 10 and bgnbd["spearman"] > 0.8
@@ -62,11 +66,13 @@ def test_no_candidate_sees_the_evaluation_window(bank_tx, comparison):
     scrambled = scrambled.loc[~after | (np.arange(len(bank_tx)) % 2 == 0)]  # drop half of the future rows
     again = compare_cltv_models(scrambled, None, CUTOFF, 90, regressors=small_regressors(), log=lambda m: None)
     for name in ("bgnbd", "hist_gradient_boosting", "ridge", "baseline_rate"):
-        np.testing.assert_allclose(again.predictions[name], comparison.predictions[name], err_msg=name)
-    assert not np.array_equal(again.actual, comparison.actual)
+        np.testing.assert_allclose(again.predictions[name].values, comparison.predictions[name].values, err_msg=name)
+    target = "holdout_purchases"
+    assert not np.array_equal(again.split.validation[target], comparison.split.validation[target])
 
 
 def test_short_history_trains_ml_on_the_longest_feasible_window(bank_tx):
     young = bank_tx.loc[bank_tx["ts"] >= pd.Timestamp("2026-01-01", tz="UTC")]
     result = compare_cltv_models(young, None, CUTOFF, 90, regressors={"ridge": Ridge()}, log=lambda m: None)
-    assert result.training_days == 45  # 90 days of history: half for features, half for the target
+    assert result.split.horizon_of(FIT) == 45  # 90 days of history: half for features, half for the target
+    assert result.scorer("ridge").training_days == 45

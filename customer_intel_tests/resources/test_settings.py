@@ -23,10 +23,10 @@ def test_environment_overrides_and_column_mapping(monkeypatch, tmp_path):
     monkeypatch.setenv("CUSTOMER_INTEL_TRANSACTIONS_COLUMNS", '{"customer_id": "Customer Key", "ts": "Date"}')
     resources = build_resources()
     source = resources["raw_data"]
-    assert Path(source.raw_dir) == tmp_path / "raw"
-    assert source.transactions_columns == {"customer_id": "Customer Key", "ts": "Date"}
+    assert Path(source.raw_location) == tmp_path / "raw"
+    assert source.columns("transactions") == {"customer_id": "Customer Key", "ts": "Date"}
     assert source.location("customers") is None
-    assert resources["io_manager"].warehouse.root == str(tmp_path / "warehouse")
+    assert resources["io_manager"].warehouse.location == str(tmp_path / "warehouse")
     assert resources["warehouse"].s3 is None
 
 
@@ -54,11 +54,45 @@ def test_s3_deployment_puts_raw_data_and_tables_in_the_bucket(monkeypatch):
     for name in ["RAW_DIR", "WAREHOUSE_DIR", "S3_PREFIX"]:
         monkeypatch.delenv(f"CUSTOMER_INTEL_{name}", raising=False)
     resources = build_resources()
-    assert resources["warehouse"].root == "s3://bank-ci/warehouse"
-    assert resources["raw_data"].raw_dir == "s3://bank-ci/raw"
-    assert resources["io_manager"].warehouse.s3.endpoint_url == "http://minio:9000"
-    assert resources["raw_data"].s3.region_name == "eu-west-1"
-    assert resources["warehouse"].s3.aws_secret_access_key is None  # credentials come from the AWS chain, never config
+    assert resources["warehouse"].location == "s3://bank-ci/warehouse"
+    assert resources["raw_data"].raw_location == "s3://bank-ci/raw"
+    assert resources["io_manager"].warehouse.s3_config().endpoint_url == "http://minio:9000"
+    assert resources["raw_data"].s3_config().region_name == "eu-west-1"
+    assert resources["warehouse"].s3_config().aws_secret_access_key is None  # credentials come from the AWS chain, never config
+
+
+def test_resources_read_the_environment_when_used_not_when_built(monkeypatch, tmp_path):
+    """defs can be imported before the environment is final: the values in force at run time win."""
+    monkeypatch.delenv("CUSTOMER_INTEL_WAREHOUSE_DIR", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    resources = build_resources()
+    monkeypatch.setenv("CUSTOMER_INTEL_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CUSTOMER_INTEL_CHAMPION_TOLERANCE", "0.05")
+    monkeypatch.setenv("CUSTOMER_INTEL_DRIFT_PSI_THRESHOLD", "0.3")
+    assert resources["warehouse"].location == str(tmp_path / "warehouse")
+    assert resources["model_registry"].uri == f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
+    from customer_intel.cltv.evaluation import CLTV_RULE
+
+    assert resources["model_registry"].tolerance(CLTV_RULE) == 0.05
+    monkeypatch.delenv("CUSTOMER_INTEL_CHAMPION_TOLERANCE")
+    assert resources["model_registry"].tolerance(CLTV_RULE) == CLTV_RULE.tolerance == 0.02
+    assert resources["drift_policy"].threshold == 0.3
+    monkeypatch.setenv("CUSTOMER_INTEL_WAREHOUSE_DIR", "s3://later/tables")
+    assert resources["warehouse"].location == "s3://later/tables"
+
+
+def test_importing_the_definitions_reads_no_runtime_setting():
+    import subprocess
+    import sys
+
+    code = ("import customer_intel.resources.settings as s\n"
+            "def refuse(*a, **k): raise AssertionError('Settings.from_env() called at import')\n"
+            "s.Settings.from_env = classmethod(refuse)\n"
+            "from customer_intel.definitions import defs\n"
+            "print(len(defs.resolve_asset_graph().get_all_asset_keys()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert int(out.stdout.split()[-1]) >= 9
 
 
 def test_raw_tables_are_discovered_by_name(tmp_path):
