@@ -8,9 +8,9 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")  # no display on servers and in tests
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
 
 def markdown_table(frame: pd.DataFrame, floatfmt: str = ".3g", index: bool = True) -> str:

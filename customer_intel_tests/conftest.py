@@ -47,7 +47,7 @@ def pipeline_resources(raw_dir: Path | str, warehouse: Path, warehouse_root: str
 
     ``warehouse_root`` / ``s3`` put the output tables (and an ``s3://`` ``raw_dir``) on S3 instead.
     """
-    from customer_intel.resources import DriftPolicy, ModelRegistry, ParquetIOManager, RawDataSource, Warehouse
+    from customer_intel.resources import DriftPolicy, ParquetIOManager, RawDataSource, Warehouse
 
     store = Warehouse(root=warehouse_root or str(warehouse), s3=s3)
     return {

@@ -69,9 +69,13 @@ def _restore_signals():
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+EXPECTED_ASSETS = {"raw_transactions", "raw_customers", "raw_campaigns", "customer_features", "scored_customers",
+                   "cltv_training_frame", "cltv_models", "cltv_champion", "cltv_scores"}
+
+
 def test_dagster_dev_serves_every_asset_with_description_group_and_kinds(tmp_path):
     port = _free_port()
-    log = open(tmp_path / "dagster_dev.log", "w")
+    log = open(tmp_path / "dagster_dev.log", "w")  # noqa: SIM115 -- the server writes to it until the finally below closes it
     process = subprocess.Popen(
         [str(BIN / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", str(PROJECT / "workspace.yaml")],
         cwd=PROJECT, env=clean_env(tmp_path), stdout=log, stderr=subprocess.STDOUT,
@@ -86,7 +90,7 @@ def test_dagster_dev_serves_every_asset_with_description_group_and_kinds(tmp_pat
                 request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=query, headers={"Content-Type": "application/json"})
                 with urllib.request.urlopen(request, timeout=10) as response:
                     nodes = json.load(response)["data"]["assetNodes"]
-                if len(nodes) == 8:
+                if len(nodes) == len(EXPECTED_ASSETS):
                     break
             except (OSError, KeyError, TypeError):
                 pass
@@ -101,8 +105,7 @@ def test_dagster_dev_serves_every_asset_with_description_group_and_kinds(tmp_pat
         log.close()
     assert nodes is not None, (tmp_path / "dagster_dev.log").read_text()[-3000:]
     by_name = {"/".join(n["assetKey"]["path"]): n for n in nodes}
-    assert set(by_name) == {"raw_transactions", "raw_customers", "raw_campaigns", "customer_features", "scored_customers",
-                            "cltv_training_frame", "cltv_models", "cltv_champion", "cltv_scores"}
+    assert set(by_name) == EXPECTED_ASSETS
     assert by_name["scored_customers"]["groupName"] == "scoring"
     assert set(by_name["raw_transactions"]["kinds"]) == {"pandas", "parquet"}
     assert all(n["description"] for n in nodes)

@@ -1,5 +1,5 @@
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -55,7 +55,7 @@ def test_nightly_schedule_scores_the_last_complete_day_at_two_utc_and_runs_by_de
     assert schedule.execution_timezone == "UTC"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     assert schedule.job_name == "scoring_job"
-    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 25, 2, 0, tzinfo=timezone.utc))
+    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 25, 2, 0, tzinfo=UTC))
     [request] = schedule.evaluate_tick(context).run_requests
     assert request.partition_key == "2026-11-24"
 

@@ -5,8 +5,8 @@ import json
 import dagster as dg
 
 from customer_intel.jobs import training_job
-from customer_intel.monitoring import LandingCursor, drift_report
 from customer_intel.modeling.split import LEGACY_PART_NAMES, SPLIT_COLUMN, VALIDATION
+from customer_intel.monitoring import LandingCursor, drift_report
 from customer_intel.resources import DriftPolicy, RawDataSource, Warehouse
 from customer_intel.resources.settings import landing_interval_seconds
 from customer_intel.resources.tables import IncompletePartitionError

@@ -97,7 +97,7 @@ class _Rows:
     x_of_run: np.ndarray
 
     @classmethod
-    def build(cls, x, t_x, T, weights=None) -> "_Rows":
+    def build(cls, x, t_x, T, weights=None) -> _Rows:
         """Distinct rows of per-customer (or already weighted) columns, by hashing: O(n) plus one int64 sort."""
         columns = [_floats(c) for c in (x, t_x, T)]
         if len({len(c) for c in columns}) != 1 or (weights is not None and len(np.ravel(weights)) != len(columns[0])):
@@ -125,7 +125,7 @@ class _Rows:
         return cls.from_codes(*tables, ix, itx, iT, w.astype(float))
 
     @classmethod
-    def from_codes(cls, x, t_x, T, ix, itx, iT, w) -> "_Rows":
+    def from_codes(cls, x, t_x, T, ix, itx, iT, w) -> _Rows:
         """Rows given as codes into the tables (sorted by ``ix`` here if they are not already)."""
         if np.any(ix[1:] < ix[:-1]):
             order = np.argsort(ix, kind="stable")
@@ -145,11 +145,11 @@ class _Rows:
     def __len__(self) -> int:
         return len(self.w)
 
-    def scaled(self, scale: float) -> "_Rows":
+    def scaled(self, scale: float) -> _Rows:
         """The same rows with time multiplied by ``scale`` (only the tables change)."""
         return replace(self, t_x=self.t_x * scale, T=self.T * scale)
 
-    def sample(self, n_customers: int, seed: int = 0) -> "_Rows":
+    def sample(self, n_customers: int, seed: int = 0) -> _Rows:
         """About ``n_customers`` customers as weighted rows: a systematic sample, each row in proportion to its weight."""
         cumulative = np.cumsum(self.w)
         step = cumulative[-1] / n_customers

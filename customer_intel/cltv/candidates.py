@@ -38,7 +38,7 @@ class NaiveBaseline:
     forecast: Callable[[pd.DataFrame, int], np.ndarray]
     kind: str = "baseline"
 
-    def fit(self, split: TimeSplit) -> "_FittedBaseline":
+    def fit(self, split: TimeSplit) -> _FittedBaseline:
         return _FittedBaseline(self, split)
 
 
@@ -76,7 +76,7 @@ class ProbabilisticCandidate:
     seed: int = 0
     kind: str = "probabilistic"
 
-    def fit(self, split: TimeSplit) -> "FittedProbabilistic":
+    def fit(self, split: TimeSplit) -> FittedProbabilistic:
         try:
             model = ProbabilisticCLTV(self.name, time_unit_days=self.time_unit_days).fit(split.validation)
         except CLTVFitError as exc:
@@ -151,7 +151,7 @@ class StackedRegressorCandidate:
     seed: int = 0
     kind: str = "ml (time-shifted, stacked)"
 
-    def fit(self, split: TimeSplit) -> "FittedRegressor":
+    def fit(self, split: TimeSplit) -> FittedRegressor:
         at_cutoff, matrix, X, y, window = self.base.for_split(split)
         self.estimator.fit(X, y)
         return FittedRegressor(self, at_cutoff, matrix, window, split)

@@ -54,7 +54,7 @@ class FeatureMatrix:
     medians: pd.Series
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame) -> "FeatureMatrix":
+    def fit(cls, frame: pd.DataFrame) -> FeatureMatrix:
         numeric = [c for c in frame.columns if c not in NON_FEATURES and pd.api.types.is_numeric_dtype(frame[c])]
         columns = sorted(numeric)
         return cls(columns=columns, medians=frame[columns].median().fillna(0.0))

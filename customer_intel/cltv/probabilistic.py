@@ -190,7 +190,7 @@ class ProbabilisticCLTV:
         u = self.time_unit_days
         return frame["frequency"].to_numpy(float), frame["t_x"].to_numpy(float) / u, frame["T"].to_numpy(float) / u
 
-    def fit(self, frame: pd.DataFrame) -> "ProbabilisticCLTV":
+    def fit(self, frame: pd.DataFrame) -> ProbabilisticCLTV:
         rows, weights = unique_rows(frame, ["frequency", "t_x", "T"])
         x, t_x, T = self._xtT(rows)
         self.transactions_ = _FITTERS[self.transaction_model](penalizer_coef=self.penalizer_coef)

@@ -30,7 +30,7 @@ class CLTVScorer:
     """
 
     champion: str
-    probabilistic: "object"  # ProbabilisticCLTV
+    probabilistic: object  # ProbabilisticCLTV
     horizon_days: int
     regressor: tuple[FeatureMatrix, object] | None = None
     training_days: int = 0
@@ -45,7 +45,7 @@ class CLTVScorer:
     def output_columns(self) -> tuple[str, ...]:
         return SCORE_COLUMNS
 
-    def at_horizon(self, horizon_days: int) -> "CLTVScorer":
+    def at_horizon(self, horizon_days: int) -> CLTVScorer:
         """The same models forecasting another horizon (ML forecasts scale with it, as at training)."""
         return dataclasses.replace(self, horizon_days=int(horizon_days))
 

@@ -2,7 +2,12 @@
 
 from customer_intel.ingest.contract import CAMPAIGNS, CONTRACTS, CUSTOMERS, RULES, TRANSACTIONS, TableContract, rules_for
 from customer_intel.ingest.reader import (
-    RawSourceError, RawTable, SourceFiles, is_table_file_name, list_source_files, read_raw_table,
+    RawSourceError,
+    RawTable,
+    SourceFiles,
+    is_table_file_name,
+    list_source_files,
+    read_raw_table,
 )
 from customer_intel.ingest.validation import ValidationReport, Violation, validate_raw_table
 

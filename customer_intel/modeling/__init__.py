@@ -8,11 +8,11 @@ Pure Python (no Dagster, no MLflow): a family is a ``ModelFamily`` spec plus its
 from customer_intel.modeling.candidate import Candidate, CandidateFitError, CandidateSkipped, FittedCandidate, Prediction
 from customer_intel.modeling.comparison import Comparison, compare_candidates
 from customer_intel.modeling.family import FamilyInputError, ModelFamily
-from customer_intel.modeling.scoring import daily_scores, prefixed_column
 from customer_intel.modeling.intervals import Interval, interval_from_samples, shortest_interval, shortest_window
 from customer_intel.modeling.lineage import code_version
 from customer_intel.modeling.rule import ChampionRule, Constraint, GateDecision, NoChampionError, incumbent_not_worse
 from customer_intel.modeling.scorer import Scorer, ScorerInfo
+from customer_intel.modeling.scoring import daily_scores, prefixed_column
 from customer_intel.modeling.split import FIT, TEST, VALIDATION, TimeSplit, rolling_origins
 
 __all__ = [

@@ -44,13 +44,13 @@ class Prediction:
 
 @runtime_checkable
 class FittedCandidate(Protocol):
-    def predict(self, frame: "pd.DataFrame") -> Prediction:
+    def predict(self, frame: pd.DataFrame) -> Prediction:
         """Predict the rows of ``frame`` (a part of the split the candidate was fitted on)."""
 
     def params(self) -> dict[str, Any]:
         """Hyperparameters and learned parameters, flat, for the tracker."""
 
-    def to_scorer(self) -> "Scorer | None":
+    def to_scorer(self) -> Scorer | None:
         """The deployable scorer (None for a baseline that is never registered)."""
 
 
@@ -59,7 +59,7 @@ class Candidate(Protocol):
     name: str
     kind: str
 
-    def fit(self, split: "TimeSplit") -> FittedCandidate:
+    def fit(self, split: TimeSplit) -> FittedCandidate:
         """Fit on data up to the split's cutoff only; raise ``CandidateFitError`` when it cannot."""
 
 

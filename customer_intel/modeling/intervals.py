@@ -80,7 +80,7 @@ class Interval(NamedTuple):
     high_weight: np.ndarray
 
     @classmethod
-    def from_columns(cls, frame: pd.DataFrame, prefix: str) -> "Interval":
+    def from_columns(cls, frame: pd.DataFrame, prefix: str) -> Interval:
         """The interval stored as ``<prefix>_low``, ``_high``, ``_low_weight``, ``_high_weight`` (as ``predict`` writes it)."""
         return cls(*(frame[f"{prefix}_{field}"].to_numpy() for field in cls._fields))
 

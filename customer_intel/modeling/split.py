@@ -99,7 +99,7 @@ class TimeSplit:
         return pd.concat(pieces, ignore_index=True)
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, *, cutoff_column: str | None = None, horizon_column: str | None = None) -> "TimeSplit":
+    def from_frame(cls, frame: pd.DataFrame, *, cutoff_column: str | None = None, horizon_column: str | None = None) -> TimeSplit:
         """Inverse of ``to_frame``. ``cutoff_column``/``horizon_column`` read frames written without
         the split columns (CLTV's frames before the shared lifecycle: ``as_of`` and ``holdout_days``)."""
         if SPLIT_COLUMN not in frame.columns:

@@ -20,7 +20,7 @@ class LandingCursor:
     launches: int = 0  # how many sets of new files this cursor has launched runs for
 
     @classmethod
-    def parse(cls, cursor: str | None) -> "LandingCursor":
+    def parse(cls, cursor: str | None) -> LandingCursor:
         if not cursor:
             return cls()
         state = json.loads(cursor)
@@ -29,7 +29,7 @@ class LandingCursor:
     def serialize(self) -> str:
         return json.dumps({"seen": self.seen, "launches": self.launches}, sort_keys=True, separators=(",", ":"))
 
-    def advance(self, files: Iterable[tuple[str, str]]) -> tuple[list[tuple[str, str]], "LandingCursor"]:
+    def advance(self, files: Iterable[tuple[str, str]]) -> tuple[list[tuple[str, str]], LandingCursor]:
         """(new or changed (location, tag) pairs, the cursor after seeing ``files``).
 
         Files that disappeared are forgotten, so a file that comes back counts as new.

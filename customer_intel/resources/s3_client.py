@@ -1,6 +1,5 @@
 """The S3 client configuration shared by the resources that move bytes to and from S3."""
 
-from typing import Optional
 
 import dagster as dg
 from dagster_aws.s3 import S3Resource
@@ -17,7 +16,7 @@ class S3ClientResource(dg.ConfigurableResource):
     milliseconds to build, and a sensor tick or an ingestion step asks for it several times.
     """
 
-    s3: Optional[S3Resource] = Field(default=None, description="S3 client configuration; unset: from CUSTOMER_INTEL_S3_* and the AWS chain")
+    s3: S3Resource | None = Field(default=None, description="S3 client configuration; unset: from CUSTOMER_INTEL_S3_* and the AWS chain")
     _client: object = PrivateAttr(default=None)
 
     def s3_client(self):

@@ -74,7 +74,7 @@ class Settings:
     landing_interval_seconds: int
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         env = _env("ENV", "local")
         if env not in ENVIRONMENTS:
             raise ValueError(f"{ENV_PREFIX}ENV={env!r} is not supported; use one of {', '.join(ENVIRONMENTS)}")

@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -53,7 +53,7 @@ def stat_object(path: Path, key: str) -> StoredObject:
     rewritten file gets a new tag without its content being read."""
     stat = path.stat()
     return StoredObject(key=key, etag=f"{stat.st_size}-{stat.st_mtime_ns}",
-                        last_modified=datetime.fromtimestamp(stat.st_mtime_ns / 1e9, tz=timezone.utc), size=stat.st_size)
+                        last_modified=datetime.fromtimestamp(stat.st_mtime_ns / 1e9, tz=UTC), size=stat.st_size)
 
 
 def s3_uri(bucket: str, *parts: str) -> str:
@@ -125,7 +125,7 @@ class S3ObjectStore:
         self.prefix = prefix.strip("/")
 
     @classmethod
-    def from_uri(cls, client, uri: str) -> "S3ObjectStore":
+    def from_uri(cls, client, uri: str) -> S3ObjectStore:
         bucket, prefix = split_s3_uri(uri)
         return cls(client, bucket, prefix)
 

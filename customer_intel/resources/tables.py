@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 import pyarrow as pa
@@ -41,14 +41,14 @@ def write_table(store: ObjectStore, prefix: str, frame: pd.DataFrame, run_id: st
     written = store.get(f"{prefix}/{DATA_FILE}")
     digest = hashlib.sha256(data).hexdigest()
     if hashlib.sha256(written).hexdigest() != digest or pq.read_metadata(io.BytesIO(written)).num_rows != len(frame):
-        raise IOError(f"{store.uri(prefix)}: verification after write failed; partition left unpublished")
+        raise OSError(f"{store.uri(prefix)}: verification after write failed; partition left unpublished")
     manifest = {
         "rows": len(frame),
         "columns": [str(c) for c in frame.columns],
         "bytes": len(data),
         "sha256": digest,
         "data_file": DATA_FILE,
-        "written_at": datetime.now(timezone.utc).isoformat(),
+        "written_at": datetime.now(UTC).isoformat(),
         "run_id": run_id,
     }
     store.put(f"{prefix}/{MANIFEST}", json.dumps(manifest, indent=1).encode())

@@ -13,8 +13,8 @@ from pydantic import Field
 
 from customer_intel.resources.s3_client import S3ClientResource
 from customer_intel.resources.settings import Settings
-from customer_intel.resources.tables import MANIFEST, partition_prefix, read_manifest, read_table
 from customer_intel.resources.storage import S3_SCHEME, LocalObjectStore, ObjectStore, S3ObjectStore
+from customer_intel.resources.tables import MANIFEST, partition_prefix, read_manifest, read_table
 
 _PARTITION = re.compile(r"^date=(\d{4}-\d{2}-\d{2})/" + re.escape(MANIFEST) + "$")
 

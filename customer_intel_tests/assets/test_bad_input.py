@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from customer_intel.definitions import defs
-
 from customer_intel_tests.conftest import good_pipeline, materialize_graph, snapshot, step_failures
 
 pytestmark = pytest.mark.e2e

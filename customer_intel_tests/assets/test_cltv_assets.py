@@ -1,5 +1,6 @@
 """CLTV end to end: candidates tracked in MLflow, a gated champion, scoring by alias."""
 
+import json
 import os
 
 import mlflow
@@ -7,6 +8,8 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from customer_intel.cltv.evaluation import poisson_deviance
+from customer_intel.modeling import TimeSplit
 from customer_intel_tests.conftest import SMALL_END_DATE, materialize_graph, step_failures, write_raw
 
 pytestmark = pytest.mark.e2e
@@ -88,3 +91,41 @@ def test_scoring_loads_the_champion_by_alias(trained):
     assert scored["cltv"].ge(0).all() and scored["cltv_horizon_days"].eq(90).all()
     steps = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
     assert not steps & {"cltv_models", "cltv_training_frame"}  # scoring never retrains
+
+
+def test_registered_models_carry_signature_input_example_and_lineage(trained):
+    _, _, root = trained
+    version = MlflowClient().get_model_version_by_alias("customer_intel_cltv", "champion")
+    info = mlflow.models.get_model_info(f"models:/customer_intel_cltv/{version.version}")
+    inputs = {c.name for c in info.signature.inputs.inputs}
+    assert {"frequency", "t_x", "T", "monetary_value"} <= inputs and not inputs & {"holdout_purchases", "holdout_spend"}
+    assert [c.name for c in info.signature.outputs.inputs][:2] == ["p_alive", "expected_purchases"]
+    assert info.saved_input_example_info is not None
+    run = MlflowClient().get_run(version.run_id)
+    manifest = json.loads((root / "warehouse" / "cltv_training_frame" / "_SUCCESS").read_text())
+    assert run.data.tags["training_frame_sha256"] == manifest["sha256"]
+    assert run.data.tags["git_commit"].startswith(("git:", "customer_intel=="))
+    split = json.loads(run.data.tags["split"])
+    assert split["cutoff"] == "2026-04-01" and split["parts"]["validation"]["rows"] == 600
+    ridge = mlflow.search_runs(experiment_names=["customer_intel"], filter_string="tags.candidate = 'ridge'").iloc[0]
+    assert ridge["params.estimator.ridge__alpha"] == "1.0" and ridge["params.training_window_days"] == "90"
+
+
+def test_the_gate_scores_the_incumbent_on_this_runs_horizon(trained):
+    """A 30-day run is judged against the 90-day champion forecasting 30 days, not its own 90."""
+    _, raw_dir, root = trained
+    incumbent = MlflowClient().get_model_version_by_alias("customer_intel_cltv", "champion")
+    shorter = {"ops": {"cltv_training_frame": {"config": {"horizon_days": 30}},
+                       "cltv_models": {"config": {"regressors": ["ridge"]}}}}
+    result = materialize_graph(raw_dir, root / "warehouse", partition=None, groups=TRAIN, run_config=shorter)
+    gate = {e.check_name: e for e in result.get_asset_check_evaluations()}["cltv_champion_not_worse"]
+    meta = {k: v.value for k, v in gate.metadata.items()}
+    assert meta["horizon_days"] == 30 and meta["current_horizon_days"] == 90
+    assert meta["current_version"] == int(incumbent.version) and meta["cutoff"] == "2026-05-31"
+    split = TimeSplit.from_frame(pd.read_parquet(root / "warehouse" / "cltv_training_frame" / "part-0.parquet"))
+    scorer = mlflow.pyfunc.load_model(f"models:/customer_intel_cltv/{incumbent.version}").unwrap_python_model().scorer
+    actual = split.validation["holdout_purchases"]
+    at_30 = poisson_deviance(actual, scorer.at_horizon(30).score(split.validation)["expected_purchases"])
+    at_90 = poisson_deviance(actual, scorer.score(split.validation)["expected_purchases"])
+    assert meta["current_poisson_deviance"] == pytest.approx(at_30, rel=1e-9)
+    assert at_90 > 1.5 * at_30  # what the gate compared before: a 90-day forecast against 30-day actuals

@@ -1,10 +1,9 @@
 """End-to-end materialisations of the whole graph on a small generated bank."""
 
 import pandas as pd
-
-from customer_intel.assets import FAMILIES
 import pytest
 
+from customer_intel.assets import FAMILIES
 from customer_intel.features import SEGMENT_NAMES, calibration_holdout_frame
 from customer_intel_tests.conftest import SMALL_END_DATE, good_pipeline, materialize_graph, step_failures, write_raw
 

@@ -1,10 +1,10 @@
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import Ridge
-
-from dataclasses import replace
 
 from customer_intel.cltv.evaluation import BASELINES, CLTV_RULE, evaluate, poisson_deviance, top_decile_capture
 from customer_intel.cltv.family import compare_cltv_models

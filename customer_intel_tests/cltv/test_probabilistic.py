@@ -9,8 +9,8 @@ import pytest
 from customer_intel.cltv.datasets import CDNOW_CALIBRATION_END, load_cdnow_transactions
 from customer_intel.cltv.evaluation import randomised_coverage
 from customer_intel.cltv.probabilistic import CLTVFitError, ProbabilisticCLTV, RobustBetaGeoFitter, bgnbd_log_likelihood
-from customer_intel.modeling.intervals import Interval, interval_from_samples, shortest_interval
 from customer_intel.features.rfm import calibration_holdout_frame, transactional_features
+from customer_intel.modeling.intervals import Interval, interval_from_samples, shortest_interval
 from customer_intel.synthetic import generate_bank
 
 warnings.filterwarnings("ignore", category=UserWarning)

@@ -1,0 +1,67 @@
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from customer_intel.modeling import (
+    VALIDATION,
+    CandidateFitError,
+    CandidateSkipped,
+    ChampionRule,
+    NoChampionError,
+    Prediction,
+    TimeSplit,
+    compare_candidates,
+)
+
+SPLIT = TimeSplit("2026-04-01", 30, {VALIDATION: pd.DataFrame({"y": [0.0, 1.0, 2.0, 3.0]})})
+
+
+@dataclass
+class Constant:
+    name: str
+    value: float
+    kind: str = "ml"
+    error: type | None = None
+
+    def fit(self, split):
+        if self.error:
+            raise self.error(f"{self.name} cannot")
+        return self
+
+    def predict(self, frame):
+        return Prediction(np.full(len(frame), self.value))
+
+    def params(self):
+        return {"value": self.value}
+
+    def to_scorer(self):
+        return None
+
+
+def mse(split, prediction):
+    return {"mse": float(np.mean((prediction.values - split.validation["y"].to_numpy()) ** 2))}
+
+
+RULE = ChampionRule("mse", baselines=("zero",))
+
+
+def test_every_candidate_on_the_same_rows_failures_and_skips_recorded():
+    messages = []
+    comparison = compare_candidates([Constant("zero", 0.0, kind="baseline"), Constant("one", 1.0), Constant("mean", 1.5),
+                                     Constant("bad", 0, error=CandidateFitError), Constant("na", 0, error=CandidateSkipped),
+                                     Constant("nan", float("nan"))], SPLIT, RULE, mse, log=messages.append)
+    assert comparison.champion == "mean"
+    assert list(comparison.table.index) == ["zero", "one", "mean", "nan"]
+    assert comparison.table.loc["mean", "mse"] == pytest.approx(1.25) and comparison.table.loc["zero", "kind"] == "baseline"
+    assert comparison.failures == {"bad": "bad cannot"} and comparison.skipped == {"na": "na cannot"}
+    assert "nan: no prediction for 4 rows; its metrics are undefined" in messages
+    assert "✔" in comparison.markdown() and comparison.scorer("mean") is None
+    assert compare_candidates([Constant("zero", 0.0, kind="baseline"), Constant("one", 1.0), Constant("mean", 1.5)], SPLIT, RULE, mse,
+                              allowed=["one"], log=lambda m: None).champion == "one"
+
+
+def test_no_champion_when_nothing_beats_the_baseline():
+    with pytest.raises(NoChampionError, match="no candidate beats the naive baselines"):
+        compare_candidates([Constant("zero", 1.5, kind="baseline"), Constant("far", 10.0)], SPLIT, RULE, mse, log=lambda m: None)

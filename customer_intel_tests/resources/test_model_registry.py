@@ -1,0 +1,66 @@
+"""The model registry: versions registered by earlier code still load, new ones carry signature, example and lineage."""
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+from customer_intel.cltv.family import CLTV
+from customer_intel.modeling import daily_scores
+from customer_intel_tests.conftest import model_registry_at
+
+LEGACY = Path(__file__).resolve().parents[1] / "fixtures" / "legacy_registry"
+
+
+def relocated_registry(tmp_path: Path) -> Path:
+    """A copy of the legacy store whose absolute artifact paths point at the copy."""
+    origin = json.loads((LEGACY / "origin.json").read_text())
+    target = tmp_path / "registry"
+    shutil.copytree(LEGACY, target)
+    with sqlite3.connect(target / "mlflow.db") as db:
+        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            for column in [row[1] for row in db.execute(f"PRAGMA table_info({table})") if row[2].upper().startswith(("VARCHAR", "TEXT"))]:
+                db.execute(f"UPDATE {table} SET {column} = replace({column}, ?, ?) WHERE {column} LIKE ?",
+                           (origin["root"], str(target), f"%{origin['root']}%"))
+    return target
+
+
+@pytest.fixture
+def legacy(tmp_path):
+    folder = relocated_registry(tmp_path)
+    saved = mlflow.get_tracking_uri()
+    yield folder, model_registry_at(folder)
+    mlflow.set_tracking_uri(saved)
+
+
+def test_a_champion_registered_by_the_previous_code_loads_and_scores_the_same(legacy):
+    folder, registry = legacy
+    champion = registry.load_champion("cltv")
+    assert champion.label == "customer_intel_cltv v2 (bgnbd)"
+    # the old scorer kept no cutoff: it comes from the training run's tags, so the gate can still compare like with like
+    assert champion.cutoff == "2026-04-01" and champion.horizon_days == 90
+    features = pd.read_parquet(folder / "features.parquet")
+    pd.testing.assert_frame_equal(champion.scorer.score(features), pd.read_parquet(folder / "expected_v2.parquet"))
+    # and it goes through today's daily scores unchanged
+    scores = daily_scores(CLTV, features, champion.scorer, champion.label)
+    assert scores["cltv_expected_purchases"].tolist() == pd.read_parquet(folder / "expected_v2.parquet")["expected_purchases"].tolist()
+    assert scores["cltv_horizon_days"].eq(90).all() and scores["cltv_model"].eq("customer_intel_cltv v2 (bgnbd)").all()
+
+
+def test_an_ml_version_registered_by_the_previous_code_loads_and_scores_the_same(legacy):
+    folder, registry = legacy
+    registry.configure()
+    model = mlflow.pyfunc.load_model("models:/customer_intel_cltv/1")
+    scorer = model.unwrap_python_model().scorer
+    assert scorer.champion == "ridge" and scorer.regressor is not None
+    features = pd.read_parquet(folder / "features.parquet")
+    pd.testing.assert_frame_equal(scorer.score(features), pd.read_parquet(folder / "expected_v1.parquet"))
+    # the same model at another horizon, as the gate asks for (the stacked BG/NBD inputs move with it too)
+    longer = scorer.at_horizon(180)
+    assert longer.horizon_days == 180 and scorer.horizon_days == 90
+    assert longer.score(features)["expected_purchases"].sum() > 2 * scorer.score(features)["expected_purchases"].sum()
