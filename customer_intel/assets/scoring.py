@@ -26,6 +26,7 @@ def join_scores(features: pd.DataFrame, family_scores: dict[str, pd.DataFrame]) 
     for family, scores in family_scores.items():
         if scores["customer_id"].duplicated().any():
             raise ValueError(f"{family} scores repeat customers: {scores.loc[scores['customer_id'].duplicated(), 'customer_id'].head(5).tolist()}")
+        scores = scores.astype({"customer_id": frame["customer_id"].dtype})  # a join never changes the id's type
         frame = frame.merge(scores, on="customer_id", how="left", validate="one_to_one")
     rest = features.drop(columns=LEADING_COLUMNS).reset_index(drop=True)
     return pd.concat([frame, rest], axis=1)

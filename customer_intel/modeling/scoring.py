@@ -25,7 +25,7 @@ def daily_scores(family: ModelFamily, features: pd.DataFrame, scorer: Scorer | N
     Without a scorer (no champion yet, or a family that does not apply) every score column is
     null: the join into ``scored_customers`` never fails for a missing family.
     """
-    out = pd.DataFrame({"customer_id": features["customer_id"].to_numpy()})
+    out = pd.DataFrame({"customer_id": features["customer_id"].reset_index(drop=True)})
     names = score_columns(family)
     if scorer is None:
         for name in names[:-1]:

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from customer_intel.resources.settings import Settings
 
 CHAMPION_ALIAS = "champion"
 INPUT_EXAMPLE_ROWS = 5
+PROGRESS_BAR_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ def _quiet_mlflow():
     loggers = [logging.getLogger(name) for name in ("mlflow.models.model", "mlflow.pyfunc", "mlflow.store.db.utils",
                                                         "mlflow.tracking._model_registry.fluent", "mlflow.utils.requirements_utils")]
     levels = [logger.level for logger in loggers]
+    progress = os.environ.get(PROGRESS_BAR_ENV)
+    os.environ[PROGRESS_BAR_ENV] = "false"  # the "Downloading artifacts" bars of loading a model to validate its example
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*[Ii]nteger column.*")  # the schema hint for int features: scored as given
         warnings.filterwarnings("ignore", category=FutureWarning, module="mlflow")
@@ -65,6 +69,10 @@ def _quiet_mlflow():
         finally:
             for logger, level in zip(loggers, levels):
                 logger.setLevel(level)
+            if progress is None:
+                os.environ.pop(PROGRESS_BAR_ENV, None)
+            else:
+                os.environ[PROGRESS_BAR_ENV] = progress
 
 
 def registered_model_name(family: str) -> str:
@@ -209,6 +217,11 @@ class ModelRegistry(dg.ConfigurableResource):
         horizon = getattr(info, "horizon_days", None) or getattr(scorer, "horizon_days", None) or run_tags.get("horizon_days")
         candidate = getattr(info, "candidate", None) or version.tags.get("candidate") or run_tags.get("candidate", "?")
         return RegisteredChampion(scorer, version, name, candidate, cutoff, int(horizon) if horizon is not None else None)
+
+    def load_scorer(self, family: str):
+        """The scorer behind ``models:/customer_intel_<family>@champion`` (None when there is none)."""
+        champion = self.load_champion(family)
+        return None if champion is None else champion.scorer
 
     def promote(self, model_uri: str, family: str, tags: dict[str, str]):
         """Register ``model_uri`` as a new version of ``customer_intel_<family>`` and point the alias ``champion`` at it."""
