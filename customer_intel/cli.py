@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from customer_intel.synthetic.__main__ import add_arguments, generate
+from customer_intel.table_names import training_frame
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEMO_JOBS = ("training_job", "scoring_job")  # in order: scoring loads the champion training registered
@@ -60,9 +61,9 @@ def demo(args: argparse.Namespace) -> int:
         write_example_dataset(args.dataset, Path(args.out))
         os.environ.setdefault("CUSTOMER_INTEL_PARTITIONS_START", "1997-01-01")
         partition = args.partition or CDNOW_OBSERVATION_END
-        training_config = {"ops": {"cltv_training_frame": {"config": {"cutoff": CDNOW_CALIBRATION_END, "horizon_days": 273}}}}
+        training_config = {"ops": {training_frame("cltv"): {"config": {"cutoff": CDNOW_CALIBRATION_END, "horizon_days": 273}}}}
     home = prepare_environment(Path(args.out))
-    import dagster as dg  # after the environment is set: resources read it at import
+    import dagster as dg  # after the partitions start is set: the daily partitions are defined at import
 
     from customer_intel.definitions import defs
 

@@ -3,6 +3,11 @@
 Assets, sensors, the IO manager and tests all use these, so a rename happens here only.
 """
 
+def raw_table(contract_name: str) -> str:
+    """``raw_<table>``: the ingested, validated copy of one raw input table."""
+    return f"raw_{contract_name}"
+
+
 RAW_TRANSACTIONS = "raw_transactions"
 RAW_CUSTOMERS = "raw_customers"
 RAW_CAMPAIGNS = "raw_campaigns"

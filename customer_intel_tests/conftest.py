@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import warnings
@@ -57,6 +58,24 @@ def pipeline_resources(raw_dir: Path | str, warehouse: Path, warehouse_root: str
         "model_registry": model_registry_at(warehouse.parent / "mlflow"),
         "drift_policy": DriftPolicy(),
     }
+
+
+@contextlib.contextmanager
+def mlflow_pointed_at(uri: str):
+    """MLflow's fluent API on ``uri`` for a block; afterwards its global URI and ``MLFLOW_TRACKING_URI``
+    (which ``mlflow.set_tracking_uri`` exports) are what they were."""
+    import mlflow
+
+    saved_uri, saved_env = mlflow.get_tracking_uri(), os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(saved_uri)
+        if saved_env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = saved_env
 
 
 def model_registry_at(folder: Path):

@@ -25,7 +25,15 @@ from pydantic import Field
 from customer_intel.assets._metadata import md, table_schema
 from customer_intel.assets.partitions import daily_partitions
 from customer_intel.features import as_of_day
-from customer_intel.modeling import FamilyInputError, ModelFamily, NoChampionError, TimeSplit, daily_scores, incumbent_not_worse
+from customer_intel.modeling import (
+    FamilyInputError,
+    ModelFamily,
+    NoChampionError,
+    TimeSplit,
+    compare_candidates,
+    daily_scores,
+    incumbent_not_worse,
+)
 from customer_intel.modeling.candidate import CandidateFitError
 from customer_intel.modeling.scoring import score_columns
 from customer_intel.reporting import markdown_table
@@ -139,10 +147,16 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
                 model_registry: ModelRegistry, warehouse: Warehouse) -> dg.Output[pd.DataFrame]:
         split = TimeSplit.from_frame(split_frame)
         started = time.perf_counter()
+        try:  # the config names the candidates: a wrong name is the user's to fix, said plainly
+            candidates = family.candidates(**config.model_dump(exclude={"candidates"}))
+        except ValueError as exc:
+            raise dg.Failure(description=f"{models_name}: {exc}") from exc
+        unknown = sorted(set(config.candidates or []) - {c.name for c in candidates})
+        if unknown:
+            raise dg.Failure(description=f"{models_name}: unknown candidates {unknown}; choose from {[c.name for c in candidates]}")
         try:
-            comparison = family.compare(split, allowed=config.candidates, log=context.log.info,
-                                        **config.model_dump(exclude={"candidates"}))
-        except (NoChampionError, CandidateFitError, ValueError) as exc:
+            comparison = compare_candidates(candidates, split, rule, family.metrics, allowed=config.candidates, log=context.log.info)
+        except (NoChampionError, CandidateFitError) as exc:
             raise dg.Failure(description=f"{models_name}: {exc}") from exc
         manifest = warehouse.manifest(frame_name) or {}
         tags = {"dagster_run_id": context.run.run_id, "dagster_asset": models_name, "family": name,
@@ -203,7 +217,10 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
         current = family.score_incumbent(incumbent.scorer, split)
         decision = incumbent_not_worse(rule, new.to_dict(), current, model_registry.tolerance(rule),
                                        new_name=str(new["candidate"]), incumbent_name=f"champion v{incumbent.version.version}")
-        return dg.AssetCheckResult(passed=decision.passed, description=decision.description, metadata={
+        description = decision.description
+        if incumbent.cutoff is None:  # neither the scorer nor its training run says what it saw
+            description += "; the incumbent's cutoff is unknown, so it may have seen these rows (the comparison may favour it)"
+        return dg.AssetCheckResult(passed=decision.passed, description=description, metadata={
             **metadata, f"new_{rule.metric}": decision.new_value, f"current_{rule.metric}": decision.incumbent_value,
             "limit": decision.limit, "tolerance": model_registry.tolerance(rule)})
 

@@ -14,6 +14,7 @@ from customer_intel.assets._metadata import md, preview, table_schema
 from customer_intel.ingest import CAMPAIGNS, CUSTOMERS, RULES, TRANSACTIONS, RawSourceError, TableContract, rules_for, validate_raw_table
 from customer_intel.ingest.validation import RuleResult, ValidationReport
 from customer_intel.resources import RawDataSource
+from customer_intel.table_names import raw_table
 
 GROUP = "ingest"
 IDS_ONLY = dg.AssetIn(metadata={"columns": ["customer_id"]})
@@ -21,7 +22,7 @@ IDS_ONLY = dg.AssetIn(metadata={"columns": ["customer_id"]})
 
 def _check_specs(contract: TableContract) -> list[dg.AssetCheckSpec]:
     return [
-        dg.AssetCheckSpec(rule, asset=f"raw_{contract.name}", blocking=True, description=RULES[rule])
+        dg.AssetCheckSpec(rule, asset=raw_table(contract.name), blocking=True, description=RULES[rule])
         for rule in rules_for(contract)
     ]
 
@@ -48,7 +49,7 @@ def ingest_table(
     known_customer_ids: pd.Index | None = None,
 ) -> Iterator:
     """Read, validate and yield check results, then the typed table (or a Failure)."""
-    asset_name = f"raw_{contract.name}"
+    asset_name = raw_table(contract.name)
     try:
         raw = raw_data.read(contract)
     except RawSourceError as exc:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 
 from customer_intel.cltv.evaluation import rate_baseline
 from customer_intel.cltv.frames import TARGET
@@ -21,7 +22,7 @@ from customer_intel.cltv.scorer import CLTVScorer
 from customer_intel.modeling.candidate import CandidateFitError, CandidateSkipped, Prediction, flat_params
 from customer_intel.modeling.intervals import Interval
 from customer_intel.modeling.lineage import code_version
-from customer_intel.modeling.split import FIT, TimeSplit
+from customer_intel.modeling.split import FIT, VALIDATION, TimeSplit
 
 
 def _split_params(split: TimeSplit) -> dict:
@@ -67,21 +68,39 @@ def naive_baselines() -> list[NaiveBaseline]:
 
 # -- probabilistic models -------------------------------------------------------------------------
 
+class ProbabilisticFits:
+    """Each probabilistic model fitted once per (split, part): the BG/NBD candidate and every stacked
+    regressor of a comparison share the same BG/NBD fit at the cutoff (a failure is remembered too)."""
+
+    def __init__(self, time_unit_days: float = 7.0):
+        self.time_unit_days = time_unit_days
+        self._fits: dict = {}
+
+    def fit(self, model: str, split: TimeSplit, part: str) -> ProbabilisticCLTV:
+        key = (model, id(split), part)
+        if key not in self._fits:
+            try:
+                fitted = ProbabilisticCLTV(model, time_unit_days=self.time_unit_days).fit(split.part(part))
+            except CLTVFitError as exc:
+                fitted = exc
+            self._fits[key] = (split, fitted)  # the split is kept so its id is not reused while cached
+        fitted = self._fits[key][1]
+        if isinstance(fitted, CLTVFitError):
+            raise CandidateFitError(str(fitted)) from fitted
+        return fitted
+
+
 @dataclass
 class ProbabilisticCandidate:
     """BG/NBD, Pareto/NBD or MBG/NBD with Gamma-Gamma spend, fitted on the features as of the cutoff."""
 
     name: str
-    time_unit_days: float = 7.0
+    fits: ProbabilisticFits
     seed: int = 0
     kind: str = "probabilistic"
 
     def fit(self, split: TimeSplit) -> FittedProbabilistic:
-        try:
-            model = ProbabilisticCLTV(self.name, time_unit_days=self.time_unit_days).fit(split.validation)
-        except CLTVFitError as exc:
-            raise CandidateFitError(str(exc)) from exc
-        return FittedProbabilistic(self, model, split)
+        return FittedProbabilistic(self, self.fits.fit(self.name, split, VALIDATION), split)
 
 
 @dataclass
@@ -95,7 +114,7 @@ class FittedProbabilistic:
         return Prediction(prediction["expected_purchases"].to_numpy(), Interval.from_columns(prediction, "purchases"))
 
     def params(self) -> dict:
-        return {**_split_params(self.split), "time_unit_days": self.candidate.time_unit_days,
+        return {**_split_params(self.split), "time_unit_days": self.model.time_unit_days,
                 **{f"param_{k}": v for k, v in self.model.params_.items()},
                 **{f"spend_param_{k}": v for k, v in self.model.spend_params_.items()}}
 
@@ -107,15 +126,16 @@ class FittedProbabilistic:
 # -- time-shifted ML regressors stacked on BG/NBD -------------------------------------------------
 
 class StackingBase:
-    """What every stacked regressor of one comparison shares, fitted once per split.
+    """What every stacked regressor of one comparison shares, built once per split.
 
     BG/NBD as of the cutoff (it stacks the validation rows and is the scorer's probabilistic
-    part), BG/NBD as of the fit rows' own as-of day (it stacks the training rows: nothing from
-    after that day), and the feature matrix with the training target.
+    part; the same fit as the ``bgnbd`` candidate's), BG/NBD as of the fit rows' own as-of day
+    (it stacks the training rows: nothing from after that day), and the feature matrix with the
+    training target. The first regressor's ``fit_seconds`` includes the fit-rows BG/NBD.
     """
 
-    def __init__(self, time_unit_days: float = 7.0):
-        self.time_unit_days = time_unit_days
+    def __init__(self, fits: ProbabilisticFits):
+        self.fits = fits
         self._split: TimeSplit | None = None
         self._fitted: tuple | None = None
 
@@ -127,10 +147,11 @@ class StackingBase:
         if window <= 0 or split.fit.empty:
             raise CandidateSkipped("no history for a time-shifted training window before the cutoff")
         try:
-            at_cutoff = ProbabilisticCLTV("bgnbd", time_unit_days=self.time_unit_days).fit(split.validation)
-            stacker = ProbabilisticCLTV("bgnbd", time_unit_days=self.time_unit_days).fit(split.fit)
-        except CLTVFitError as exc:
+            at_cutoff = self.fits.fit("bgnbd", split, VALIDATION)
+            stacker = self.fits.fit("bgnbd", split, FIT)
+        except CandidateFitError as exc:
             raise CandidateFitError(f"BG/NBD, which the ML candidates stack on, failed: {exc}") from exc
+        # the training rows' stacked inputs cover the horizon, as the validation rows' do
         training = stack_features(split.fit, *stacker.point_predictions(split.fit, split.horizon_days))
         matrix = FeatureMatrix.fit(training)
         assert set(STACKED) <= set(matrix.columns)
@@ -153,13 +174,14 @@ class StackedRegressorCandidate:
 
     def fit(self, split: TimeSplit) -> FittedRegressor:
         at_cutoff, matrix, X, y, window = self.base.for_split(split)
-        self.estimator.fit(X, y)
-        return FittedRegressor(self, at_cutoff, matrix, window, split)
+        estimator = clone(self.estimator).fit(X, y)  # a fresh copy: fitting another split never rewrites this one
+        return FittedRegressor(self, estimator, at_cutoff, matrix, window, split)
 
 
 @dataclass
 class FittedRegressor:
     candidate: StackedRegressorCandidate
+    estimator: object
     at_cutoff: ProbabilisticCLTV
     matrix: FeatureMatrix
     window_days: int
@@ -168,18 +190,19 @@ class FittedRegressor:
     def predict(self, frame: pd.DataFrame) -> Prediction:
         horizon = self.split.horizon_days
         stacked = stack_features(frame, *self.at_cutoff.point_predictions(frame, horizon))
-        point, interval = predict_with_interval(self.candidate.estimator, self.matrix.transform(stacked),
+        point, interval = predict_with_interval(self.estimator, self.matrix.transform(stacked),
                                                 scale=horizon / self.window_days, seed=self.candidate.seed)
         return Prediction(point, interval)
 
     def params(self) -> dict:
         return {**_split_params(self.split), "training_window_days": self.window_days,
-                **flat_params(self.candidate.estimator.get_params(), "estimator.")}
+                **flat_params(self.estimator.get_params(), "estimator.")}
 
     def to_scorer(self) -> CLTVScorer:
         return CLTVScorer(champion=self.candidate.name, probabilistic=self.at_cutoff, horizon_days=self.split.horizon_days,
-                          regressor=(self.matrix, self.candidate.estimator), training_days=self.window_days,
-                          cutoff=str(self.split.cutoff.date()), code_version=code_version())
+                          regressor=(self.matrix, self.estimator), training_days=self.window_days,
+                          cutoff=str(self.split.cutoff.date()), code_version=code_version(),
+                          stack_horizon_days=self.split.horizon_days)
 
 
 def cltv_candidates(time_unit_days: float = 7.0, include_ml: bool = True, regressors: dict | list[str] | None = None,
@@ -188,7 +211,8 @@ def cltv_candidates(time_unit_days: float = 7.0, include_ml: bool = True, regres
 
     ``regressors``: a name -> estimator mapping, or names from ``candidate_regressors`` (default: all seven).
     """
-    candidates: list = [*naive_baselines(), *(ProbabilisticCandidate(name, time_unit_days, seed) for name in TRANSACTION_MODELS)]
+    fits = ProbabilisticFits(time_unit_days)
+    candidates: list = [*naive_baselines(), *(ProbabilisticCandidate(name, fits, seed) for name in TRANSACTION_MODELS)]
     if include_ml:
         available = candidate_regressors(seed)
         if regressors is None:
@@ -200,6 +224,6 @@ def cltv_candidates(time_unit_days: float = 7.0, include_ml: bool = True, regres
             if unknown:
                 raise ValueError(f"unknown regressors {unknown}; choose from {sorted(available)}")
             chosen = {name: available[name] for name in regressors}
-        base = StackingBase(time_unit_days)
+        base = StackingBase(fits)
         candidates += [StackedRegressorCandidate(name, estimator, base, seed) for name, estimator in chosen.items()]
     return candidates

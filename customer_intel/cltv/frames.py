@@ -16,6 +16,7 @@ import pandas as pd
 from customer_intel.features.rfm import DAY, as_of_day, calibration_holdout_frame
 from customer_intel.modeling.family import FamilyInputError
 from customer_intel.modeling.split import FIT, VALIDATION, TimeSplit
+from customer_intel.table_names import RAW_CUSTOMERS, RAW_TRANSACTIONS
 
 TARGET = "holdout_purchases"
 TARGET_COLUMNS = ("holdout_purchases", "holdout_spend", "holdout_days")  # what calibration_holdout_frame adds to the features
@@ -46,10 +47,10 @@ def build_cltv_split(transactions: pd.DataFrame, customers: pd.DataFrame | None,
 
 def cltv_split_from_inputs(inputs: Mapping[str, pd.DataFrame], cutoff: str | None = None, horizon_days: int = 90) -> TimeSplit:
     """The split from the ingested tables; the default cutoff is the last transaction day minus the horizon."""
-    transactions = inputs.get("raw_transactions")
+    transactions = inputs.get(RAW_TRANSACTIONS)
     if transactions is None or transactions.empty:
-        raise CLTVInputError("raw_transactions is not configured; CLTV needs transactions (profile mode skips it)")
-    customers = inputs.get("raw_customers")
+        raise CLTVInputError(f"{RAW_TRANSACTIONS} is not configured; CLTV needs transactions (profile mode skips it)")
+    customers = inputs.get(RAW_CUSTOMERS)
     customers = customers if customers is not None and len(customers) else None
     day = as_of_day(cutoff) if cutoff else as_of_day(transactions["ts"].max()) - pd.Timedelta(days=horizon_days)
     return build_cltv_split(transactions, customers, day, horizon_days)

@@ -27,6 +27,9 @@ class CLTVScorer:
     P(alive), intervals and spend always come from ``probabilistic``; when the champion is an ML
     regressor, its point forecast replaces expected purchases and value and CLTV scale with it.
     ``cutoff``: the last day of data the models saw (None for versions registered before it was kept).
+    ``stack_horizon_days``: the horizon of the BG/NBD outputs the regressor was trained on as inputs
+    (None: ``horizon_days``, as for every version fitted at its own horizon); ``at_horizon`` keeps it,
+    so another horizon only rescales the regressor's output instead of feeding it inputs it never saw.
     """
 
     champion: str
@@ -36,6 +39,7 @@ class CLTVScorer:
     training_days: int = 0
     cutoff: str | None = None
     code_version: str = "unknown"
+    stack_horizon_days: int | None = None
 
     @property
     def info(self) -> ScorerInfo:
@@ -47,14 +51,19 @@ class CLTVScorer:
 
     def at_horizon(self, horizon_days: int) -> CLTVScorer:
         """The same models forecasting another horizon (ML forecasts scale with it, as at training)."""
-        return dataclasses.replace(self, horizon_days=int(horizon_days))
+        stack = self.stack_horizon_days if self.stack_horizon_days is not None else self.horizon_days
+        return dataclasses.replace(self, horizon_days=int(horizon_days), stack_horizon_days=int(stack))
 
     def score(self, features: pd.DataFrame) -> pd.DataFrame:
         prediction = self.probabilistic.predict(features, self.horizon_days)
         out = prediction[[c for c in SCORE_COLUMNS if c in prediction.columns]].copy()
         if self.regressor is not None:
             matrix, estimator = self.regressor
-            stacked = stack_features(features, prediction["p_alive"].to_numpy(), prediction["expected_purchases"].to_numpy())
+            stack_horizon = self.stack_horizon_days if self.stack_horizon_days is not None else self.horizon_days
+            if stack_horizon == self.horizon_days:
+                stacked = stack_features(features, prediction["p_alive"].to_numpy(), prediction["expected_purchases"].to_numpy())
+            else:
+                stacked = stack_features(features, *self.probabilistic.point_predictions(features, stack_horizon))
             scale = self.horizon_days / max(self.training_days, 1)
             point, interval = predict_with_interval(estimator, matrix.transform(stacked), scale=scale)
             ratio = np.divide(point, prediction["expected_purchases"].to_numpy(), out=np.ones(len(point)), where=prediction["expected_purchases"].to_numpy() > 1e-9)

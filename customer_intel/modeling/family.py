@@ -69,14 +69,13 @@ class ModelFamily:
         return compare_candidates(self.candidates(**model_params), split, self.rule, self.metrics, allowed=allowed, log=log)
 
     def input_example(self, split: TimeSplit, rows: int = 5) -> pd.DataFrame:
-        """A few validation rows as the scorer sees them in production (no targets), with datetimes as
-        naive UTC (the only kind an MLflow schema holds)."""
+        """A few validation rows as the scorer sees them in production: no targets, and no timestamp
+        columns (the as-of day is implied by the features, and an MLflow schema holds only naive
+        datetimes, which would refuse the feature builder's UTC ``as_of``). The logged signature is
+        inferred from it; extra columns such as ``as_of`` pass through ``pyfunc.predict`` unchecked."""
         frame = split.validation.head(rows)
-        frame = frame.drop(columns=[c for c in self.target_columns if c in frame.columns]).reset_index(drop=True)
-        for column in frame.columns:
-            if isinstance(frame[column].dtype, pd.DatetimeTZDtype):
-                frame[column] = frame[column].dt.tz_convert("UTC").dt.tz_localize(None)
-        return frame
+        dropped = [c for c in frame.columns if c in self.target_columns or pd.api.types.is_datetime64_any_dtype(frame[c])]
+        return frame.drop(columns=dropped).reset_index(drop=True)
 
     def score_incumbent(self, scorer: Scorer, split: TimeSplit) -> dict[str, float]:
         """The registered scorer's metrics on this split's validation rows (the gate's reference)."""

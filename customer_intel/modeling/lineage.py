@@ -12,7 +12,8 @@ COMMIT_ENV = "CUSTOMER_INTEL_GIT_COMMIT"  # set by the image build (deploy/Docke
 
 @functools.lru_cache(maxsize=1)
 def code_version() -> str:
-    """``git:<sha>[-dirty]`` of the checkout this package runs from, else ``$CUSTOMER_INTEL_GIT_COMMIT``, else the package version."""
+    """``git:$CUSTOMER_INTEL_GIT_COMMIT`` where the image recorded its commit, else ``git:<sha>[-dirty]`` of the
+    checkout this package runs from, else the package version."""
     if os.environ.get(COMMIT_ENV, "unknown") != "unknown":
         return f"git:{os.environ[COMMIT_ENV]}"
     root = Path(__file__).resolve().parents[2]

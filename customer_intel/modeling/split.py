@@ -57,7 +57,18 @@ class TimeSplit:
             raise ValueError(f"unknown split parts {sorted(unknown)}; a TimeSplit has {', '.join(PARTS)}")
         if VALIDATION not in self.parts:
             raise ValueError("a TimeSplit needs a validation part: the champion is chosen on it")
-        object.__setattr__(self, "cutoff", _day(self.cutoff))
+        cutoff = _day(self.cutoff)
+        object.__setattr__(self, "cutoff", cutoff)
+        object.__setattr__(self, "horizon_days", int(self.horizon_days))
+        object.__setattr__(self, "part_cutoffs", {name: _day(day) for name, day in self.part_cutoffs.items()})
+        object.__setattr__(self, "part_horizons", {name: int(days) for name, days in self.part_horizons.items()})
+        if self.cutoff_of(VALIDATION) != cutoff or self.horizon_of(VALIDATION) != self.horizon_days:
+            raise ValueError("the validation part's as-of day and window are the split's cutoff and horizon")
+        # the guard against leakage every family shares: fit targets end by the cutoff, the test window starts after validation's
+        if FIT in self.parts and self.cutoff_of(FIT) + pd.Timedelta(days=self.horizon_of(FIT)) > cutoff:
+            raise ValueError(f"the fit part's target window ends after the cutoff {cutoff.date()}: it would see the validation window")
+        if TEST in self.parts and self.cutoff_of(TEST) < cutoff + pd.Timedelta(days=self.horizon_days):
+            raise ValueError("the test part starts inside the validation window: it must only report on data no choice saw")
 
     def part(self, name: str) -> pd.DataFrame:
         """The rows of one part (an empty frame with the validation columns when it is absent)."""

@@ -28,11 +28,12 @@ from pydantic import Field
 from customer_intel.modeling.family import REGISTERED_MODEL_PREFIX, ModelFamily
 from customer_intel.modeling.lineage import code_version
 from customer_intel.modeling.rule import ChampionRule
-from customer_intel.resources.settings import Settings
+from customer_intel.resources.settings import Settings, default_artifact_root
 
 CHAMPION_ALIAS = "champion"
 INPUT_EXAMPLE_ROWS = 5
 PROGRESS_BAR_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,8 @@ class ModelRegistry(dg.ConfigurableResource):
 
     tracking_uri: str | None = Field(default=None, description="MLflow tracking server or store; unset: $MLFLOW_TRACKING_URI, "
                                      "else sqlite:///$CUSTOMER_INTEL_DATA_DIR/mlflow/mlflow.db")
-    artifact_root: str | None = Field(default=None, description="artifact location of a new experiment; unset: "
-                                      "$CUSTOMER_INTEL_DATA_DIR/mlflow/artifacts for the local store, the server's own otherwise")
+    artifact_root: str | None = Field(default=None, description="artifact location of a new experiment; unset: an "
+                                      "'artifacts' folder beside a SQLite store, the server's own otherwise")
     experiment: str | None = Field(default=None, description="MLflow experiment; unset: $CUSTOMER_INTEL_MLFLOW_EXPERIMENT, else customer_intel")
     champion_tolerance: float | None = Field(default=None, description="how much worse (relative to the incumbent, on this run's "
                                              "validation rows) a new champion may be; unset: $CUSTOMER_INTEL_CHAMPION_TOLERANCE, else each family's rule")
@@ -113,19 +114,26 @@ class ModelRegistry(dg.ConfigurableResource):
         return rule.tolerance if override is None else override
 
     def configure(self):
+        """Point MLflow's fluent API at this registry and make sure the experiment exists.
+
+        ``mlflow.set_tracking_uri`` also exports ``MLFLOW_TRACKING_URI``; it is restored at once, so
+        the environment stays what the deployment set (``Settings`` reads it as the deployment's choice).
+        """
         import mlflow
 
         uri = self.uri
         if uri.startswith("sqlite:///"):
             Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        exported = os.environ.get(TRACKING_URI_ENV)
         mlflow.set_tracking_uri(uri)
+        if exported is None:
+            os.environ.pop(TRACKING_URI_ENV, None)
+        else:
+            os.environ[TRACKING_URI_ENV] = exported
         name = self._experiment_name()
         with _quiet_mlflow():
             if mlflow.get_experiment_by_name(name) is None:
-                artifact_root = self.artifact_root
-                if artifact_root is None and not self.tracking_uri:
-                    artifact_root = self._settings().mlflow_artifact_root
-                mlflow.create_experiment(name, artifact_location=artifact_root)
+                mlflow.create_experiment(name, artifact_location=self.artifact_root or default_artifact_root(uri))
             return mlflow.set_experiment(name)
 
     def client(self):
@@ -208,8 +216,8 @@ class ModelRegistry(dg.ConfigurableResource):
         if version is None:
             return None
         name = registered_model_name(family)
-        with _quiet_mlflow():
-            model = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION_ALIAS}")
+        with _quiet_mlflow():  # by version: the alias may move while this loads
+            model = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}")
         scorer = model.unwrap_python_model().scorer
         info = getattr(scorer, "info", None)
         run_tags = self.client().get_run(version.run_id).data.tags if version.run_id else {}
@@ -224,12 +232,16 @@ class ModelRegistry(dg.ConfigurableResource):
         return None if champion is None else champion.scorer
 
     def promote(self, model_uri: str, family: str, tags: dict[str, str]):
-        """Register ``model_uri`` as a new version of ``customer_intel_<family>`` and point the alias ``champion`` at it."""
+        """Register ``model_uri`` as a new version of ``customer_intel_<family>`` and point the alias ``champion`` at it.
+
+        The version is tagged with ``tags`` plus the scorer's own ``info`` (candidate, cutoff, horizon, code version).
+        """
         import mlflow
 
         self.configure()
         name = registered_model_name(family)
         with _quiet_mlflow():
-            version = mlflow.register_model(model_uri, name, tags=tags)
+            scorer = mlflow.pyfunc.load_model(model_uri).unwrap_python_model().scorer
+            version = mlflow.register_model(model_uri, name, tags={**scorer.info.as_tags(), **tags})
         self.client().set_registered_model_alias(name, CHAMPION_ALIAS, version.version)
         return version

@@ -54,6 +54,14 @@ def landing_interval_seconds() -> int:
     return int(_env("LANDING_INTERVAL_SECONDS", "300"))
 
 
+def default_artifact_root(tracking_uri: str) -> str | None:
+    """Where a new experiment keeps its artifacts: beside a SQLite store (``<db folder>/artifacts``);
+    a tracking server or a file store keeps its own (None). Never MLflow's default ``./mlruns``."""
+    if tracking_uri.startswith("sqlite:///"):
+        return (Path(tracking_uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
+    return None
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str
@@ -88,7 +96,7 @@ class Settings:
         else:
             default_raw, default_warehouse = str(data_dir / "raw"), str(data_dir / "warehouse")
         tables = ("transactions", "customers", "campaigns")
-        tracking_server = os.environ.get("MLFLOW_TRACKING_URI")  # MLflow's own variable wins; a server keeps its artifacts
+        tracking_uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{data_dir / 'mlflow' / 'mlflow.db'}"  # MLflow's own variable wins
         return cls(
             env=env,
             data_dir=data_dir,
@@ -99,8 +107,8 @@ class Settings:
             partitions_start=partitions_start(),
             table_paths={t: _env(f"{t.upper()}_PATH") for t in tables},
             column_mappings={t: _json_mapping(f"{t.upper()}_COLUMNS") for t in tables},
-            mlflow_tracking_uri=tracking_server or f"sqlite:///{data_dir / 'mlflow' / 'mlflow.db'}",
-            mlflow_artifact_root=None if tracking_server else (data_dir / "mlflow" / "artifacts").as_uri(),
+            mlflow_tracking_uri=tracking_uri,
+            mlflow_artifact_root=default_artifact_root(tracking_uri),
             mlflow_experiment=_env("MLFLOW_EXPERIMENT", "customer_intel"),
             champion_tolerance_override=float(_env("CHAMPION_TOLERANCE")) if _env("CHAMPION_TOLERANCE") else None,
             drift_psi_threshold=float(_env("DRIFT_PSI_THRESHOLD", "0.2")),

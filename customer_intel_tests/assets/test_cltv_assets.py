@@ -1,7 +1,6 @@
 """CLTV end to end: candidates tracked in MLflow, a gated champion, scoring by alias."""
 
 import json
-import os
 
 import mlflow
 import pandas as pd
@@ -9,8 +8,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from customer_intel.cltv.evaluation import poisson_deviance
+from customer_intel.features import build_customer_features
 from customer_intel.modeling import TimeSplit
-from customer_intel_tests.conftest import SMALL_END_DATE, materialize_graph, step_failures, write_raw
+from customer_intel_tests.conftest import SMALL_END_DATE, materialize_graph, mlflow_pointed_at, step_failures, write_raw
 
 pytestmark = pytest.mark.e2e
 TRAIN = ("ingest", "cltv")
@@ -22,15 +22,8 @@ def trained(small_frames, tmp_path_factory):
     raw_dir = write_raw(small_frames, root / "raw", fmt="parquet")
     result = materialize_graph(raw_dir, root / "warehouse", partition=None, groups=TRAIN)
     assert result.success, step_failures(result)
-    # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI: restore it for the tests after us
-    saved = os.environ.get("MLFLOW_TRACKING_URI")
-    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow' / 'mlflow.db'}")
-    yield result, raw_dir, root
-    mlflow.set_tracking_uri(saved or "")
-    if saved is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = saved
+    with mlflow_pointed_at(f"sqlite:///{root / 'mlflow' / 'mlflow.db'}"):
+        yield result, raw_dir, root
 
 
 def test_every_candidate_has_an_mlflow_run_with_metrics_and_a_model(trained):
@@ -93,14 +86,20 @@ def test_scoring_loads_the_champion_by_alias(trained):
     assert not steps & {"cltv_models", "cltv_training_frame"}  # scoring never retrains
 
 
-def test_registered_models_carry_signature_input_example_and_lineage(trained):
+def test_registered_models_carry_signature_input_example_and_lineage(trained, small_frames):
     _, _, root = trained
     version = MlflowClient().get_model_version_by_alias("customer_intel_cltv", "champion")
+    assert version.tags["scorer_cutoff"] == "2026-04-01" and version.tags["scorer_horizon_days"] == "90"
     info = mlflow.models.get_model_info(f"models:/customer_intel_cltv/{version.version}")
     inputs = {c.name for c in info.signature.inputs.inputs}
     assert {"frequency", "t_x", "T", "monetary_value"} <= inputs and not inputs & {"holdout_purchases", "holdout_spend"}
     assert [c.name for c in info.signature.outputs.inputs][:2] == ["p_alive", "expected_purchases"]
     assert info.saved_input_example_info is not None
+    # through MLflow's own schema check, on the feature builder's output (UTC as_of and all), as a serving client would
+    features = build_customer_features(small_frames["transactions"], small_frames["customers"], SMALL_END_DATE).frame
+    model = mlflow.pyfunc.load_model(f"models:/customer_intel_cltv/{version.version}")
+    served = model.predict(features)
+    pd.testing.assert_frame_equal(served.reset_index(drop=True), model.unwrap_python_model().scorer.score(features).reset_index(drop=True))
     run = MlflowClient().get_run(version.run_id)
     manifest = json.loads((root / "warehouse" / "cltv_training_frame" / "_SUCCESS").read_text())
     assert run.data.tags["training_frame_sha256"] == manifest["sha256"]
@@ -129,3 +128,9 @@ def test_the_gate_scores_the_incumbent_on_this_runs_horizon(trained):
     at_90 = poisson_deviance(actual, scorer.score(split.validation)["expected_purchases"])
     assert meta["current_poisson_deviance"] == pytest.approx(at_30, rel=1e-9)
     assert at_90 > 1.5 * at_30  # what the gate compared before: a 90-day forecast against 30-day actuals
+    # the new 30-day champion (fitted up to 2026-05-31) is within the tolerance: it replaces v1, and says what it forecasts
+    assert gate.passed and gate.description.endswith(f"is within the tolerance of champion v{incumbent.version} "
+                                                     f"({meta['current_poisson_deviance']:.4f}; limit {meta['limit']:.4f})")
+    promoted = MlflowClient().get_model_version_by_alias("customer_intel_cltv", "champion")
+    assert int(promoted.version) == int(incumbent.version) + 1
+    assert promoted.tags["scorer_horizon_days"] == "30" and promoted.tags["scorer_cutoff"] == "2026-05-31"

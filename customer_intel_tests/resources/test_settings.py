@@ -66,11 +66,15 @@ def test_resources_read_the_environment_when_used_not_when_built(monkeypatch, tm
     monkeypatch.delenv("CUSTOMER_INTEL_WAREHOUSE_DIR", raising=False)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     resources = build_resources()
+    monkeypatch.setenv("CUSTOMER_INTEL_DATA_DIR", str(tmp_path / "first"))
+    resources["model_registry"].configure()  # using the registry must not freeze its location into the environment
+    assert "MLFLOW_TRACKING_URI" not in __import__("os").environ
     monkeypatch.setenv("CUSTOMER_INTEL_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("CUSTOMER_INTEL_CHAMPION_TOLERANCE", "0.05")
     monkeypatch.setenv("CUSTOMER_INTEL_DRIFT_PSI_THRESHOLD", "0.3")
     assert resources["warehouse"].location == str(tmp_path / "warehouse")
     assert resources["model_registry"].uri == f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
+    assert Settings.from_env().mlflow_artifact_root == (tmp_path / "mlflow" / "artifacts").as_uri()
     from customer_intel.cltv.evaluation import CLTV_RULE
 
     assert resources["model_registry"].tolerance(CLTV_RULE) == 0.05
