@@ -7,7 +7,7 @@ import dagster as dg
 from customer_intel.jobs import training_job
 from customer_intel.modeling.split import LEGACY_PART_NAMES, SPLIT_COLUMN, VALIDATION
 from customer_intel.monitoring import LandingCursor, drift_report
-from customer_intel.resources import DriftPolicy, RawDataSource, Warehouse
+from customer_intel.resources import DriftPolicy, ModelRegistry, RawDataSource, Warehouse
 from customer_intel.resources.settings import landing_interval_seconds
 from customer_intel.resources.tables import IncompletePartitionError
 
@@ -45,13 +45,20 @@ def raw_landing_sensor(context: dg.SensorEvaluationContext, raw_data: RawDataSou
     description="Launch training when the latest published customer_features partition drifts from a family's "
     "training frame (the drift_policy resource: PSI per feature above its threshold); the PSI table goes in the run tags.",
 )
-def feature_drift_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse, drift_policy: DriftPolicy):
+def feature_drift_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse, drift_policy: DriftPolicy,
+                         model_registry: ModelRegistry):
     features_asset, reference_asset = drift_policy.live_asset, drift_policy.reference_asset
     partitions = warehouse.published_partitions(features_asset)
     training = warehouse.manifest(reference_asset)
     if not partitions or training is None:
         return dg.SkipReason(f"nothing to compare yet: {len(partitions)} published {features_asset} partitions, "
                              f"{reference_asset} {'published' if training else 'not published'}")
+    # the reference is the frame the champion was judged on: after a refused run the latest frame is another one
+    judged_on = model_registry.champion_training_frame_sha256(drift_policy.reference_family)
+    if judged_on not in (None, "unknown") and judged_on != training["sha256"]:
+        return dg.SkipReason(f"the latest {reference_asset} (sha256 {training['sha256'][:12]}) is not the frame the registered "
+                             f"{drift_policy.reference_family} champion was judged on ({judged_on[:12]}); nothing to compare "
+                             "until training promotes a champion on it")
     latest = partitions[-1]
     live_manifest = warehouse.manifest(features_asset, latest) or {}
     # a rewritten partition (re-run, backfill) or a new training frame is compared again

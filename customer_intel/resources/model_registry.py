@@ -208,6 +208,14 @@ class ModelRegistry(dg.ConfigurableResource):
         except MlflowException:
             return None
 
+    def champion_training_frame_sha256(self, family: str) -> str | None:
+        """The ``training_frame_sha256`` lineage tag of the champion's training run (None without a
+        champion; versions registered before the tag existed have none either)."""
+        version = self.champion_version(family)
+        if version is None or not version.run_id:
+            return None
+        return self.client().get_run(version.run_id).data.tags.get("training_frame_sha256")
+
     def load_champion(self, family: str) -> RegisteredChampion | None:
         """The family's champion (scorer, version, cutoff, horizon), or None when none is registered."""
         import mlflow.pyfunc

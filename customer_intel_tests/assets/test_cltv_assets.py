@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 from customer_intel.cltv.evaluation import poisson_deviance
 from customer_intel.features import build_customer_features
 from customer_intel.modeling import TimeSplit
-from customer_intel_tests.conftest import SMALL_END_DATE, materialize_graph, mlflow_pointed_at, step_failures, write_raw
+from customer_intel_tests.conftest import SMALL_END_DATE, materialize_graph, mlflow_pointed_at, model_registry_at, step_failures, write_raw
 
 pytestmark = pytest.mark.e2e
 TRAIN = ("ingest", "cltv")
@@ -103,6 +103,7 @@ def test_registered_models_carry_signature_input_example_and_lineage(trained, sm
     run = MlflowClient().get_run(version.run_id)
     manifest = json.loads((root / "warehouse" / "cltv_training_frame" / "_SUCCESS").read_text())
     assert run.data.tags["training_frame_sha256"] == manifest["sha256"]
+    assert model_registry_at(root / "mlflow").champion_training_frame_sha256("cltv") == manifest["sha256"]  # what the drift sensor asks
     assert run.data.tags["git_commit"].startswith(("git:", "customer_intel=="))
     split = json.loads(run.data.tags["split"])
     assert split["cutoff"] == "2026-04-01" and split["parts"]["validation"]["rows"] == 600

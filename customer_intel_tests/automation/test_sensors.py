@@ -21,8 +21,19 @@ def tick(sensor, cursor, **resources):
     return data.run_requests, data.cursor, data.skip_message
 
 
-def drift_tick(cursor, warehouse, policy=None):
-    return tick(feature_drift_sensor, cursor, warehouse=warehouse, drift_policy=policy or DriftPolicy())
+class RegistryStub:
+    """The one registry question the drift sensor asks; the real answer is tested in test_cltv_assets."""
+
+    def __init__(self, sha256=None):
+        self.sha256 = sha256
+
+    def champion_training_frame_sha256(self, family):
+        return self.sha256
+
+
+def drift_tick(cursor, warehouse, policy=None, champion_frame_sha256=None):
+    return tick(feature_drift_sensor, cursor, warehouse=warehouse, drift_policy=policy or DriftPolicy(),
+                model_registry=RegistryStub(champion_frame_sha256))
 
 
 def test_landing_sensor_fires_once_per_new_or_changed_s3_file(s3_bucket):
@@ -136,6 +147,11 @@ def test_drift_sensor_is_quiet_on_the_real_training_frame_a_horizon_later(s3_buc
                 live.assign(monetary=live["monetary"] * 1.8, avg_ticket=live["avg_ticket"] * 1.8))
     [request], _, _ = drift_tick(cursor, warehouse)
     assert set(request.tags["customer_intel/drifted_features"].split(",")) == {"monetary", "avg_ticket"}
+    # a frame the champion was not judged on (a refused run wrote it) is no reference: the sensor waits
+    judged = json.loads(warehouse.store().get("cltv_training_frame/_SUCCESS"))["sha256"]
+    assert len(drift_tick(None, warehouse, champion_frame_sha256=judged)[0]) == 1
+    requests, _, skip = drift_tick(None, warehouse, champion_frame_sha256="f" * 64)
+    assert requests == [] and "is not the frame the registered cltv champion was judged on (ffffffffffff)" in skip
 
 
 def test_drift_sensor_waits_for_published_tables(s3_bucket):
