@@ -46,6 +46,10 @@ def test_demo_generates_data_and_materialises_every_asset(tmp_path):
     assert scored_frame["cltv_model"].str.startswith("customer_intel_cltv v1").all()  # training ran first
     assert str(scored / "part-0.parquet") in done.stdout
     assert "customer-intel ui" in done.stdout
+    # nothing a user would read as an error: no warnings, no progress bars, no failed signature inference
+    noise = [line for line in (done.stdout + done.stderr).splitlines()
+             if any(word in line for word in ("WARNING", "Warning", "warning:", "Failed to infer", "Downloading artifacts", "Traceback"))]
+    assert not noise, noise[:5]
 
 
 def test_code_location_validates_like_dagster_dev_loads_it(tmp_path):
