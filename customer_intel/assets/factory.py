@@ -59,6 +59,14 @@ class CandidatesConfig(dg.Config):
                                          "(baselines are always compared); default: all")
 
 
+class GateConfig(dg.Config):
+    """How the blocking gate treats an incumbent it cannot judge fairly."""
+
+    compare_with_later_incumbent: bool = Field(
+        default=False, description="compare anyway with a champion fitted on data past this run's cutoff (it has seen "
+        "these validation rows, so the comparison favours it): e.g. to return to a longer horizon after a shorter one")
+
+
 @dataclass(frozen=True)
 class FamilySpec:
     """A family (domain code) plus how it plugs into the graph: which upstream tables its split reads
@@ -145,7 +153,7 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
               "after the blocking gate passes.")
     def _models(context: dg.AssetExecutionContext, config: spec.models_config, split_frame: pd.DataFrame,
                 model_registry: ModelRegistry, warehouse: Warehouse) -> dg.Output[pd.DataFrame]:
-        split = TimeSplit.from_frame(split_frame)
+        split = family.split_from_frame(split_frame)
         started = time.perf_counter()
         try:  # the config names the candidates: a wrong name is the user's to fix, said plainly
             candidates = family.candidates(**config.model_dump(exclude={"candidates"}))
@@ -199,27 +207,33 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
                     description=f"The new {name} champion may not be worse than the registered one on this run's validation "
                     f"rows, both forecasting this run's horizon (tolerance relative to the incumbent, default {rule.tolerance:g}); "
                     "an incumbent fitted on data past this run's cutoff has seen these rows and is refused. Blocks the promotion.")
-    def _gate(comparison_table: pd.DataFrame, split_frame: pd.DataFrame, model_registry: ModelRegistry) -> dg.AssetCheckResult:
+    def _gate(config: GateConfig, comparison_table: pd.DataFrame, split_frame: pd.DataFrame,
+              model_registry: ModelRegistry) -> dg.AssetCheckResult:
         new = comparison_table.loc[comparison_table["champion"]].iloc[0]
         incumbent = model_registry.load_champion(name)
         if incumbent is None:
             return dg.AssetCheckResult(passed=True, description="no registered champion yet", metadata={"new_champion": new["candidate"]})
-        split = TimeSplit.from_frame(split_frame)
+        split = family.split_from_frame(split_frame)
         metadata = {"new_champion": new["candidate"], "current_version": int(incumbent.version.version),
                     "current_candidate": incumbent.candidate, "cutoff": str(split.cutoff.date()),
                     "current_cutoff": incumbent.cutoff or "unknown", "horizon_days": split.horizon_days,
                     "current_horizon_days": incumbent.horizon_days if incumbent.horizon_days is not None else "unknown"}
-        if incumbent.cutoff is not None and as_of_day(incumbent.cutoff) > split.cutoff:
+        later = incumbent.cutoff is not None and as_of_day(incumbent.cutoff) > split.cutoff
+        if later and not config.compare_with_later_incumbent:
+            days = (as_of_day(incumbent.cutoff) - split.cutoff).days
             return dg.AssetCheckResult(passed=False, metadata=metadata, description=(
                 f"refusing to compare with champion v{incumbent.version.version}: it was fitted on data up to {incumbent.cutoff}, "
-                f"after this run's cutoff {split.cutoff.date()}, so it has seen this run's validation window and any comparison "
-                f"on it favours the incumbent. Train with a cutoff on or after {incumbent.cutoff} to replace it."))
+                f"{days} days after this run's cutoff {split.cutoff.date()}, so it has seen this run's validation window and any "
+                f"comparison on it favours the incumbent. A run whose cutoff is on or after {incumbent.cutoff} (a shorter horizon, "
+                f"or {days} more days of data) can replace it; to compare anyway, set compare_with_later_incumbent on this check."))
         current = family.score_incumbent(incumbent.scorer, split)
         decision = incumbent_not_worse(rule, new.to_dict(), current, model_registry.tolerance(rule),
                                        new_name=str(new["candidate"]), incumbent_name=f"champion v{incumbent.version.version}")
         description = decision.description
         if incumbent.cutoff is None:  # neither the scorer nor its training run says what it saw
             description += "; the incumbent's cutoff is unknown, so it may have seen these rows (the comparison may favour it)"
+        elif later:
+            description += f"; compared although the incumbent saw data up to {incumbent.cutoff} (compare_with_later_incumbent)"
         return dg.AssetCheckResult(passed=decision.passed, description=description, metadata={
             **metadata, f"new_{rule.metric}": decision.new_value, f"current_{rule.metric}": decision.incumbent_value,
             "limit": decision.limit, "tolerance": model_registry.tolerance(rule)})

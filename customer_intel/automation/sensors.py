@@ -53,12 +53,18 @@ def feature_drift_sensor(context: dg.SensorEvaluationContext, warehouse: Warehou
     if not partitions or training is None:
         return dg.SkipReason(f"nothing to compare yet: {len(partitions)} published {features_asset} partitions, "
                              f"{reference_asset} {'published' if training else 'not published'}")
-    # the reference is the frame the champion was judged on: after a refused run the latest frame is another one
+    # The reference should be the frame the champion was judged on. The warehouse keeps only the
+    # latest frame, which differs after a training run that promoted nothing (gate refused, no
+    # champion): monitoring goes on against it, and every tick and launch says so.
     judged_on = model_registry.champion_training_frame_sha256(drift_policy.reference_family)
-    if judged_on not in (None, "unknown") and judged_on != training["sha256"]:
-        return dg.SkipReason(f"the latest {reference_asset} (sha256 {training['sha256'][:12]}) is not the frame the registered "
-                             f"{drift_policy.reference_family} champion was judged on ({judged_on[:12]}); nothing to compare "
-                             "until training promotes a champion on it")
+    if judged_on in (None, "unknown"):
+        reference_note = f"{reference_asset} (the champion's frame is not recorded)"
+    elif judged_on == training["sha256"]:
+        reference_note = f"{reference_asset}, the frame the {drift_policy.reference_family} champion was judged on"
+    else:
+        reference_note = (f"the latest {reference_asset} (sha256 {training['sha256'][:12]}), NOT the frame the registered "
+                          f"{drift_policy.reference_family} champion was judged on ({judged_on[:12]}): its last training run promoted nothing")
+        context.log.warning(f"drift reference: {reference_note}")
     latest = partitions[-1]
     live_manifest = warehouse.manifest(features_asset, latest) or {}
     # a rewritten partition (re-run, backfill) or a new training frame is compared again
@@ -77,7 +83,7 @@ def feature_drift_sensor(context: dg.SensorEvaluationContext, warehouse: Warehou
     summary = f"{features_asset} {latest} vs {reference_asset}: max PSI {report.max_psi:.3f} (threshold {report.threshold})"
     context.log.info(f"{summary}\n{report.markdown()}")
     if not report.drifted:
-        return dg.SkipReason(f"{summary}: no drift")
+        return dg.SkipReason(f"{summary}: no drift; reference: {reference_note}")
     return dg.RunRequest(
         run_key=f"drift-{evaluated}",
         tags={
@@ -86,5 +92,6 @@ def feature_drift_sensor(context: dg.SensorEvaluationContext, warehouse: Warehou
             f"{TAG_PREFIX}/drifted_features": ",".join(report.drifted),
             f"{TAG_PREFIX}/psi": json.dumps(report.as_dict()),
             f"{TAG_PREFIX}/psi_threshold": str(report.threshold),
+            f"{TAG_PREFIX}/drift_reference": reference_note,
         },
     )

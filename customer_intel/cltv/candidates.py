@@ -174,7 +174,8 @@ class StackedRegressorCandidate:
 
     def fit(self, split: TimeSplit) -> FittedRegressor:
         at_cutoff, matrix, X, y, window = self.base.for_split(split)
-        estimator = clone(self.estimator).fit(X, y)  # a fresh copy: fitting another split never rewrites this one
+        # a fresh copy: fitting another split never rewrites this one (safe=False: any estimator with fit/predict)
+        estimator = clone(self.estimator, safe=False).fit(X, y)
         return FittedRegressor(self, estimator, at_cutoff, matrix, window, split)
 
 

@@ -56,6 +56,7 @@ CLTV = ModelFamily(
     pip_requirements=PIP_REQUIREMENTS,
     plots=cltv_plots,
     needs_transactions=True,
+    legacy_split_columns=("as_of", "holdout_days"),
 )
 
 

@@ -78,6 +78,8 @@ def flat_params(params: dict[str, Any], prefix: str = "", max_length: int = 250)
             flat[name] = value if not isinstance(value, str) else value[:max_length]
         elif isinstance(value, np.generic):
             flat[name] = value.item()
+        elif isinstance(value, type):  # e.g. NGBoost's Dist=Poisson
+            flat[name] = value.__name__
         else:
             text = type(value).__name__ if hasattr(value, "get_params") or callable(value) else repr(value)
             flat[name] = text[:max_length]

@@ -55,6 +55,12 @@ class ModelFamily:
     pip_requirements: tuple[str, ...] = ("customer_intel", "pandas<3", "scikit-learn")
     plots: Callable[[Comparison], dict[str, str]] | None = None
     needs_transactions: bool = True
+    legacy_split_columns: tuple[str, str] | None = None  # (as-of, window) columns of frames written before TimeSplit's own
+
+    def split_from_frame(self, frame: pd.DataFrame) -> TimeSplit:
+        """The family's training frame as a ``TimeSplit`` (frames written before the shared lifecycle included)."""
+        cutoff_column, horizon_column = self.legacy_split_columns or (None, None)
+        return TimeSplit.from_frame(frame, cutoff_column=cutoff_column, horizon_column=horizon_column)
 
     @property
     def registered_model(self) -> str:
@@ -72,7 +78,8 @@ class ModelFamily:
         """A few validation rows as the scorer sees them in production: no targets, and no timestamp
         columns (the as-of day is implied by the features, and an MLflow schema holds only naive
         datetimes, which would refuse the feature builder's UTC ``as_of``). The logged signature is
-        inferred from it; extra columns such as ``as_of`` pass through ``pyfunc.predict`` unchecked."""
+        inferred from it, and ``pyfunc.predict`` hands the scorer only the signature's columns: a
+        scorer must not need a timestamp column."""
         frame = split.validation.head(rows)
         dropped = [c for c in frame.columns if c in self.target_columns or pd.api.types.is_datetime64_any_dtype(frame[c])]
         return frame.drop(columns=dropped).reset_index(drop=True)

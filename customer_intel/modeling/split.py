@@ -89,7 +89,14 @@ class TimeSplit:
         return self.part(TEST)
 
     def cutoff_of(self, name: str) -> pd.Timestamp:
-        return self.part_cutoffs.get(name, self.cutoff)
+        """A part's as-of day; by default fit rows end where validation starts and test rows start where it ends."""
+        if name in self.part_cutoffs:
+            return self.part_cutoffs[name]
+        if name == FIT:
+            return self.cutoff - pd.Timedelta(days=self.horizon_of(FIT))
+        if name == TEST:
+            return self.cutoff + pd.Timedelta(days=self.horizon_days)
+        return self.cutoff
 
     def horizon_of(self, name: str) -> int:
         return int(self.part_horizons.get(name, self.horizon_days))

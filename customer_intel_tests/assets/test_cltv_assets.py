@@ -72,6 +72,13 @@ def test_a_worse_candidate_does_not_move_the_alias(trained):
     assert int(MlflowClient().get_model_version_by_alias("customer_intel_cltv", "champion").version) == 1
 
 
+def test_an_unknown_regressor_is_a_clear_failure(trained):
+    _, raw_dir, root = trained
+    result = materialize_graph(raw_dir, root / "warehouse", partition=None, groups=TRAIN,
+                               run_config={"ops": {"cltv_models": {"config": {"regressors": ["xgbost"]}}}})
+    assert step_failures(result)["cltv_models"].startswith("cltv_models: unknown regressors ['xgbost']; choose from ['extra_trees',")
+
+
 def test_scoring_loads_the_champion_by_alias(trained):
     _, raw_dir, root = trained
     result = materialize_graph(raw_dir, root / "warehouse")

@@ -122,11 +122,12 @@ scored = build_scored_customers([cltv.contribution, tiny.contribution])
 ASSETS = [*dg.load_assets_from_modules([ingest, features]), *tiny.assets, cltv.scores, scored, *tiny.checks, *SCORED_CUSTOMERS_CHECKS]
 
 
-def run(root, raw_dir, frame_config=None):
+def run(root, raw_dir, frame_config=None, models_config=None, gate_config=None):
+    ops = {"tiny_training_frame": {"config": frame_config or {}}, "tiny_models": {"config": models_config or {}},
+           "tiny_models_tiny_champion_not_worse": {"config": gate_config or {}}}
     return dg.materialize(ASSETS, partition_key=SMALL_END_DATE,
                           resources=pipeline_resources(raw_dir, root / "warehouse"), raise_on_error=False,
-                          run_config={"ops": {"tiny_training_frame": {"config": frame_config or {}}}},
-                          instance=dg.DagsterInstance.ephemeral())
+                          run_config={"ops": ops}, instance=dg.DagsterInstance.ephemeral())
 
 
 @pytest.fixture(scope="module")
@@ -171,9 +172,22 @@ def test_the_gate_refuses_an_incumbent_fitted_past_this_runs_cutoff(first_run):
     earlier = run(root, raw_dir, frame_config={"cutoff": "2026-02-01"})
     [gate] = [e for e in earlier.get_asset_check_evaluations() if e.check_name == "tiny_champion_not_worse"]
     assert not gate.passed
-    assert gate.description.startswith("refusing to compare with champion v1: it was fitted on data up to 2026-05-01, after this run's cutoff 2026-02-01")
+    assert gate.description.startswith("refusing to compare with champion v1: it was fitted on data up to 2026-05-01, 89 days after this run's cutoff 2026-02-01")
+    assert gate.description.endswith("to compare anyway, set compare_with_later_incumbent on this check.")
     assert gate.metadata["current_cutoff"].value == "2026-05-01" and gate.metadata["cutoff"].value == "2026-02-01"
     materialized = {m.materialization.asset_key.to_user_string() for m in earlier.get_asset_materialization_events()}
     assert "tiny_models" in materialized and "tiny_champion" not in materialized
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow' / 'mlflow.db'}")
     assert int(client.get_model_version_by_alias("customer_intel_tiny", "champion").version) == 1
+    # asked to, the gate compares anyway and says what it compared
+    anyway = run(root, raw_dir, frame_config={"cutoff": "2026-02-01"}, gate_config={"compare_with_later_incumbent": True})
+    [gate] = [e for e in anyway.get_asset_check_evaluations() if e.check_name == "tiny_champion_not_worse"]
+    assert gate.description.endswith("compared although the incumbent saw data up to 2026-05-01 (compare_with_later_incumbent)")
+    assert gate.metadata["current_brier"].value > 0
+
+
+def test_a_candidate_name_the_family_does_not_have_is_a_clear_failure(first_run):
+    _, root, raw_dir = first_run
+    result = run(root, raw_dir, models_config={"candidates": ["logistc"]})
+    assert not result.success
+    assert step_failures(result)["tiny_models"] == "tiny_models: unknown candidates ['logistc']; choose from ['base_rate', 'logistic']"

@@ -147,11 +147,13 @@ def test_drift_sensor_is_quiet_on_the_real_training_frame_a_horizon_later(s3_buc
                 live.assign(monetary=live["monetary"] * 1.8, avg_ticket=live["avg_ticket"] * 1.8))
     [request], _, _ = drift_tick(cursor, warehouse)
     assert set(request.tags["customer_intel/drifted_features"].split(",")) == {"monetary", "avg_ticket"}
-    # a frame the champion was not judged on (a refused run wrote it) is no reference: the sensor waits
+    # the reference says whether it is the frame the champion was judged on; after a run that promoted
+    # nothing it is not, and monitoring goes on against the latest frame, saying so
     judged = json.loads(warehouse.store().get("cltv_training_frame/_SUCCESS"))["sha256"]
-    assert len(drift_tick(None, warehouse, champion_frame_sha256=judged)[0]) == 1
-    requests, _, skip = drift_tick(None, warehouse, champion_frame_sha256="f" * 64)
-    assert requests == [] and "is not the frame the registered cltv champion was judged on (ffffffffffff)" in skip
+    [request], _, _ = drift_tick(None, warehouse, champion_frame_sha256=judged)
+    assert request.tags["customer_intel/drift_reference"] == "cltv_training_frame, the frame the cltv champion was judged on"
+    [request], _, _ = drift_tick(None, warehouse, champion_frame_sha256="f" * 64)
+    assert "NOT the frame the registered cltv champion was judged on (ffffffffffff)" in request.tags["customer_intel/drift_reference"]
 
 
 def test_drift_sensor_waits_for_published_tables(s3_bucket):

@@ -76,3 +76,32 @@ def test_short_history_trains_ml_on_the_longest_feasible_window(bank_tx):
     result = compare_cltv_models(young, None, CUTOFF, 90, regressors={"ridge": Ridge()}, log=lambda m: None)
     assert result.split.horizon_of(FIT) == 45  # 90 days of history: half for features, half for the target
     assert result.scorer("ridge").training_days == 45
+
+
+def test_the_comparison_equals_the_one_before_the_shared_lifecycle():
+    """The same bank, split and candidates as ``fixtures/cltv_comparison_6b3415c.csv``, which the code
+    before the shared lifecycle wrote (commit 6b3415c): every metric and the champion are unchanged."""
+    from pathlib import Path
+
+    from customer_intel.cltv.ml import candidate_regressors
+
+    bank = generate_bank(n_customers=1500, seed=3, end_date="2026-06-30")
+    frames = bank.frames()
+    regressors = {n: candidate_regressors(0)[n] for n in ("ridge", "lasso", "xgboost", "hist_gradient_boosting")}
+    result = compare_cltv_models(frames["transactions"], frames["customers"], pd.Timestamp("2026-04-01"), 90,
+                                 regressors=regressors, log=lambda m: None)
+    now = result.table.drop(columns="fit_seconds").assign(champion=lambda t: t.index == result.champion)
+    before = pd.read_csv(Path(__file__).resolve().parents[1] / "fixtures" / "cltv_comparison_6b3415c.csv", index_col="candidate")
+    pd.testing.assert_frame_equal(now, before, check_dtype=False, rtol=1e-9)
+
+
+def test_a_stacked_scorer_at_another_horizon_keeps_its_inputs_and_scales_its_output(comparison, bank_tx):
+    from customer_intel.features import build_customer_features
+
+    features = build_customer_features(bank_tx, None, "2026-06-30").frame
+    scorer = comparison.scorer("ridge")
+    assert scorer.stack_horizon_days == 90 and scorer.cutoff == "2026-04-01"
+    base, longer = scorer.score(features), scorer.at_horizon(180).score(features)
+    np.testing.assert_allclose(longer["expected_purchases"], 2 * base["expected_purchases"], rtol=1e-12)
+    # the probabilistic columns forecast the new horizon themselves
+    assert longer["purchases_high"].sum() > 1.5 * base["purchases_high"].sum() and longer["p_alive"].equals(base["p_alive"])

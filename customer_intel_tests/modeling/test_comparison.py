@@ -65,3 +65,14 @@ def test_every_candidate_on_the_same_rows_failures_and_skips_recorded():
 def test_no_champion_when_nothing_beats_the_baseline():
     with pytest.raises(NoChampionError, match="no candidate beats the naive baselines"):
         compare_candidates([Constant("zero", 1.5, kind="baseline"), Constant("far", 10.0)], SPLIT, RULE, mse, log=lambda m: None)
+
+
+def test_parameters_are_flat_scalars_for_the_tracker():
+    from ngboost import NGBRegressor
+    from ngboost.distns import Poisson
+
+    from customer_intel.modeling.candidate import flat_params
+
+    params = flat_params({"model": NGBRegressor(Dist=Poisson, n_estimators=7).get_params(), "rate": np.float64(0.5), "note": "x" * 300})
+    assert params["model.Dist"] == "Poisson" and params["model.n_estimators"] == 7
+    assert params["rate"] == 0.5 and len(params["note"]) == 250

@@ -51,3 +51,9 @@ def test_rolling_origins_step_back_from_the_last_cutoff():
     assert [str(o.date()) for o in origins] == ["2026-01-31", "2026-03-02", "2026-04-01"]
     with pytest.raises(ValueError):
         rolling_origins("2026-04-01", 0, 30)
+
+
+def test_parts_default_to_the_windows_around_the_cutoff():
+    split = TimeSplit("2026-04-01", 90, {FIT: frame(2), VALIDATION: frame(2), TEST: frame(2)})
+    assert str(split.cutoff_of(FIT).date()) == "2026-01-01" and str(split.cutoff_of(TEST).date()) == "2026-06-30"
+    assert TimeSplit.from_frame(split.to_frame()).describe() == split.describe()

@@ -67,8 +67,13 @@ def test_resources_read_the_environment_when_used_not_when_built(monkeypatch, tm
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     resources = build_resources()
     monkeypatch.setenv("CUSTOMER_INTEL_DATA_DIR", str(tmp_path / "first"))
-    resources["model_registry"].configure()  # using the registry must not freeze its location into the environment
-    assert "MLFLOW_TRACKING_URI" not in __import__("os").environ
+    import mlflow
+
+    from customer_intel_tests.conftest import mlflow_pointed_at
+
+    with mlflow_pointed_at(mlflow.get_tracking_uri()):  # leaves MLflow's global URI as it found it
+        resources["model_registry"].configure()  # using the registry must not freeze its location into the environment
+        assert "MLFLOW_TRACKING_URI" not in __import__("os").environ
     monkeypatch.setenv("CUSTOMER_INTEL_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("CUSTOMER_INTEL_CHAMPION_TOLERANCE", "0.05")
     monkeypatch.setenv("CUSTOMER_INTEL_DRIFT_PSI_THRESHOLD", "0.3")
