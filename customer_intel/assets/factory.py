@@ -26,11 +26,11 @@ from customer_intel.assets._metadata import md, table_schema
 from customer_intel.assets.partitions import daily_partitions
 from customer_intel.features import as_of_day
 from customer_intel.modeling import (
+    CandidateConfigError,
     FamilyInputError,
     ModelFamily,
     NoChampionError,
     TimeSplit,
-    compare_candidates,
     daily_scores,
     incumbent_not_worse,
 )
@@ -155,16 +155,10 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
                 model_registry: ModelRegistry, warehouse: Warehouse) -> dg.Output[pd.DataFrame]:
         split = family.split_from_frame(split_frame)
         started = time.perf_counter()
-        try:  # the config names the candidates: a wrong name is the user's to fix, said plainly
-            candidates = family.candidates(**config.model_dump(exclude={"candidates"}))
-        except ValueError as exc:
-            raise dg.Failure(description=f"{models_name}: {exc}") from exc
-        unknown = sorted(set(config.candidates or []) - {c.name for c in candidates})
-        if unknown:
-            raise dg.Failure(description=f"{models_name}: unknown candidates {unknown}; choose from {[c.name for c in candidates]}")
-        try:
-            comparison = compare_candidates(candidates, split, rule, family.metrics, allowed=config.candidates, log=context.log.info)
-        except (NoChampionError, CandidateFitError) as exc:
+        try:  # a wrong name in the config, no champion, nothing fitted: the user's to fix, said plainly
+            comparison = family.compare(split, allowed=config.candidates, log=context.log.info,
+                                        **config.model_dump(exclude={"candidates"}))
+        except (CandidateConfigError, NoChampionError, CandidateFitError) as exc:
             raise dg.Failure(description=f"{models_name}: {exc}") from exc
         manifest = warehouse.manifest(frame_name) or {}
         tags = {"dagster_run_id": context.run.run_id, "dagster_asset": models_name, "family": name,

@@ -25,9 +25,8 @@ def cltv_metrics(split: TimeSplit, prediction: Prediction) -> dict[str, float]:
 
 
 def evaluate_cltv_scorer(scorer, split: TimeSplit) -> Prediction:
-    """A registered scorer's forecast of the validation rows over *this* split's horizon."""
-    scorer = scorer.at_horizon(split.horizon_days) if hasattr(scorer, "at_horizon") else scorer
-    return Prediction(scorer.score(split.validation)["expected_purchases"].to_numpy(dtype=float))
+    """A registered scorer's (a ``CLTVScorer``, old versions included) forecast of the validation rows over *this* split's horizon."""
+    return Prediction(scorer.at_horizon(split.horizon_days).score(split.validation)["expected_purchases"].to_numpy(dtype=float))
 
 
 def cltv_plots(comparison: Comparison) -> dict[str, str]:

@@ -26,6 +26,10 @@ class FamilyInputError(ValueError):
     """The upstream tables cannot make this family's split (e.g. CLTV without transactions)."""
 
 
+class CandidateConfigError(ValueError):
+    """The configuration names a candidate, or a hyperparameter, the family does not have."""
+
+
 @dataclass(frozen=True)
 class ModelFamily:
     """The spec of one model family.
@@ -70,9 +74,24 @@ class ModelFamily:
     def split(self, inputs: Mapping[str, pd.DataFrame], **frame_params) -> TimeSplit:
         return self.build_split(inputs, **frame_params)
 
+    def build_candidates(self, allowed: list[str] | None = None, **model_params) -> list[Candidate]:
+        """The family's candidates for ``model_params``; ``allowed`` must name some of them.
+
+        Raises ``CandidateConfigError`` with what to choose from, before anything is fitted.
+        """
+        try:
+            candidates = self.candidates(**model_params)
+        except ValueError as exc:
+            raise CandidateConfigError(str(exc)) from exc
+        unknown = sorted(set(allowed or []) - {c.name for c in candidates})
+        if unknown:
+            raise CandidateConfigError(f"unknown candidates {unknown}; choose from {[c.name for c in candidates]}")
+        return candidates
+
     def compare(self, split: TimeSplit, *, allowed: list[str] | None = None, log=print, **model_params) -> Comparison:
-        """Every candidate on ``split``, champion by the family's rule."""
-        return compare_candidates(self.candidates(**model_params), split, self.rule, self.metrics, allowed=allowed, log=log)
+        """Every candidate on ``split``, champion by the family's rule among ``allowed`` (default all)."""
+        return compare_candidates(self.build_candidates(allowed, **model_params), split, self.rule, self.metrics,
+                                  allowed=allowed, log=log)
 
     def input_example(self, split: TimeSplit, rows: int = 5) -> pd.DataFrame:
         """A few validation rows as the scorer sees them in production: no targets, and no timestamp
