@@ -18,15 +18,16 @@ net into spend):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from customer_intel.engine import TableInput, column_types, has_rows, ident, quote, register, session
 from customer_intel.features.segments import add_rfm_scores
 
 DAY = pd.Timedelta(days=1)
-EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
 TREND_WINDOW_DAYS = 90
 PROFILE_EPS = 1.0  # Recency proxy = 1 / (Total_calls_made + eps): 0 calls -> 1, 1 call -> 0.5
 
@@ -42,6 +43,7 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "customer_id": "the bank's customer key",
     "as_of": "features use data up to and including this day (UTC)",
     "feature_mode": "transactional, or profile (RFM proxies from the credit-card profile)",
+    "profile_basis": "where the profile attributes come from: valid_from (as of the date), snapshot, snapshot_excluded or none",
     "recency": "days since the last purchase day (profile mode: min-max scaled 1/(calls + 1); lower = more recent)",
     "frequency": "repeat purchase days, x (profile mode: min-max scaled bank + online visits)",
     "monetary": "net spend per purchase day (profile mode: min-max scaled credit limit)",
@@ -65,6 +67,18 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
 }
 
 
+VALIDITY_COLUMN = "valid_from"  # a customers table with this column holds versions of each profile
+PROFILE_BASES = {
+    "valid_from": "profile attributes as of the date (the version valid then)",
+    "snapshot": "profile attributes from the current snapshot (the table has no valid_from column)",
+    "snapshot_excluded": "a snapshot profile table exists, but its attributes are left out (they may postdate the as-of day)",
+    "none": "no profile table",
+}
+# Population-relative columns: for people reading the table, never model inputs (a customer's
+# score would depend on who else is scored with them).
+DISPLAY_ONLY_COLUMNS = ("r_score", "f_score", "m_score", "rfm_score", "rfm_segment")
+
+
 class FeatureInputError(ValueError):
     """The raw tables cannot produce features (e.g. neither transactions nor customers)."""
 
@@ -77,6 +91,8 @@ class FeatureFrame:
     mode: str  # "transactional" or "profile"
     as_of: pd.Timestamp
     notes: tuple[str, ...]
+    channels: tuple[str, ...] = ()  # the channel vocabulary of the channel_share_* columns
+    profile_basis: str = "none"  # a key of PROFILE_BASES
 
 
 def as_of_day(as_of) -> pd.Timestamp:
@@ -86,85 +102,156 @@ def as_of_day(as_of) -> pd.Timestamp:
     return ts.normalize()
 
 
-def _present(frame: pd.DataFrame | None) -> bool:
-    return frame is not None and len(frame) > 0
-
-
-def _day_index(ts: pd.Series) -> np.ndarray:
-    return ((ts - EPOCH) // DAY).to_numpy(dtype=np.int64)
-
-
-def transactional_features(transactions: pd.DataFrame, as_of) -> pd.DataFrame:
-    """RFM, the (x, t_x, T) triple and behaviour for every customer with a purchase by ``as_of``."""
-    day0 = as_of_day(as_of)
-    as_of_idx = int((day0 - EPOCH) // DAY)
-    tx = transactions.loc[transactions["ts"] < day0 + DAY]
-    if tx.empty or not (tx["amount"] >= 0).any():
-        return pd.DataFrame(index=pd.Index([], name="customer_id", dtype="string"))
-    day = _day_index(tx["ts"])
-    amount = tx["amount"].to_numpy(dtype=np.float64)
-    codes, ids = pd.factorize(tx["customer_id"], sort=True)
-    n = len(ids)
-    is_purchase = amount >= 0
-
-    # customer-day totals: purchase days and their net value
-    frame = pd.DataFrame({"c": codes, "d": day, "a": amount, "p": is_purchase})
-    daily = frame.groupby(["c", "d"], sort=True).agg(net=("a", "sum"), purchase=("p", "any")).reset_index()
-    pdays = daily.loc[daily["purchase"]]
-    per = pdays.groupby("c").agg(first=("d", "min"), last=("d", "max"), n_days=("d", "size"))
-    first_net = pdays.groupby("c")["net"].first()  # days are sorted, so first() is the first purchase day
-
-    total_net = np.bincount(codes, weights=amount, minlength=n)
-    buyers = per.index.to_numpy()
-    out = pd.DataFrame(index=pd.Index(ids[buyers], name="customer_id"))
-    n_days = per["n_days"].to_numpy()
-    frequency = n_days - 1
-    out["recency"] = (as_of_idx - per["last"].to_numpy()).astype(np.int64)
-    out["frequency"] = frequency.astype(np.int64)
-    out["monetary"] = total_net[buyers] / n_days
-    out["t_x"] = (per["last"] - per["first"]).to_numpy().astype(np.int64)
-    out["T"] = (as_of_idx - per["first"].to_numpy()).astype(np.int64)
-    repeat_net = total_net[buyers] - first_net.to_numpy()
-    out["monetary_value"] = np.where(frequency > 0, repeat_net / np.maximum(frequency, 1), 0.0)
-    out["total_spend"] = total_net[buyers]
-
-    # behaviour: recent spend and its trend, ticket size, refunds
-    recent = day > as_of_idx - TREND_WINDOW_DAYS
-    previous = (day <= as_of_idx - TREND_WINDOW_DAYS) & (day > as_of_idx - 2 * TREND_WINDOW_DAYS)
-    spend_recent = np.bincount(codes, weights=amount * recent, minlength=n)[buyers]
-    spend_previous = np.bincount(codes, weights=amount * previous, minlength=n)[buyers]
-    denom = np.abs(spend_recent) + np.abs(spend_previous)
-    out[f"spend_{TREND_WINDOW_DAYS}d"] = spend_recent
-    out[f"spend_prev_{TREND_WINDOW_DAYS}d"] = spend_previous
-    out["spend_trend"] = np.divide(spend_recent - spend_previous, denom, out=np.zeros(len(denom)), where=denom > 0)
-    recent_days = pdays.loc[pdays["d"] > as_of_idx - TREND_WINDOW_DAYS].groupby("c").size()
-    out[f"purchase_days_{TREND_WINDOW_DAYS}d"] = recent_days.reindex(buyers, fill_value=0).to_numpy()
-    n_purchases = np.bincount(codes, weights=is_purchase, minlength=n)[buyers]
-    purchase_spend = np.bincount(codes, weights=np.where(is_purchase, amount, 0.0), minlength=n)[buyers]
-    out["avg_ticket"] = purchase_spend / np.maximum(n_purchases, 1)
-    n_tx = np.bincount(codes, minlength=n)[buyers]
-    out["refund_share"] = np.bincount(codes, weights=amount < 0, minlength=n)[buyers] / n_tx
-
-    if "category" in tx.columns and tx["category"].notna().any():
-        cat = tx["category"].astype("string")
-        counts = pd.crosstab(codes[is_purchase], cat.to_numpy()[is_purchase]).reindex(buyers, fill_value=0)
-        shares = counts.to_numpy(dtype=float) / np.maximum(counts.to_numpy().sum(axis=1, keepdims=True), 1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out["category_entropy"] = -np.nansum(np.where(shares > 0, shares * np.log2(shares), 0.0), axis=1)
-        top = counts.columns.to_numpy()[counts.to_numpy().argmax(axis=1)]
-        out["top_category"] = pd.array(np.where(counts.to_numpy().sum(axis=1) > 0, top, None), dtype="string")
-    if "channel" in tx.columns and tx["channel"].notna().any():
-        # one column per channel seen anywhere in the table, so training and scoring agree
-        channels = sorted(transactions["channel"].dropna().astype(str).unique())
-        chan = tx["channel"].astype("string").to_numpy()
-        for name in channels:
-            hits = np.bincount(codes, weights=(chan == name), minlength=n)[buyers]
-            out[f"channel_share_{_slug(name)}"] = hits / n_tx
-    return out
-
-
 def _slug(value: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in value.strip().lower())
+
+
+def _date(day: pd.Timestamp) -> str:
+    return f"DATE '{day.date().isoformat()}'"
+
+
+def _instant(day: pd.Timestamp) -> str:
+    return f"TIMESTAMPTZ '{day.isoformat()}'"
+
+
+def _transactions_view(con, transactions: TableInput, name: str, end: pd.Timestamp | None = None,
+                       start: pd.Timestamp | None = None) -> set[str]:
+    """``name``: the transactions in ``[start, end)`` with the day (UTC) of each; returns the optional columns present."""
+    register(con, f"{name}_src", transactions)
+    present = set(column_types(con, f"{name}_src"))
+    optional = [c for c in ("category", "channel") if c in present]
+    where = " AND ".join([*([f"ts >= {_instant(start)}"] if start is not None else []),
+                          *([f"ts < {_instant(end)}"] if end is not None else [])]) or "TRUE"
+    extra = "".join(f", CAST({c} AS VARCHAR) AS {c}" for c in optional)
+    con.execute(f"""CREATE OR REPLACE TEMP VIEW {name} AS
+        SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(ts AS DATE) AS d, CAST(amount AS DOUBLE) AS amount{extra}
+        FROM {name}_src WHERE {where}""")
+    return set(optional)
+
+
+def _channel_vocabulary(con, channels: Sequence[str] | None) -> list[str]:
+    if channels is not None:
+        return list(channels)
+    return [row[0] for row in con.execute("SELECT DISTINCT channel FROM tx WHERE channel IS NOT NULL ORDER BY 1").fetchall()]
+
+
+def _transactional_sql(as_of: pd.Timestamp, has_category: bool, channels: list[str]) -> str:
+    """One query: customer-day totals, then one row per customer with a purchase day."""
+    w = TREND_WINDOW_DAYS
+    recent_start, previous_start = _date(as_of - DAY * w), _date(as_of - DAY * 2 * w)
+    channel_days = "".join(f", count(*) FILTER (WHERE channel = {quote(c)}) AS ch{i}" for i, c in enumerate(channels))
+    channel_sums = "".join(f", sum(ch{i}) AS ch{i}" for i in range(len(channels)))
+    channel_cols = "".join(f", ch{i} / n_tx AS {ident('channel_share_' + _slug(c))}" for i, c in enumerate(channels))
+    category_cte = category_join = category_cols = ""
+    if has_category:
+        category_cte = """,
+        cat_n AS (SELECT customer_id, category, count(*) AS n FROM tx WHERE amount >= 0 AND category IS NOT NULL GROUP BY ALL),
+        cat AS (
+            SELECT customer_id, -sum((n / tot) * log2(n / tot)) AS entropy, first(category ORDER BY n DESC, category) AS top
+            FROM (SELECT *, sum(n) OVER (PARTITION BY customer_id) AS tot FROM cat_n) GROUP BY customer_id)"""
+        category_join = " LEFT JOIN cat USING (customer_id)"
+        category_cols = ", coalesce(cat.entropy, 0.0) AS category_entropy, cat.top AS top_category"
+    return f"""
+    WITH daily AS (
+        SELECT customer_id, d, sum(amount) AS net, count(*) AS n_tx, count(*) FILTER (WHERE amount >= 0) AS n_purch,
+               coalesce(sum(amount) FILTER (WHERE amount >= 0), 0.0) AS purch_spend,
+               count(*) FILTER (WHERE amount < 0) AS n_refund{channel_days}
+        FROM tx GROUP BY customer_id, d),
+    per AS (
+        SELECT customer_id,
+               min(d) FILTER (WHERE n_purch > 0) AS first_d, max(d) FILTER (WHERE n_purch > 0) AS last_d,
+               count(*) FILTER (WHERE n_purch > 0) AS n_days, arg_min(net, d) FILTER (WHERE n_purch > 0) AS first_net,
+               sum(net) AS total_net,
+               coalesce(sum(net) FILTER (WHERE d > {recent_start}), 0.0) AS spend_recent,
+               coalesce(sum(net) FILTER (WHERE d <= {recent_start} AND d > {previous_start}), 0.0) AS spend_previous,
+               count(*) FILTER (WHERE n_purch > 0 AND d > {recent_start}) AS recent_days,
+               sum(n_purch) AS n_purchases, sum(purch_spend) AS purchase_spend, sum(n_tx) AS n_tx,
+               sum(n_refund) AS n_refund{channel_sums}
+        FROM daily GROUP BY customer_id HAVING count(*) FILTER (WHERE n_purch > 0) > 0){category_cte}
+    SELECT customer_id,
+           CAST({_date(as_of)} - last_d AS BIGINT) AS recency,
+           CAST(n_days - 1 AS BIGINT) AS frequency,
+           total_net / n_days AS monetary,
+           CAST(last_d - first_d AS BIGINT) AS t_x,
+           CAST({_date(as_of)} - first_d AS BIGINT) AS "T",
+           CASE WHEN n_days > 1 THEN (total_net - first_net) / (n_days - 1) ELSE 0.0 END AS monetary_value,
+           total_net AS total_spend,
+           spend_recent AS spend_{w}d,
+           spend_previous AS spend_prev_{w}d,
+           CASE WHEN abs(spend_recent) + abs(spend_previous) > 0
+                THEN (spend_recent - spend_previous) / (abs(spend_recent) + abs(spend_previous)) ELSE 0.0 END AS spend_trend,
+           CAST(recent_days AS BIGINT) AS purchase_days_{w}d,
+           purchase_spend / greatest(n_purchases, 1) AS avg_ticket,
+           n_refund / n_tx AS refund_share{category_cols}{channel_cols}
+    FROM per{category_join}
+    ORDER BY customer_id"""
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    for column in ("customer_id", "top_category"):
+        if column in frame:
+            frame[column] = frame[column].astype("string")
+    return frame
+
+
+def _transactional_frame(con, as_of: pd.Timestamp, channels: Sequence[str] | None, optional: set[str]) -> tuple[str, list[str]]:
+    """Create the temp table ``feats`` (one row per buyer) and return its query and the channel vocabulary."""
+    present = con.execute("SELECT count(category) FILTER (WHERE amount >= 0) > 0, count(channel) > 0 FROM "
+                          f"(SELECT amount{', category' if 'category' in optional else ', NULL AS category'}"
+                          f"{', channel' if 'channel' in optional else ', NULL AS channel'} FROM tx)").fetchone()
+    has_category, has_channel = bool(present[0]), bool(present[1])
+    vocabulary = _channel_vocabulary(con, channels) if has_channel or channels else []
+    sql = _transactional_sql(as_of, has_category, vocabulary)
+    if vocabulary and not has_channel:  # a fixed vocabulary over data without channels: shares are 0
+        sql = sql.replace("FROM tx GROUP BY customer_id, d", "FROM (SELECT *, NULL::VARCHAR AS channel FROM tx) GROUP BY customer_id, d", 1)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE feats AS {sql}")
+    return sql, vocabulary
+
+
+def transactional_features(transactions: TableInput, as_of, channels: Sequence[str] | None = None, con=None) -> pd.DataFrame:
+    """RFM, the (x, t_x, T) triple and behaviour for every customer with a purchase by ``as_of``.
+
+    ``channels`` fixes the ``channel_share_*`` columns (the vocabulary seen at training time);
+    by default they are the channels of transactions up to ``as_of``, never later ones.
+    """
+    day0 = as_of_day(as_of)
+    with session(con) as con:
+        optional = _transactions_view(con, transactions, "tx", end=day0 + DAY)
+        _transactional_frame(con, day0, channels, optional)
+        frame = _typed(con.execute("SELECT * FROM feats").df())
+    return frame.set_index("customer_id")
+
+
+def _profile_view(con, customers: TableInput, as_of: pd.Timestamp) -> str:
+    """``profile``: one row per customer as of ``as_of`` (the version valid then), or the snapshot as given."""
+    register(con, "profile_src", customers)
+    columns = column_types(con, "profile_src")
+    cast_id = "REPLACE (CAST(customer_id AS VARCHAR) AS customer_id)"
+    if VALIDITY_COLUMN in columns:
+        con.execute(f"""CREATE OR REPLACE TEMP VIEW profile AS
+            SELECT * EXCLUDE ({VALIDITY_COLUMN}) {cast_id} FROM profile_src
+            WHERE CAST({VALIDITY_COLUMN} AS TIMESTAMPTZ) < {_instant(as_of + DAY)}
+            QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY {VALIDITY_COLUMN} DESC) = 1""")
+        return "valid_from"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW profile AS SELECT * {cast_id} FROM profile_src")
+    return "snapshot"
+
+
+def _check_ids_join(con, n_profile: int) -> None:
+    """Refuse a profile table whose ids do not meet the transactions' ids (e.g. '0000007' vs 7)."""
+    matched = con.execute("SELECT count(*) FROM feats SEMI JOIN profile USING (customer_id)").fetchone()[0]
+    padded = con.execute("""SELECT count(*) FROM (SELECT DISTINCT ltrim(customer_id, '0') AS k FROM feats)
+                            SEMI JOIN (SELECT ltrim(customer_id, '0') AS k FROM profile) USING (k)""").fetchone()[0]
+    if matched == 0 or padded > 2 * matched:
+        tx_ids = [r[0] for r in con.execute("SELECT customer_id FROM feats LIMIT 3").fetchall()]
+        profile_ids = [r[0] for r in con.execute("SELECT customer_id FROM profile LIMIT 3").fetchall()]
+        hint = (f"; {padded:,} would match if leading zeros were ignored: write the ids the same way in both exports "
+                "(as text with the same padding, or as integers in both)") if padded > matched else ""
+        raise FeatureInputError(
+            f"customer ids of raw_customers and raw_transactions do not match: {matched:,} of {n_profile:,} profile rows "
+            f"join a customer with purchases (transactions: {tx_ids}, customers: {profile_ids}){hint}. "
+            "Nothing was written; fix the ids or switch the profile table off (CUSTOMER_INTEL_CUSTOMERS_PATH=none)."
+        )
 
 
 def _min_max(values: pd.Series) -> pd.Series:
@@ -193,77 +280,102 @@ def profile_features(customers: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_customer_features(
-    transactions: pd.DataFrame | None,
-    customers: pd.DataFrame | None,
+    transactions: TableInput | None,
+    customers: TableInput | None,
     as_of,
+    *,
+    channels: Sequence[str] | None = None,
+    snapshot_profile: bool = True,
+    con=None,
 ) -> FeatureFrame:
     """Per-customer features as of ``as_of`` (inclusive day), for training and scoring alike.
 
     With transactions: one row per customer with a purchase on or before ``as_of``, profile
-    attributes joined when ``customers`` is given. Without transactions: profile mode.
+    attributes joined when ``customers`` is given: the version valid on ``as_of`` when the table
+    has a ``valid_from`` column, else the snapshot as given (``snapshot_profile=False`` leaves a
+    snapshot out, as training does for a past cutoff). Without transactions: profile mode.
+    ``channels`` fixes the channel vocabulary (a scorer passes the one it was trained with).
+    The tables may be pandas or Arrow tables, or ``ParquetFile``s read by the engine in place.
     """
     day0 = as_of_day(as_of)
     notes: list[str] = []
-    if _present(transactions):
-        mode = "transactional"
-        feats = transactional_features(transactions, day0)
-        if feats.empty:
-            raise FeatureInputError(f"no purchases on or before {day0.date()}: nothing to build features from")
-        if _present(customers):
-            profile = customers.set_index(customers["customer_id"].astype("string")).drop(columns=["customer_id"])
-            feats = feats.join(profile, how="left")
-            without = int((~customers["customer_id"].astype("string").isin(feats.index)).sum())
-            if without:
-                notes.append(f"{without:,} customers in raw_customers have no purchase by {day0.date()} and are not scored")
+    with session(con) as con:
+        basis = _profile_view(con, customers, day0) if has_rows(customers) else "none"
+        use_profile = basis == "valid_from" or (basis == "snapshot" and snapshot_profile)
+        if basis == "snapshot" and not snapshot_profile:
+            basis = "snapshot_excluded"
+            notes.append(f"profile attributes left out: raw_customers is a snapshot (no {VALIDITY_COLUMN} column), "
+                         f"so its values may postdate {day0.date()}")
+        vocabulary: list[str] = []
+        if has_rows(transactions):
+            mode = "transactional"
+            optional = _transactions_view(con, transactions, "tx", end=day0 + DAY)
+            _, vocabulary = _transactional_frame(con, day0, channels, optional)
+            if con.execute("SELECT count(*) FROM feats").fetchone()[0] == 0:
+                raise FeatureInputError(f"no purchases on or before {day0.date()}: nothing to build features from")
+            if use_profile:
+                n_profile = con.execute("SELECT count(*) FROM profile").fetchone()[0]
+                if n_profile:
+                    _check_ids_join(con, n_profile)
+                without = con.execute("SELECT count(*) FROM profile ANTI JOIN feats USING (customer_id)").fetchone()[0]
+                if without:
+                    notes.append(f"{without:,} customers in raw_customers have no purchase by {day0.date()} and are not scored")
+                query = "SELECT f.*, p.* EXCLUDE (customer_id) FROM feats f LEFT JOIN profile p USING (customer_id) ORDER BY f.customer_id"
+            else:
+                query = "SELECT * FROM feats"
+                if basis == "none":
+                    notes.append("raw_customers not configured: profile attributes switched off")
+            feats = _typed(con.execute(query).df()).set_index("customer_id")
+        elif basis != "none":
+            mode = "profile"
+            profile = con.execute("SELECT * FROM profile").df()
+            if profile.empty:
+                raise FeatureInputError(f"raw_customers has no profile valid on or before {day0.date()}")
+            feats = profile_features(profile).join(profile.set_index(profile["customer_id"].astype("string")).drop(columns=["customer_id"]))
+            basis = "valid_from" if basis == "valid_from" else "snapshot"
+            notes.append(
+                "profile mode: raw_transactions not configured, RFM are proxies from the credit-card profile; "
+                "models that need a future period (CLTV, churn) are skipped"
+            )
         else:
-            notes.append("raw_customers not configured: profile attributes switched off")
-    elif _present(customers):
-        mode = "profile"
-        feats = profile_features(customers)
-        profile = customers.set_index(customers["customer_id"].astype("string")).drop(columns=["customer_id"])
-        feats = feats.join(profile, how="left")
-        notes.append(
-            "profile mode: raw_transactions not configured, RFM are proxies from the credit-card profile; "
-            "models that need a future period (CLTV, churn) are skipped"
-        )
-    else:
-        raise FeatureInputError("neither raw_transactions nor raw_customers has rows: configure at least one")
+            raise FeatureInputError("neither raw_transactions nor raw_customers has rows: configure at least one")
 
     feats = add_rfm_scores(feats, recency_lower_is_better=True)
     feats.insert(0, "as_of", day0)
     feats.insert(1, "feature_mode", mode)
+    feats.insert(2, "profile_basis", basis)
     frame = feats.reset_index()
     frame["customer_id"] = frame["customer_id"].astype("string")
-    return FeatureFrame(frame=frame, mode=mode, as_of=day0, notes=tuple(notes))
+    return FeatureFrame(frame=frame, mode=mode, as_of=day0, notes=tuple(notes), channels=tuple(vocabulary), profile_basis=basis)
 
 
-def holdout_targets(transactions: pd.DataFrame, cutoff, horizon_days: int) -> pd.DataFrame:
+def holdout_targets(transactions: TableInput, cutoff, horizon_days: int, con=None) -> pd.DataFrame:
     """Targets from the window after ``cutoff``: repeat purchase days and net spend in (cutoff, cutoff + horizon]."""
     day0 = as_of_day(cutoff)
-    start, end = day0 + DAY, day0 + DAY * (horizon_days + 1)
-    tx = transactions.loc[(transactions["ts"] >= start) & (transactions["ts"] < end)]
-    day = _day_index(tx["ts"])
-    frame = pd.DataFrame({"customer_id": tx["customer_id"].astype("string").to_numpy(), "d": day, "a": tx["amount"].to_numpy()})
-    frame["p"] = frame["a"] >= 0
-    daily = frame.groupby(["customer_id", "d"]).agg(purchase=("p", "any"))
-    purchases = daily.groupby(level="customer_id")["purchase"].sum()
-    spend = frame.groupby("customer_id")["a"].sum()
-    return pd.DataFrame({"holdout_purchases": purchases, "holdout_spend": spend}).fillna(0.0)
+    with session(con) as con:
+        _transactions_view(con, transactions, "window_tx", start=day0 + DAY, end=day0 + DAY * (horizon_days + 1))
+        frame = con.execute("""SELECT customer_id, CAST(count(DISTINCT d) FILTER (WHERE amount >= 0) AS BIGINT) AS holdout_purchases,
+                                      sum(amount) AS holdout_spend FROM window_tx GROUP BY customer_id ORDER BY customer_id""").df()
+    frame["customer_id"] = frame["customer_id"].astype("string")
+    return frame.set_index("customer_id")
 
 
 def calibration_holdout_frame(
-    transactions: pd.DataFrame,
-    customers: pd.DataFrame | None,
+    transactions: TableInput,
+    customers: TableInput | None,
     cutoff,
     horizon_days: int,
+    *,
+    snapshot_profile: bool = True,
 ) -> pd.DataFrame:
     """Training frame: features as of ``cutoff`` (the scoring builder) and targets after it.
 
     Targets come only from transactions after the cutoff, so they are never a formula of the
     features; customers acquired after the cutoff are not in the frame.
     """
-    features = build_customer_features(transactions, customers, cutoff).frame
-    targets = holdout_targets(transactions, cutoff, horizon_days)
+    with session() as con:
+        features = build_customer_features(transactions, customers, cutoff, snapshot_profile=snapshot_profile, con=con).frame
+        targets = holdout_targets(transactions, cutoff, horizon_days, con=con)
     frame = features.merge(targets, how="left", left_on="customer_id", right_index=True)
     frame["holdout_purchases"] = frame["holdout_purchases"].fillna(0).astype(np.int64)
     frame["holdout_spend"] = frame["holdout_spend"].fillna(0.0)
