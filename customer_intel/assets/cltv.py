@@ -11,6 +11,9 @@ class CLTVFrameConfig(TrainingFrameConfig):
     """Where to split time for CLTV: features up to the cutoff, repeat purchase days in the horizon after it."""
 
     horizon_days: int = Field(default=90, description="forecast horizon in days: the validation target window after the cutoff")
+    snapshot_profile_in_training: bool = Field(
+        default=False, description="use raw_customers' attributes in the training features although the table is a snapshot "
+        "(no valid_from column): its values may postdate the cutoff, so the comparison would be optimistic")
 
 
 class CLTVModelsConfig(CandidatesConfig):

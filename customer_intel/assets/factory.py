@@ -25,6 +25,7 @@ from pydantic import Field
 from customer_intel.assets._metadata import md, table_schema
 from customer_intel.assets.partitions import daily_partitions
 from customer_intel.features import as_of_day
+from customer_intel.features.rfm import PROFILE_BASES
 from customer_intel.modeling import (
     CandidateConfigError,
     FamilyInputError,
@@ -181,6 +182,9 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
                                texts={"comparison.md": comparison.markdown(), **{f"{k}.md": v for k, v in plots.items()}})
             parent_id = parent.info.run_id
         table["champion"] = table.index == comparison.champion
+        # which profile attributes the rows carried: a snapshot for a past cutoff may postdate it
+        basis = sorted(split_frame["profile_basis"].dropna().unique()) if "profile_basis" in split_frame else []
+        table["profile_attributes"] = ", ".join(basis) or "none"
         table = table.reset_index()
         context.log.info(f"{name} champion: {comparison.champion} ({rule.describe()}); compared in {time.perf_counter() - started:.0f} s")
         notes = [f"- {k} failed: {v}" for k, v in comparison.failures.items()] + [f"- {k} skipped: {v}" for k, v in comparison.skipped.items()]
@@ -193,6 +197,7 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
             "cutoff": str(split.cutoff.date()),
             "horizon_days": split.horizon_days,
             "validation_rows": len(split.validation),
+            "profile_attributes": ", ".join(PROFILE_BASES.get(b, b) for b in basis) or "none",
             "not_compared": md("\n".join(notes) or "none"),
             "dagster/row_count": len(table),
         })

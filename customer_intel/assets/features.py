@@ -5,21 +5,29 @@ import pandas as pd
 
 from customer_intel.assets._metadata import md, table_schema
 from customer_intel.assets.partitions import daily_partitions
+from customer_intel.engine import ParquetFile
 from customer_intel.features import FeatureInputError, build_customer_features
+from customer_intel.features.rfm import PROFILE_BASES
 from customer_intel.reporting import histograms_markdown, summary_table
 
 SUMMARY_COLUMNS = ["recency", "frequency", "monetary", "T", "spend_trend", "category_entropy", "avg_ticket"]
 
 
-@dg.asset(partitions_def=daily_partitions, group_name="features", kinds={"pandas", "parquet"})
+ENGINE_INPUT = dg.AssetIn(metadata={"engine": True})
+
+
+@dg.asset(partitions_def=daily_partitions, group_name="features", kinds={"duckdb", "parquet"},
+          ins={"raw_transactions": ENGINE_INPUT, "raw_customers": ENGINE_INPUT})
 def customer_features(
-    context: dg.AssetExecutionContext, raw_transactions: pd.DataFrame, raw_customers: pd.DataFrame
+    context: dg.AssetExecutionContext, raw_transactions: ParquetFile, raw_customers: ParquetFile
 ) -> dg.Output[pd.DataFrame]:
     """Per-customer features as of the partition date (inclusive): RFM, the BG/NBD (x, t_x, T) triple,
     spend trend, category entropy, channel shares, profile attributes, RFM scores and segment.
 
-    Built by the same function that builds the training frames, so training and scoring agree.
-    Without transactions it runs in profile mode (RFM proxies from the credit-card profile).
+    Built by the same function that builds the training frames, so training and scoring agree; the
+    engine reads the typed raw tables in place. Profile attributes are the versions valid on the date
+    when raw_customers has valid_from, else the snapshot. Without transactions it runs in profile
+    mode (RFM proxies from the credit-card profile).
     """
     try:
         features = build_customer_features(raw_transactions, raw_customers, context.partition_key)
@@ -34,6 +42,8 @@ def customer_features(
             "dagster/row_count": len(frame),
             "as_of": str(features.as_of.date()),
             "feature_mode": features.mode,
+            "profile_attributes": PROFILE_BASES[features.profile_basis],
+            "channels": ", ".join(features.channels) or "none",
             "notes": md("\n".join(f"- {n}" for n in features.notes) or "none"),
             "feature_summary": md(summary_table(frame, SUMMARY_COLUMNS)),
             "distributions": md(histograms_markdown(frame, ["recency", "frequency", "monetary"], f"as of {features.as_of.date()}")),

@@ -1,8 +1,11 @@
-"""Ingestion assets: read each raw table once, validate it against the contract, store it typed.
+"""Ingestion assets: validate each raw table against the contract in the columnar engine, store it typed.
 
 Every contract rule is a blocking asset check. A table that breaks a rule fails its step with a
 message naming file, column, rule and offending rows; nothing is written, so downstream assets
-do not run and the last good outputs stay untouched.
+do not run and the last good outputs stay untouched. A table that passes is written by the engine
+as a typed Parquet copy (no pandas round trip) and published beside the previous one: the copy
+pins exactly what the features were built from, even when the bank overwrites its export, and
+downstream steps read it in place.
 """
 
 from collections.abc import Iterator
@@ -11,13 +14,17 @@ import dagster as dg
 import pandas as pd
 
 from customer_intel.assets._metadata import md, preview, table_schema
+from customer_intel.engine import ParquetFile, column_types, ident, register, session
 from customer_intel.ingest import CAMPAIGNS, CUSTOMERS, RULES, TRANSACTIONS, RawSourceError, TableContract, rules_for, validate_raw_table
 from customer_intel.ingest.validation import RuleResult, ValidationReport
-from customer_intel.resources import RawDataSource
+from customer_intel.resources import RawDataSource, Warehouse
+from customer_intel.resources.parquet_io import staging_dir
+from customer_intel.resources.settings import ConfigurationError
 from customer_intel.table_names import raw_table
 
 GROUP = "ingest"
-IDS_ONLY = dg.AssetIn(metadata={"columns": ["customer_id"]})
+KINDS = {"duckdb", "parquet"}
+ENGINE_INPUT = dg.AssetIn(metadata={"engine": True})  # the published file, read by the engine in place
 
 
 def _check_specs(contract: TableContract) -> list[dg.AssetCheckSpec]:
@@ -42,24 +49,58 @@ def _check_result(result: RuleResult, report: ValidationReport) -> dg.AssetCheck
     )
 
 
+def _stats(path: str, contract: TableContract) -> dict:
+    """Row count, customers and time range of the typed file, computed by the engine."""
+    timestamps = [c.name for c in contract.columns if c.kind == "timestamp" and c.required]
+    with session() as con:
+        register(con, "typed", ParquetFile(path))
+        columns = column_types(con, "typed")
+        parts = ["count(*)", "count(DISTINCT customer_id)" if "customer_id" in columns else "NULL"]
+        parts += [f"CAST(min({ident(t)}) AS VARCHAR), CAST(max({ident(t)}) AS VARCHAR)" for t in timestamps if t in columns]
+        values = con.execute(f"SELECT {', '.join(parts)} FROM typed").fetchone()
+        head = con.execute("SELECT * FROM typed LIMIT 5").df()
+    stats = {"dagster/row_count": int(values[0]), "preview": md(preview(head)), "dagster/column_schema": table_schema(head)}
+    if values[1] is not None:
+        stats["customers"] = int(values[1])
+    for i, column in enumerate(t for t in timestamps if t in columns):
+        stats[f"{column}_min"], stats[f"{column}_max"] = values[2 + 2 * i], values[3 + 2 * i]
+    return stats
+
+
+def _failure(asset_name: str, message: str, **metadata) -> dg.Failure:
+    return dg.Failure(description=f"{asset_name}: {message}. Nothing was written: the last good outputs are untouched.",
+                      metadata={k: str(v) for k, v in metadata.items()})
+
+
 def ingest_table(
     context: dg.AssetExecutionContext,
     raw_data: RawDataSource,
+    warehouse: Warehouse,
     contract: TableContract,
-    known_customer_ids: pd.Index | None = None,
+    known_customer_ids: list[ParquetFile] | None = None,
 ) -> Iterator:
-    """Read, validate and yield check results, then the typed table (or a Failure)."""
+    """Read, validate and yield check results, then the typed table written by the engine (or a Failure).
+
+    A table that a previous run ingested but that is no longer found fails here, before anything
+    downstream can overwrite a scored partition without it; ``<table>_path=none`` switches it off.
+    """
     asset_name = raw_table(contract.name)
     try:
         raw = raw_data.read(contract)
-    except RawSourceError as exc:
-        raise dg.Failure(
-            description=f"{asset_name}: {exc}. Nothing was written: the last good outputs are untouched.",
-            metadata={"location": str(raw_data.location(contract.name))},
-        ) from exc
-    report = validate_raw_table(
-        raw, contract, now=pd.Timestamp.now(tz="UTC"), known_customer_ids=known_customer_ids, asset_name=asset_name
-    )
+        limits = raw_data.limits()
+    except (RawSourceError, ConfigurationError) as exc:
+        raise _failure(asset_name, str(exc).rstrip("."), raw_location=raw_data.raw_location) from exc
+    if raw.absent and not raw_data.switched_off(contract.name):
+        before = warehouse.manifest(asset_name)
+        if before and before.get("rows"):
+            raise _failure(asset_name, (
+                f"{contract.name} was ingested before ({before['rows']:,} rows, written {before.get('written_at', '?')}) but is not "
+                f"found now under {raw_data.raw_location} (looked for {contract.name}.parquet, .csv, .csv.gz or a {contract.name}/ "
+                f"folder). To run without it on purpose, set CUSTOMER_INTEL_{contract.name.upper()}_PATH=none"),
+                raw_location=raw_data.raw_location)
+    output = str(staging_dir() / f"{asset_name}-{context.run_id}.parquet") if not raw.absent else None
+    report = validate_raw_table(raw, contract, now=pd.Timestamp.now(tz="UTC"), known_customer_ids=known_customer_ids,
+                                asset_name=asset_name, limits=limits, output=output)
     for result in report.results:
         # rules skipped because an earlier rule failed stay "not evaluated" in the UI
         if result.evaluated or result.note.startswith("not applicable"):
@@ -75,60 +116,54 @@ def ingest_table(
                 "columns": ", ".join(sorted({v.column for v in report.violations})),
             },
         )
-    frame = report.frame
-    metadata: dict = {
-        "dagster/row_count": len(frame),
-        "source": report.source,
-        "files": len(raw.files),
-        "dagster/column_schema": table_schema(frame),
-    }
+    metadata: dict = {"source": report.source, "files": len(raw.files)}
+    for note in report.notes:
+        context.log.warning(f"{asset_name}: {note}")
+    if report.notes:
+        metadata["notes"] = md("\n".join(f"- {n}" for n in report.notes))
     if raw.absent:
-        metadata["note"] = f"{contract.name} not configured: its features are switched off"
+        metadata.update({"dagster/row_count": 0, "dagster/column_schema": table_schema(report.frame),
+                         "note": f"{contract.name} not configured: its features are switched off"})
         context.log.warning(metadata["note"])
-    else:
-        metadata["preview"] = md(preview(frame))
-        if "customer_id" in frame:
-            metadata["customers"] = int(frame["customer_id"].nunique())
-    for column in ("ts", "sent_at"):
-        if column in frame and len(frame):
-            metadata[f"{column}_min"] = str(frame[column].min())
-            metadata[f"{column}_max"] = str(frame[column].max())
-    yield dg.Output(frame, metadata=metadata)
+        yield dg.Output(report.frame, metadata=metadata)
+        return
+    metadata.update(_stats(report.output.path, contract))
+    yield dg.Output(report.output, metadata=metadata)
 
 
-@dg.asset(group_name=GROUP, kinds={"pandas", "parquet"}, check_specs=_check_specs(TRANSACTIONS))
-def raw_transactions(context: dg.AssetExecutionContext, raw_data: RawDataSource):
+@dg.asset(group_name=GROUP, kinds=KINDS, check_specs=_check_specs(TRANSACTIONS))
+def raw_transactions(context: dg.AssetExecutionContext, raw_data: RawDataSource, warehouse: Warehouse):
     """Card transactions (customer_id, ts UTC, amount, category, channel), validated against the data contract.
 
     Purchases are positive amounts, refunds negative. Required for CLTV, churn and embeddings;
     when absent the pipeline runs in profile mode.
     """
-    yield from ingest_table(context, raw_data, TRANSACTIONS)
+    yield from ingest_table(context, raw_data, warehouse, TRANSACTIONS)
 
 
-@dg.asset(group_name=GROUP, kinds={"pandas", "parquet"}, check_specs=_check_specs(CUSTOMERS))
-def raw_customers(context: dg.AssetExecutionContext, raw_data: RawDataSource):
+@dg.asset(group_name=GROUP, kinds=KINDS, check_specs=_check_specs(CUSTOMERS))
+def raw_customers(context: dg.AssetExecutionContext, raw_data: RawDataSource, warehouse: Warehouse):
     """Customer profile attributes (one row per customer_id), validated against the data contract.
 
     The reference schema is the public credit-card file: Avg_Credit_Limit, Total_Credit_Cards,
-    Total_visits_bank, Total_visits_online, Total_calls_made. Optional.
+    Total_visits_bank, Total_visits_online, Total_calls_made. Optional. With a ``valid_from`` column each
+    row is a version of a profile and features as of a date take the version valid then; without it
+    the table is a snapshot (training leaves it out for past cutoffs unless configured otherwise).
     """
-    yield from ingest_table(context, raw_data, CUSTOMERS)
+    yield from ingest_table(context, raw_data, warehouse, CUSTOMERS)
 
 
 @dg.asset(
     group_name=GROUP,
-    kinds={"pandas", "parquet"},
+    kinds=KINDS,
     check_specs=_check_specs(CAMPAIGNS),
-    ins={"raw_customers": IDS_ONLY, "raw_transactions": IDS_ONLY},
+    ins={"raw_customers": ENGINE_INPUT, "raw_transactions": ENGINE_INPUT},
 )
-def raw_campaigns(
-    context: dg.AssetExecutionContext, raw_data: RawDataSource, raw_customers: pd.DataFrame, raw_transactions: pd.DataFrame
-):
+def raw_campaigns(context: dg.AssetExecutionContext, raw_data: RawDataSource, warehouse: Warehouse,
+                  raw_customers: ParquetFile, raw_transactions: ParquetFile):
     """Past campaign treatment and response (customer_id, campaign_id, treated, sent_at, converted, revenue).
 
     Every customer must exist in raw_customers or raw_transactions. Optional; feeds uplift.
     """
-    present = [frame["customer_id"] for frame in (raw_customers, raw_transactions) if len(frame)]
-    known = pd.Index(pd.concat(present).dropna().unique()) if present else None
-    yield from ingest_table(context, raw_data, CAMPAIGNS, known_customer_ids=known)
+    known = [table for table in (raw_customers, raw_transactions) if table.rows]
+    yield from ingest_table(context, raw_data, warehouse, CAMPAIGNS, known_customer_ids=known or None)

@@ -26,26 +26,32 @@ class CLTVInputError(FamilyInputError):
     """The inputs cannot make a CLTV split (no transactions: profile mode)."""
 
 
-def build_cltv_split(transactions: pd.DataFrame, customers: pd.DataFrame | None, cutoff, horizon_days: int) -> TimeSplit:
+def build_cltv_split(transactions: pd.DataFrame, customers: pd.DataFrame | None, cutoff, horizon_days: int,
+                     snapshot_profile: bool = False) -> TimeSplit:
     """Validation rows as of ``cutoff`` and time-shifted fit rows as of ``cutoff - window``.
+
+    A profile table without ``valid_from`` is a snapshot taken after every cutoff, so its attributes
+    stay out of the training features unless ``snapshot_profile`` (they may postdate the as-of day);
+    the rows' ``profile_basis`` says what was used.
 
     The window equals the horizon; a young cohort (CDNOW: 39 weeks old at a 39-week horizon) has
     no room for that, so the longest window that leaves half the history for features is used and
     ML predictions are rescaled to the horizon.
     """
     cutoff = as_of_day(cutoff)
-    validation = calibration_holdout_frame(transactions, customers, cutoff, horizon_days)
+    validation = calibration_holdout_frame(transactions, customers, cutoff, horizon_days, snapshot_profile=snapshot_profile)
     history_days = int((cutoff - as_of_day(transactions["ts"].min())) / DAY)
     window = int(min(horizon_days, history_days // 2))
     parts = {VALIDATION: validation}
     cutoffs, horizons = {VALIDATION: cutoff}, {VALIDATION: int(horizon_days)}
     if window > 0:
-        parts[FIT] = calibration_holdout_frame(transactions, customers, cutoff - DAY * window, window)
+        parts[FIT] = calibration_holdout_frame(transactions, customers, cutoff - DAY * window, window, snapshot_profile=snapshot_profile)
         cutoffs[FIT], horizons[FIT] = cutoff - DAY * window, window
     return TimeSplit(cutoff, int(horizon_days), parts, cutoffs, horizons)
 
 
-def cltv_split_from_inputs(inputs: Mapping[str, pd.DataFrame], cutoff: str | None = None, horizon_days: int = 90) -> TimeSplit:
+def cltv_split_from_inputs(inputs: Mapping[str, pd.DataFrame], cutoff: str | None = None, horizon_days: int = 90,
+                           snapshot_profile_in_training: bool = False) -> TimeSplit:
     """The split from the ingested tables; the default cutoff is the last transaction day minus the horizon."""
     transactions = inputs.get(RAW_TRANSACTIONS)
     if transactions is None or transactions.empty:
@@ -53,4 +59,4 @@ def cltv_split_from_inputs(inputs: Mapping[str, pd.DataFrame], cutoff: str | Non
     customers = inputs.get(RAW_CUSTOMERS)
     customers = customers if customers is not None and len(customers) else None
     day = as_of_day(cutoff) if cutoff else as_of_day(transactions["ts"].max()) - pd.Timedelta(days=horizon_days)
-    return build_cltv_split(transactions, customers, day, horizon_days)
+    return build_cltv_split(transactions, customers, day, horizon_days, snapshot_profile=snapshot_profile_in_training)

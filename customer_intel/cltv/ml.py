@@ -13,12 +13,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from customer_intel.features.rfm import DISPLAY_ONLY_COLUMNS
 from customer_intel.modeling.intervals import interval_from_samples
 
+# identifiers, labels, targets, and the population-relative RFM scores (display only: a customer's
+# forecast must not depend on who else is scored that day)
 NON_FEATURES = {
-    "customer_id", "as_of", "feature_mode", "rfm_score", "rfm_segment", "top_category",
-    "holdout_purchases", "holdout_spend", "holdout_days",
+    "customer_id", "as_of", "feature_mode", "profile_basis", "top_category",
+    "holdout_purchases", "holdout_spend", "holdout_days", *DISPLAY_ONLY_COLUMNS,
 }
+CHANNEL_SHARE_PREFIX = "channel_share_"
 STACKED = ("stack_p_alive", "stack_expected_purchases")
 
 
@@ -60,6 +64,10 @@ class FeatureMatrix:
         return cls(columns=columns, medians=frame[columns].median().fillna(0.0))
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        # a channel of the training vocabulary that no transaction used by the scoring date has share 0
+        absent_channels = [c for c in self.columns if c.startswith(CHANNEL_SHARE_PREFIX) and c not in frame.columns]
+        if absent_channels:
+            frame = frame.assign(**dict.fromkeys(absent_channels, 0.0))
         missing = [c for c in self.columns if c not in frame.columns]
         if missing:
             raise KeyError(f"features missing at prediction time: {', '.join(missing)}")

@@ -14,8 +14,8 @@ class ColumnSpec:
     kind: ColumnKind
     required: bool = True
     nullable: bool = False
-    finite: bool = False  # float columns whose values must be finite numbers
-    not_in_future: bool = False  # timestamps that may not lie after the ingestion time
+    finite: bool = False  # float columns whose values must be finite numbers within the plausible bound
+    not_in_future: bool = False  # timestamps that may not lie after the ingestion time, nor before the date floor
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class TableContract:
     unique_key: tuple[str, ...] = ()  # one row per key (customers)
     no_duplicate_rows: bool = False  # exact duplicate rows are an export error (transactions)
     ids_must_be_known: bool = False  # customer_id must exist in customers or transactions
+    validity_column: str | None = None  # with it, a key may repeat once per version (valid_from)
 
     @property
     def required_columns(self) -> list[str]:
@@ -42,9 +43,11 @@ RULES: dict[str, str] = {
     "valid_types": "values must parse as the column's type",
     "non_null_values": "required values must not be null",
     "finite_amounts": "amounts must be finite numbers",
+    "plausible_amounts": "amounts must lie within the plausible bound (CUSTOMER_INTEL_MAX_ABS_AMOUNT)",
     "no_duplicate_rows": "a transaction must not appear twice",
     "unique_customer_ids": "one row per customer",
     "no_future_timestamps": "timestamps must not lie in the future of the as-of time",
+    "no_placeholder_dates": "timestamps must not lie before the date floor (CUSTOMER_INTEL_MIN_DATE)",
     "known_customer_ids": "every customer must exist in customers or transactions",
 }
 
@@ -64,9 +67,15 @@ TRANSACTIONS = TableContract(
 
 CUSTOMERS = TableContract(
     name="customers",
-    columns=(ColumnSpec("customer_id", "string"),),
+    columns=(
+        ColumnSpec("customer_id", "string"),
+        # optional: when present, each row is a version of the profile valid from that time on,
+        # and features as of a date take the version valid then (else the table is a snapshot)
+        ColumnSpec("valid_from", "timestamp", required=False, not_in_future=True),
+    ),
     keep_extra_columns=True,
     unique_key=("customer_id",),
+    validity_column="valid_from",
 )
 
 CAMPAIGNS = TableContract(
@@ -89,13 +98,37 @@ def rules_for(contract: TableContract) -> list[str]:
     """The rules that apply to a table, in the order they are evaluated."""
     rules = ["non_empty", "required_columns", "valid_types", "non_null_values"]
     if any(c.finite for c in contract.columns):
-        rules.append("finite_amounts")
+        rules += ["finite_amounts", "plausible_amounts"]
     if contract.no_duplicate_rows:
         rules.append("no_duplicate_rows")
     if contract.unique_key:
         rules.append("unique_customer_ids")
     if any(c.not_in_future for c in contract.columns):
-        rules.append("no_future_timestamps")
+        rules += ["no_future_timestamps", "no_placeholder_dates"]
     if contract.ids_must_be_known:
         rules.append("known_customer_ids")
     return rules
+
+
+DUPLICATE_KEY_POLICIES = ("refuse", "keep_last")
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    """The configurable bounds of the contract's rules (README: CUSTOMER_INTEL_MAX_ABS_AMOUNT, _MIN_DATE, _CUSTOMERS_DUPLICATES).
+
+    ``max_abs_amount``: an amount further from zero is an export error (e.g. 1.7e308 overflows every
+    sum to inf). ``min_date``: an earlier timestamp is a placeholder (1900-01-01, 1970-01-01 epoch
+    zero), not a purchase. ``duplicate_keys``: ``refuse`` a repeated customer key, or ``keep_last``
+    (the last row of each key in file order, as profile exports that append updates need).
+    """
+
+    max_abs_amount: float = 1e9
+    min_date: str = "1980-01-01"
+    duplicate_keys: str = "refuse"
+
+    def __post_init__(self):
+        if not self.max_abs_amount > 0:
+            raise ValueError(f"the plausible amount bound must be positive, got {self.max_abs_amount!r}")
+        if self.duplicate_keys not in DUPLICATE_KEY_POLICIES:
+            raise ValueError(f"duplicate_keys must be one of {', '.join(DUPLICATE_KEY_POLICIES)}, got {self.duplicate_keys!r}")

@@ -1,22 +1,31 @@
-"""Validation of raw tables against the contract: typed output, or violations that name file, column, rule and rows.
+"""Validation of raw tables against the contract, in the columnar engine: typed output, or violations
+that name file, column, rule and rows.
 
-``validate_raw_table`` coerces every contract column to its type and evaluates each rule of
-``contract.rules_for``. A rule's result lists its violations, each with up to ``max_examples``
-offending rows shown as they appear in the source file, so a person can find and fix them.
+``validate_raw_table`` evaluates each rule of ``contract.rules_for`` as vectorised queries over the
+files where they lie (one aggregate pass per file for the column rules, then the table-wide rules:
+repeated rows, repeated keys, unknown ids). A rule's result lists its violations, each with up to
+``MAX_EXAMPLES`` offending rows shown as they appear in the source file, so a person can find and
+fix them. When every rule passes, the typed table is written by the engine (``output``: a Parquet
+file, never through pandas) or returned as a frame for small tables.
+
+Timestamps are normalised to UTC value by value: a naive value is UTC, an offset is honoured, so a
+column that mixes the two is read correctly row by row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
-from customer_intel.ingest.contract import RULES, ColumnSpec, TableContract, rules_for
-from customer_intel.ingest.reader import SOURCE_FILE, SOURCE_ROW, RawTable
+from customer_intel.engine import ParquetFile, TableInput, ident, quote, register, session
+from customer_intel.ingest.contract import RULES, ColumnSpec, IngestLimits, TableContract, rules_for
+from customer_intel.ingest.reader import SOURCE_FILE, SOURCE_ROW, FileView, RawTable, is_csv
 
 MAX_EXAMPLES = 5
+FILE_INDEX = "_file_index"
 
 
 @dataclass
@@ -59,7 +68,9 @@ class ValidationReport:
     source: str
     n_rows: int
     results: list[RuleResult]
-    frame: pd.DataFrame  # typed rows in contract columns (+ extra profile attributes); empty on failure
+    frame: pd.DataFrame  # typed rows in contract columns (+ extra profile attributes); empty on failure or with ``output``
+    output: ParquetFile | None = None  # the typed table, when it was written to a file
+    notes: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -83,50 +94,86 @@ class ValidationReport:
         return "\n".join([*blocks, *tail])
 
 
-def _example_rows(raw: pd.DataFrame, mask: np.ndarray, columns: Iterable[str]) -> list[str]:
-    shown = [c for c in columns if c in raw.columns]
+def _show(value) -> str:
+    if isinstance(value, dt.datetime | dt.date | pd.Timestamp):
+        return repr(value.isoformat())
+    return repr(value)
+
+
+def _where(path: str, row: int) -> str:
+    return f"line {row + 2} of {path}" if is_csv(path) else f"row {row + 1} of {path}"
+
+
+def _examples(con, query: str, columns: list[str]) -> list[str]:
+    """``query`` selects ``_source_file, _source_row`` and ``columns``; one line per row."""
     lines = []
-    for _, row in raw.loc[mask].head(MAX_EXAMPLES).iterrows():
-        path = str(row[SOURCE_FILE])
-        where = f"line {int(row[SOURCE_ROW]) + 2}" if path.lower().endswith((".csv", ".csv.gz")) else f"row {int(row[SOURCE_ROW]) + 1}"
-        values = ", ".join(f"{c}={row[c]!r}" for c in shown)
-        lines.append(f"{where} of {path}: {values}")
+    for row in con.execute(query).fetchall():
+        values = ", ".join(f"{c}={_show(v)}" for c, v in zip(columns, row[2:]))
+        lines.append(f"{_where(row[0], int(row[1]))}: {values}")
     return lines
 
 
-def _violation(rule: str, column: str, raw: pd.DataFrame, mask: np.ndarray, detail: str, columns: list[str]) -> Violation:
-    mask = np.asarray(mask, dtype=bool)
-    return Violation(
-        rule=rule,
-        column=column,
-        files=sorted(raw.loc[mask, SOURCE_FILE].astype(str).unique().tolist()),
-        n_rows=int(mask.sum()),
-        n_total=len(raw),
-        detail=detail,
-        examples=_example_rows(raw, mask, columns),
-    )
+@dataclass
+class _Column:
+    """How one contract column of one file is typed and judged."""
+
+    spec: ColumnSpec
+    typed: str  # SQL of the typed value
+    present: str  # SQL: the source holds a (non-missing) value
 
 
-def _coerce(spec: ColumnSpec, values: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """Return the typed column and a mask of non-null source values that failed to parse."""
-    if values.dtype == object or pd.api.types.is_string_dtype(values):
-        stripped = values.astype("string").str.strip()
-        values = stripped.mask(stripped == "")  # blank text is a missing value, as in CSV
-    was_null = values.isna().to_numpy()
+def _column_sql(spec: ColumnSpec, source_type: str) -> _Column:
+    c = ident(spec.name)
+    text = source_type.upper() == "VARCHAR"
+    value = f"NULLIF(trim({c}), '')" if text else c
+    present = f"({value} IS NOT NULL)"
     if spec.kind == "string":
-        return values.astype("string"), np.zeros(len(values), dtype=bool)
+        return _Column(spec, value if text else f"CAST({c} AS VARCHAR)", present)
     if spec.kind == "timestamp":
-        if pd.api.types.is_datetime64_any_dtype(values):
-            typed = pd.to_datetime(values, utc=True)
+        if text:
+            typed = f"TRY_CAST({value} AS TIMESTAMPTZ)"
+        elif source_type.upper().startswith(("TIMESTAMP", "DATE")):
+            typed = f"CAST({c} AS TIMESTAMPTZ)"  # a naive stored timestamp is UTC (the session's zone)
         else:
-            typed = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
-        return typed, typed.isna().to_numpy() & ~was_null
-    numeric = pd.to_numeric(values, errors="coerce").astype("float64")
-    bad = numeric.isna().to_numpy() & ~was_null
+            typed = f"TRY_CAST({c} AS TIMESTAMPTZ)"
+        return _Column(spec, typed, present)
+    number = f"TRY_CAST({value} AS DOUBLE)" if text else f"TRY_CAST({c} AS DOUBLE)"
+    number = f"CASE WHEN isnan({number}) THEN NULL ELSE {number} END"  # NaN is a missing value, as in pandas
+    if not text:
+        present = f"({c} IS NOT NULL AND NOT coalesce(isnan(TRY_CAST({c} AS DOUBLE)), FALSE))"
     if spec.kind == "flag":
-        not_flag = numeric.notna().to_numpy() & ~numeric.isin([0.0, 1.0]).to_numpy()
-        return numeric.where(~not_flag).astype("Int8"), bad | not_flag
-    return numeric, bad
+        return _Column(spec, f"CASE WHEN {number} IN (0, 1) THEN CAST({number} AS TINYINT) END", present)
+    return _Column(spec, number, present)
+
+
+def _column_rules(column: _Column, now: pd.Timestamp, limits: IngestLimits) -> list[tuple[str, str, str]]:
+    """(rule, SQL condition of an offending row, detail) for one typed column."""
+    spec, t = column.spec, "t." + ident(column.spec.name)
+    present = "t." + ident("_present_" + spec.name)
+    kind = "0 or 1" if spec.kind == "flag" else f"a {spec.kind}"
+    rules = [("valid_types", f"{t} IS NULL AND {present}", f"values must be {kind}")]
+    if not spec.nullable:
+        rules.append(("non_null_values", f"NOT {present}", "null or empty values"))
+    if spec.finite:
+        rules.append(("finite_amounts", f"isinf({t})", "infinite values"))
+        rules.append(("plausible_amounts", f"NOT isinf({t}) AND abs({t}) > {limits.max_abs_amount!r}",
+                      f"values beyond ±{limits.max_abs_amount:,.0f} (an export error: such amounts overflow every sum)"))
+    if spec.not_in_future:
+        floor = pd.Timestamp(limits.min_date, tz="UTC")
+        rules.append(("no_future_timestamps", f"{t} > TIMESTAMPTZ '{now.isoformat()}'", f"timestamps after the as-of time {now.isoformat()}"))
+        rules.append(("no_placeholder_dates", f"{t} < TIMESTAMPTZ '{floor.isoformat()}'",
+                      f"timestamps before the date floor {floor.date()} (placeholders such as 1900-01-01, not events)"))
+    return rules
+
+
+def _known_ids_view(con, known: pd.Index | Sequence[TableInput]) -> None:
+    if isinstance(known, pd.Index):
+        known = [pd.DataFrame({"customer_id": known.astype(str)})]
+    parts = []
+    for i, table in enumerate(known):
+        register(con, f"known_{i}", table)
+        parts.append(f"SELECT CAST(customer_id AS VARCHAR) AS customer_id FROM known_{i}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW known_ids AS {' UNION ALL '.join(parts)}")
 
 
 def validate_raw_table(
@@ -134,120 +181,199 @@ def validate_raw_table(
     contract: TableContract,
     *,
     now: pd.Timestamp,
-    known_customer_ids: pd.Index | None = None,
+    known_customer_ids: pd.Index | Sequence[TableInput] | None = None,
     asset_name: str | None = None,
+    limits: IngestLimits | None = None,
+    output: str | None = None,
+    con=None,
 ) -> ValidationReport:
-    """Coerce ``raw`` to the contract's types and evaluate every rule that applies to it."""
+    """Type ``raw`` to the contract and evaluate every rule that applies to it.
+
+    ``known_customer_ids``: the ids of the other tables (an index, or tables with a ``customer_id``
+    column) for ``known_customer_ids``. ``output``: write the typed table there as Parquet.
+    """
+    limits = limits or IngestLimits()
     asset_name = asset_name or f"raw_{contract.name}"
     rules = rules_for(contract)
     source = raw.describe_source()
-    frame = raw.frame
-    n = len(frame)
     empty_typed = pd.DataFrame({c.name: pd.Series(dtype="object") for c in contract.columns})
 
-    def report(results: list[RuleResult], typed: pd.DataFrame) -> ValidationReport:
-        return ValidationReport(contract.name, asset_name, source, n, results, typed)
+    def report(results: list[RuleResult], n: int, typed=empty_typed, written=None, notes=()) -> ValidationReport:
+        return ValidationReport(contract.name, asset_name, source, n, results, typed, written, list(notes))
 
     if raw.absent:
         note = "not applicable: the table is not configured, its features are switched off"
-        return report([RuleResult(rule, evaluated=False, note=note) for rule in rules], empty_typed)
+        return report([RuleResult(rule, evaluated=False, note=note) for rule in rules], 0)
 
-    results: dict[str, RuleResult] = {rule: RuleResult(rule, evaluated=True) for rule in rules}
-    if n == 0:
-        results["non_empty"].violations.append(
-            Violation("non_empty", "(all)", raw.files, 0, 0, "the file has no data rows")
-        )
-        for rule in rules[1:]:
-            results[rule] = RuleResult(rule, evaluated=False, note="skipped: the table is empty")
-        return report(list(results.values()), empty_typed)
+    with session(con) as con:
+        views = raw.open_files(con)
+        counts = [con.execute(f"SELECT count(*) FROM {v.name}").fetchone()[0] if v.columns else 0 for v in views]
+        n = sum(counts)
+        results: dict[str, RuleResult] = {rule: RuleResult(rule, evaluated=True) for rule in rules}
+        if n == 0:
+            results["non_empty"].violations.append(Violation("non_empty", "(all)", raw.files, 0, 0, "the file has no data rows"))
+            for rule in rules[1:]:
+                results[rule] = RuleResult(rule, evaluated=False, note="skipped: the table is empty")
+            return report(list(results.values()), 0)
+        views = [v for v, count in zip(views, counts) if count]  # an empty part adds nothing
 
-    present = set(frame.columns)
+        _required_columns(raw, contract, views, n, results["required_columns"])
+        if results["required_columns"].violations:
+            for rule in rules[2:]:
+                results[rule] = RuleResult(rule, evaluated=False, note="skipped: required columns are missing")
+            return report(list(results.values()), n)
+
+        typed_selects = []
+        found: dict[tuple[str, str], Violation] = {}
+        extras: list[str] = []
+        for index, view in enumerate(views):
+            columns = [_column_sql(spec, view.columns[spec.name]) for spec in contract.columns if spec.name in view.columns]
+            shown = [c.spec.name for c in columns]
+            extra = [c for c in view.columns if contract.keep_extra_columns and c not in shown]
+            extras += [c for c in extra if c not in extras]
+            typed_cols = ", ".join(f"{c.typed} AS {ident(c.spec.name)}, {c.present} AS {ident('_present_' + c.spec.name)}" for c in columns)
+            raw_cols = ", ".join(f"{ident(name)} AS {ident('_raw_' + name)}" for name in shown)
+            inner = f"(SELECT {typed_cols}, {raw_cols}, {SOURCE_FILE}, {SOURCE_ROW} FROM {view.name}) AS t"
+            checks = [(spec_rule, column.spec.name, cond, detail)
+                      for column in columns for spec_rule, cond, detail in _column_rules(column, now, limits)]
+            tallies = con.execute("SELECT " + ", ".join(f"count(*) FILTER (WHERE {cond})" for _, _, cond, _ in checks)
+                                  + f" FROM {inner}").fetchone()
+            raw_shown = ", ".join(f"t.{ident('_raw_' + name)}" for name in shown)
+            for (rule, column, cond, detail), tally in zip(checks, tallies):
+                if not tally:
+                    continue
+                violation = found.setdefault((rule, column), Violation(rule, column, [], 0, n, detail))
+                violation.files.append(view.path)
+                violation.n_rows += tally
+                room = MAX_EXAMPLES - len(violation.examples)
+                if room > 0:
+                    violation.examples += _examples(con, f"SELECT t.{SOURCE_FILE}, t.{SOURCE_ROW}, {raw_shown} FROM {inner} "
+                                                    f"WHERE {cond} ORDER BY t.{SOURCE_ROW} LIMIT {room}", shown)
+            extra_cols = "".join(f", {_extra_sql(con, view, name)} AS {ident(name)}" for name in extra)
+            typed_selects.append(f"SELECT {', '.join(f'{c.typed} AS {ident(c.spec.name)}' for c in columns)}{extra_cols}, "
+                                 f"{SOURCE_FILE}, {SOURCE_ROW}, {index} AS {FILE_INDEX} FROM {view.name}")
+        for (rule, _), violation in found.items():
+            results[rule].violations.append(violation)
+
+        con.execute("CREATE OR REPLACE TEMP VIEW typed_all AS " + " UNION ALL BY NAME ".join(typed_selects))
+        names = [spec.name for spec in contract.columns if any(spec.name in v.columns for v in views)]
+        notes: list[str] = []
+        if contract.no_duplicate_rows:
+            _duplicate_rows(con, names, n, results["no_duplicate_rows"])
+        keep = "TRUE"
+        if contract.unique_key:
+            keep = _unique_keys(con, contract, names, n, limits, results["unique_customer_ids"], notes)
+        if contract.ids_must_be_known:
+            if known_customer_ids is None:
+                results["known_customer_ids"] = RuleResult(
+                    "known_customer_ids", evaluated=False, note="not applicable: neither customers nor transactions are configured"
+                )
+            else:
+                _known_ids_view(con, known_customer_ids)
+                _unknown_ids(con, names, n, results["known_customer_ids"])
+
+        ordered = list(results.values())
+        if any(r.violations for r in ordered):
+            return report(ordered, n)
+        select = (f"SELECT {', '.join(ident(c) for c in names + extras)} FROM typed_all WHERE {keep} "
+                  f"ORDER BY {FILE_INDEX}, {SOURCE_ROW}")
+        if output is not None:
+            con.execute(f"COPY ({select}) TO {quote(output)} (FORMAT parquet, COMPRESSION zstd)")
+            rows = con.execute(f"SELECT count(*) FROM read_parquet({quote(output)})").fetchone()[0]
+            return report(ordered, n, written=ParquetFile(output, rows), notes=notes)
+        typed = con.execute(select).df()
+        for spec in contract.columns:
+            if spec.name in typed and spec.kind == "string":
+                typed[spec.name] = typed[spec.name].astype("string")
+            elif spec.name in typed and spec.kind == "timestamp":
+                typed[spec.name] = typed[spec.name].astype("datetime64[ns, UTC]")
+            elif spec.name in typed and spec.kind == "flag":
+                typed[spec.name] = typed[spec.name].astype("Int8")
+        return report(ordered, n, typed, notes=notes)
+
+
+def _extra_sql(con, view: FileView, name: str) -> str:
+    """A profile attribute: numbers when every value of a text column parses as one, else as given."""
+    c = ident(name)
+    if view.columns[name].upper() != "VARCHAR":
+        return c
+    text = f"NULLIF(trim({c}), '')"
+    numeric = con.execute(f"SELECT count({text}) = count(TRY_CAST({text} AS DOUBLE)) FROM {view.name}").fetchone()[0]
+    return f"TRY_CAST({text} AS DOUBLE)" if numeric else c
+
+
+def _required_columns(raw: RawTable, contract: TableContract, views: list[FileView], n: int, result: RuleResult) -> None:
+    """Each file must hold every required column: a part whose header says ``amt`` is named, not read as nulls."""
     for spec in contract.columns:
-        mapped = raw.missing_mapped_columns.get(spec.name)
-        # an explicit mapping to a column the file lacks is an error even if a same-named column exists
-        if mapped or (spec.required and spec.name not in present):
-            detail = (
-                f"the column mapping points '{spec.name}' at source column '{mapped}', which is not in the file"
-                if mapped
-                else f"required column '{spec.name}' is missing"
-            )
-            found = sorted(c for c in present if not c.startswith("_source_"))
-            detail += f" (columns found: {', '.join(found)})"
-            results["required_columns"].violations.append(
-                Violation("required_columns", spec.name, raw.files, 0, n, detail)
-            )
-    if results["required_columns"].violations:
-        for rule in rules[2:]:
-            results[rule] = RuleResult(rule, evaluated=False, note="skipped: required columns are missing")
-        return report(list(results.values()), empty_typed)
+        for view in views:
+            mapped = raw.missing_mapped_columns.get(spec.name)
+            mapped_missing = mapped is not None and (not view.source_columns or mapped not in view.source_columns)
+            if not mapped_missing and not (spec.required and spec.name not in view.columns):
+                continue
+            detail = (f"the column mapping points '{spec.name}' at source column '{mapped}', which is not in the file"
+                      if mapped_missing else f"required column '{spec.name}' is missing")
+            detail += f" (columns found: {', '.join(sorted(view.source_columns or view.columns))})"
+            result.violations.append(Violation("required_columns", spec.name, [view.path], 0, n, detail))
 
-    key_columns = [c.name for c in contract.columns if c.name in present]
-    typed = pd.DataFrame(index=frame.index)
-    for spec in contract.columns:
-        if spec.name not in present:
-            continue
-        column, unparsable = _coerce(spec, frame[spec.name])
-        typed[spec.name] = column
-        if unparsable.any():
-            kind = "0 or 1" if spec.kind == "flag" else f"a {spec.kind}"
-            results["valid_types"].violations.append(
-                _violation("valid_types", spec.name, frame, unparsable, f"values must be {kind}", key_columns)
-            )
-        if not spec.nullable:
-            nulls = frame[spec.name].isna().to_numpy() | (typed[spec.name].isna().to_numpy() & ~unparsable)
-            if nulls.any():
-                results["non_null_values"].violations.append(
-                    _violation("non_null_values", spec.name, frame, nulls, "null or empty values", key_columns)
-                )
-        if spec.finite:
-            infinite = np.isinf(typed[spec.name].to_numpy(dtype="float64", na_value=np.nan))
-            if infinite.any():
-                results["finite_amounts"].violations.append(
-                    _violation("finite_amounts", spec.name, frame, infinite, "infinite values", key_columns)
-                )
-        if spec.not_in_future:
-            future = (typed[spec.name] > now).to_numpy(dtype=bool, na_value=False)
-            if future.any():
-                detail = f"timestamps after the as-of time {now.isoformat()}"
-                results["no_future_timestamps"].violations.append(
-                    _violation("no_future_timestamps", spec.name, frame, future, detail, key_columns)
-                )
 
-    if contract.keep_extra_columns:
-        for column in frame.columns:
-            if column not in typed.columns and not column.startswith("_source_"):
-                typed[column] = frame[column]
+def _table_examples(con, where: str, names: list[str], limit: int = MAX_EXAMPLES) -> tuple[list[str], list[str]]:
+    """(files, example lines) of the typed rows matching ``where``, in file order."""
+    files = [r[0] for r in con.execute(f"SELECT DISTINCT {SOURCE_FILE} FROM typed_all WHERE {where} ORDER BY 1").fetchall()]
+    cols = ", ".join(ident(c) for c in names)
+    lines = _examples(con, f"SELECT {SOURCE_FILE}, {SOURCE_ROW}, {cols} FROM typed_all WHERE {where} "
+                      f"ORDER BY {FILE_INDEX}, {SOURCE_ROW} LIMIT {limit}", names)
+    return files, lines
 
-    if contract.no_duplicate_rows:
-        dupes = typed[key_columns].duplicated(keep="first").to_numpy()
-        if dupes.any():
-            results["no_duplicate_rows"].violations.append(
-                _violation("no_duplicate_rows", "(all)", frame, dupes, "exact repeats of an earlier row", key_columns)
-            )
-    if contract.unique_key:
-        dupes = typed.duplicated(subset=list(contract.unique_key), keep=False).to_numpy()
-        dupes &= typed[list(contract.unique_key)].notna().all(axis=1).to_numpy()
-        if dupes.any():
-            column = ",".join(contract.unique_key)
-            results["unique_customer_ids"].violations.append(
-                _violation("unique_customer_ids", column, frame, dupes, "ids that appear on more than one row", key_columns)
-            )
-    if contract.ids_must_be_known:
-        if known_customer_ids is None:
-            results["known_customer_ids"] = RuleResult(
-                "known_customer_ids", evaluated=False, note="not applicable: neither customers nor transactions are configured"
-            )
-        else:
-            ids = typed["customer_id"]
-            unknown = (ids.notna() & ~ids.isin(known_customer_ids)).to_numpy()
-            if unknown.any():
-                results["known_customer_ids"].violations.append(
-                    _violation(
-                        "known_customer_ids", "customer_id", frame, unknown,
-                        "ids not found in raw_customers or raw_transactions", key_columns,
-                    )
-                )
 
-    ordered = list(results.values())
-    ok = not any(r.violations for r in ordered)
-    return report(ordered, typed.reset_index(drop=True) if ok else empty_typed)
+def _duplicate_rows(con, names: list[str], n: int, result: RuleResult) -> None:
+    """Exact repeats of an earlier row: candidates by a 64-bit hash, confirmed on the values."""
+    cols = ", ".join(ident(c) for c in names)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE dup_hashes AS SELECT h FROM (SELECT hash({cols}) AS h FROM typed_all) "
+                "GROUP BY h HAVING count(*) > 1")
+    if not con.execute("SELECT count(*) FROM dup_hashes").fetchone()[0]:
+        return
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE dup_rows AS
+        SELECT {FILE_INDEX}, {SOURCE_ROW} FROM (
+            SELECT {FILE_INDEX}, {SOURCE_ROW}, row_number() OVER (PARTITION BY {cols} ORDER BY {FILE_INDEX}, {SOURCE_ROW}) AS rn
+            FROM typed_all WHERE hash({cols}) IN (SELECT h FROM dup_hashes)) WHERE rn > 1""")
+    count = con.execute("SELECT count(*) FROM dup_rows").fetchone()[0]
+    if count:
+        where = f"({FILE_INDEX}, {SOURCE_ROW}) IN (SELECT ({FILE_INDEX}, {SOURCE_ROW}) FROM dup_rows)"
+        files, lines = _table_examples(con, where, names)
+        result.violations.append(Violation("no_duplicate_rows", "(all)", files, count, n, "exact repeats of an earlier row", lines))
+
+
+def _unique_keys(con, contract: TableContract, names: list[str], n: int, limits: IngestLimits,
+                 result: RuleResult, notes: list[str]) -> str:
+    """Repeated keys are refused, or (``keep_last``) all but the last row of each key are dropped; returns the row filter."""
+    key = list(contract.unique_key)
+    if contract.validity_column and contract.validity_column in names:
+        key.append(contract.validity_column)  # versions of a profile: one row per key and validity start
+    cols = ", ".join(ident(c) for c in key)
+    not_null = " AND ".join(f"{ident(c)} IS NOT NULL" for c in key)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE repeated_keys AS SELECT {cols}, count(*) AS n FROM typed_all WHERE {not_null} "
+                f"GROUP BY ALL HAVING count(*) > 1")
+    repeated, rows = con.execute("SELECT count(*), coalesce(sum(n), 0) FROM repeated_keys").fetchone()
+    if not repeated:
+        return "TRUE"
+    if limits.duplicate_keys == "keep_last":
+        notes.append(f"{repeated:,} customer ids appear on more than one row ({rows:,} rows); kept the last row of each "
+                     "in file order (customers_duplicates=keep_last)")
+        return (f"({FILE_INDEX}, {SOURCE_ROW}) IN (SELECT ({FILE_INDEX}, {SOURCE_ROW}) FROM typed_all QUALIFY row_number() OVER "
+                f"(PARTITION BY {cols} ORDER BY {FILE_INDEX} DESC, {SOURCE_ROW} DESC) = 1)")
+    where = f"({cols}) IN (SELECT ({cols}) FROM repeated_keys)" if len(key) > 1 else f"{cols} IN (SELECT {cols} FROM repeated_keys)"
+    files, lines = _table_examples(con, where, names)
+    detail = ("ids that appear on more than one row. If the export repeats a customer on purpose (appended updates), set "
+              "CUSTOMER_INTEL_CUSTOMERS_DUPLICATES=keep_last (resource raw_data: customers_duplicates, or `customer-intel run "
+              "--customers-duplicates keep_last`) to keep the last row of each id in file order, or add a valid_from column")
+    result.violations.append(Violation("unique_customer_ids", ",".join(contract.unique_key), files, int(rows), n, detail, lines))
+    return "TRUE"
+
+
+def _unknown_ids(con, names: list[str], n: int, result: RuleResult) -> None:
+    where = "customer_id IS NOT NULL AND customer_id NOT IN (SELECT customer_id FROM known_ids WHERE customer_id IS NOT NULL)"
+    count = con.execute(f"SELECT count(*) FROM typed_all WHERE {where}").fetchone()[0]
+    if count:
+        files, lines = _table_examples(con, where, names)
+        result.violations.append(Violation("known_customer_ids", "customer_id", files, count, n,
+                                           "ids not found in raw_customers or raw_transactions", lines))

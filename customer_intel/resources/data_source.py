@@ -14,9 +14,10 @@ from pathlib import Path
 from pydantic import Field
 
 from customer_intel.ingest import RawTable, TableContract, read_raw_table
+from customer_intel.ingest.contract import IngestLimits
 from customer_intel.ingest.reader import LOCAL_FILES, TABLE_SUFFIXES, RawSourceError, is_table_file_name
 from customer_intel.resources.s3_client import S3ClientResource
-from customer_intel.resources.settings import Settings
+from customer_intel.resources.settings import ConfigurationError, Settings, column_mapping
 from customer_intel.resources.storage import S3_SCHEME, S3ObjectStore, StoredObject, s3_uri, split_s3_uri, stat_object
 
 NOT_CONFIGURED = {"", "none", "off"}
@@ -59,6 +60,15 @@ class S3Files:
         bucket, key = split_s3_uri(path)
         return io.BytesIO(self.client.get_object(Bucket=bucket, Key=key)["Body"].read())
 
+    def stage(self, path: str, target: Path) -> str:
+        """Copy an object to a local file for the engine; the caller owns ``target``'s folder."""
+        bucket, key = split_s3_uri(path)
+        try:
+            self.client.download_file(bucket, key, str(target))
+        except Exception as exc:  # access denied, object gone since it was listed, endpoint down
+            raise RawSourceError(f"{path}: cannot be downloaded: {exc}") from exc
+        return str(target)
+
 
 class RawDataSource(S3ClientResource):
     """Locates and reads the raw tables, from a local folder or an S3 prefix.
@@ -80,6 +90,11 @@ class RawDataSource(S3ClientResource):
     transactions_columns: dict[str, str] | None = Field(default=None, description="contract column -> export column; unset: $CUSTOMER_INTEL_TRANSACTIONS_COLUMNS")
     customers_columns: dict[str, str] | None = Field(default=None, description="contract column -> export column; unset: $CUSTOMER_INTEL_CUSTOMERS_COLUMNS")
     campaigns_columns: dict[str, str] | None = Field(default=None, description="contract column -> export column; unset: $CUSTOMER_INTEL_CAMPAIGNS_COLUMNS")
+    customers_duplicates: str | None = Field(default=None, description="a customer id on more than one row: 'refuse' or 'keep_last' "
+                                             "(the last row in file order); unset: $CUSTOMER_INTEL_CUSTOMERS_DUPLICATES, else refuse")
+    max_abs_amount: float | None = Field(default=None, description="amounts further from zero are refused; unset: $CUSTOMER_INTEL_MAX_ABS_AMOUNT, else 1e9")
+    min_date: str | None = Field(default=None, description="YYYY-MM-DD: earlier timestamps are placeholders and refused; "
+                                 "unset: $CUSTOMER_INTEL_MIN_DATE, else 1980-01-01")
 
     @property
     def raw_location(self) -> str:
@@ -92,27 +107,55 @@ class RawDataSource(S3ClientResource):
 
     def columns(self, table: str) -> dict[str, str]:
         mapping = getattr(self, f"{table}_columns")
-        return mapping if mapping is not None else Settings.from_env().column_mappings[table]
+        return column_mapping(mapping, f"raw_data.{table}_columns") if mapping is not None else Settings.from_env().column_mappings[table]
+
+    def limits(self) -> IngestLimits:
+        """The configurable bounds of the contract's rules (resource fields, else the environment)."""
+        settings = Settings.from_env()
+        try:
+            return IngestLimits(
+                max_abs_amount=self.max_abs_amount if self.max_abs_amount is not None else settings.max_abs_amount,
+                min_date=self.min_date or settings.min_date,
+                duplicate_keys=self.customers_duplicates or settings.customers_duplicates,
+            )
+        except ValueError as exc:
+            raise ConfigurationError(f"raw_data: {exc}") from None
+
+    def switched_off(self, table: str) -> bool:
+        """True when the table is switched off explicitly (path 'none')."""
+        explicit = self._explicit_path(table)
+        return explicit is not None and explicit.strip().lower() in NOT_CONFIGURED
 
     def location(self, table: str) -> str | None:
+        """Where ``table`` is: an explicit path, else found by name in the raw folder; None when absent.
+
+        A raw folder that does not exist, and a table found in two forms (``transactions.csv`` beside
+        ``transactions.parquet``), are errors that name the paths: reading either would be a guess.
+        """
         explicit = self._explicit_path(table)
         if explicit is not None:
             return None if explicit.strip().lower() in NOT_CONFIGURED else explicit
         raw_dir = self.raw_location
         if raw_dir.startswith(S3_SCHEME):
             bucket, prefix = split_s3_uri(raw_dir)
-            names = {obj.key[len(prefix):].lstrip("/") for obj in S3ObjectStore(self.s3_client(), bucket).list(prefix)}
-            for suffix in TABLE_SUFFIXES:
-                if f"{table}{suffix}" in names:
-                    return s3_uri(bucket, prefix, f"{table}{suffix}")
+            listed = S3ObjectStore(self.s3_client(), bucket).list(prefix)
+            if not listed:
+                raise RawSourceError(f"the raw location {raw_dir} holds no objects (CUSTOMER_INTEL_RAW_DIR / raw_data.raw_dir); "
+                                     "nothing was read or written")
+            names = {obj.key[len(prefix):].lstrip("/") for obj in listed}
+            found = [s3_uri(bucket, prefix, f"{table}{suffix}") for suffix in TABLE_SUFFIXES if f"{table}{suffix}" in names]
             if any(name.startswith(f"{table}/") for name in names):
-                return s3_uri(bucket, prefix, table) + "/"
-            return None
-        root = Path(raw_dir)
-        for candidate in [root / f"{table}{suffix}" for suffix in TABLE_SUFFIXES] + [root / table]:
-            if candidate.exists():
-                return str(candidate)
-        return None
+                found.append(s3_uri(bucket, prefix, table) + "/")
+        else:
+            root = Path(raw_dir)
+            if not root.is_dir():
+                raise RawSourceError(f"the raw folder {raw_dir} does not exist (CUSTOMER_INTEL_RAW_DIR / raw_data.raw_dir); "
+                                     "nothing was read or written")
+            found = [str(c) for c in [root / f"{table}{suffix}" for suffix in TABLE_SUFFIXES] + [root / table] if c.exists()]
+        if len(found) > 1:
+            raise RawSourceError(f"{table} is there in {len(found)} forms: {', '.join(found)}. Remove the stale one, or name the one "
+                                 f"to read with CUSTOMER_INTEL_{table.upper()}_PATH (raw_data.{table}_path)")
+        return found[0] if found else None
 
     def read(self, contract: TableContract) -> RawTable:
         location = self.location(contract.name)

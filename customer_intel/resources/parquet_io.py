@@ -1,23 +1,52 @@
-"""Parquet IO manager: complete-or-absent partitions under ``<asset>/[date=YYYY-MM-DD/]part-0.parquet``.
+"""Parquet IO manager: complete-or-absent tables under ``<asset>/[date=YYYY-MM-DD/]``, switched by their manifest.
 
 It writes through the warehouse resource (a local folder or an S3 prefix, same keys) with the
-write-verify-publish protocol of ``tables.write_table``; readers refuse unpublished partitions.
+write-beside-verify-switch protocol of ``tables``; readers refuse unpublished partitions. An
+asset may return a pandas frame, or a ``ParquetFile`` the engine wrote (published as is, never
+loaded into pandas); an input may ask for the file instead of a frame with
+``AssetIn(metadata={"engine": True})`` (the warehouse's own file locally, a verified copy from S3).
 """
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
 
+from customer_intel.engine import ParquetFile
 from customer_intel.resources.storage import ObjectStore
-from customer_intel.resources.tables import DATA_FILE, partition_prefix, read_table, write_table
+from customer_intel.resources.tables import (
+    NonFiniteValuesError,
+    WarehouseWriteError,
+    partition_prefix,
+    published_file,
+    read_table,
+    write_file,
+    write_table,
+)
 from customer_intel.resources.warehouse import Warehouse
+
+_STAGING: list[Path] = []
+
+
+def staging_dir() -> Path:
+    """A folder for local copies of S3 inputs, removed when the process exits."""
+    if not _STAGING:
+        folder = Path(tempfile.mkdtemp(prefix="customer_intel_inputs_"))
+        atexit.register(shutil.rmtree, folder, True)
+        _STAGING.append(folder)
+    return _STAGING[0]
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):
     """Stores DataFrame assets as Parquet in the warehouse (a local folder or an S3 prefix, same keys).
 
-    An input may ask for a subset of columns with ``AssetIn(metadata={"columns": [...]})``.
+    An input may ask for a subset of columns with ``AssetIn(metadata={"columns": [...]})``, or for
+    the published file itself with ``AssetIn(metadata={"engine": True})``.
     """
 
     warehouse: Warehouse
@@ -25,27 +54,39 @@ class ParquetIOManager(dg.ConfigurableIOManager):
     def _store(self) -> ObjectStore:
         return self.warehouse.store()
 
-    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
+    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame | ParquetFile) -> None:
         if obj is None:
             return
-        if not isinstance(obj, pd.DataFrame):
+        if not isinstance(obj, pd.DataFrame | ParquetFile):
             raise TypeError(f"ParquetIOManager stores DataFrames; {context.asset_key.to_user_string()} returned {type(obj).__name__}")
         partition = context.partition_key if context.has_asset_partitions else None
         prefix = partition_prefix(context.asset_key.path, partition)
         store = self._store()
-        manifest = write_table(store, prefix, obj, run_id=context.run_id)
-        uri = store.uri(f"{prefix}/{DATA_FILE}")
+        try:
+            if isinstance(obj, ParquetFile):
+                manifest = write_file(store, prefix, obj.path, run_id=context.run_id)
+            else:
+                manifest = write_table(store, prefix, obj, run_id=context.run_id)
+        except (WarehouseWriteError, NonFiniteValuesError) as exc:
+            raise dg.Failure(description=f"{context.asset_key.to_user_string()}: {exc}") from exc
+        uri = store.uri(f"{prefix}/{manifest['data_file']}")
         context.add_output_metadata(
             {"path": dg.MetadataValue.url(uri) if uri.startswith("s3://") else dg.MetadataValue.path(uri), "bytes": manifest["bytes"]}
         )
 
-    def load_input(self, context: dg.InputContext) -> pd.DataFrame | dict[str, pd.DataFrame]:
-        columns = (context.definition_metadata or {}).get("columns")
+    def _load(self, store: ObjectStore, prefix: str, metadata: dict) -> pd.DataFrame | ParquetFile:
+        if metadata.get("engine"):
+            path, manifest = published_file(store, prefix, staging_dir())
+            return ParquetFile(path, manifest["rows"])
+        return read_table(store, prefix, metadata.get("columns"))
+
+    def load_input(self, context: dg.InputContext) -> pd.DataFrame | ParquetFile | dict:
+        metadata = context.definition_metadata or {}
         store = self._store()
         path = context.asset_key.path
         if not context.has_asset_partitions:
-            return read_table(store, partition_prefix(path, None), columns)
+            return self._load(store, partition_prefix(path, None), metadata)
         keys = context.asset_partition_keys
         if len(keys) == 1:
-            return read_table(store, partition_prefix(path, keys[0]), columns)
-        return {key: read_table(store, partition_prefix(path, key), columns) for key in keys}
+            return self._load(store, partition_prefix(path, keys[0]), metadata)
+        return {key: self._load(store, partition_prefix(path, key), metadata) for key in keys}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from customer_intel.monitoring.drift import DEFAULT_DRIFT_FEATURES
@@ -19,6 +20,10 @@ from customer_intel.monitoring.drift import DEFAULT_DRIFT_FEATURES
 ENV_PREFIX = "CUSTOMER_INTEL_"
 DEFAULT_PARTITIONS_START = "2024-07-01"
 ENVIRONMENTS = ("local", "s3")
+
+
+class ConfigurationError(ValueError):
+    """A setting cannot be used; the message is one line naming the variable, the value and what is expected."""
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -33,15 +38,44 @@ def _json_mapping(name: str) -> dict[str, str]:
     try:
         mapping = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{ENV_PREFIX}{name} must be a JSON object like '{{\"customer_id\": \"Customer Key\"}}': {exc}") from exc
+        raise ConfigurationError(f"{ENV_PREFIX}{name} is not valid JSON ({exc.msg} at character {exc.pos}); "
+                                 f"it must be an object like '{{\"customer_id\": \"Customer Key\"}}'") from None
+    return column_mapping(mapping, f"{ENV_PREFIX}{name}")
+
+
+def column_mapping(mapping, where: str) -> dict[str, str]:
+    """A column mapping checked: contract column name -> source column name, both strings."""
     if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
-        raise ValueError(f"{ENV_PREFIX}{name} must map contract column names to source column names (strings)")
+        raise ConfigurationError(f"{where} must map contract column names to source column names (strings), got {mapping!r}")
     return mapping
+
+
+def _number(name: str, default: str) -> float:
+    raw = _env(name, default)
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{ENV_PREFIX}{name}={raw!r} is not a number") from None
+
+
+def _date(name: str, default: str) -> str:
+    raw = _env(name, default)
+    try:
+        return str(date.fromisoformat(raw))
+    except ValueError:
+        raise ConfigurationError(f"{ENV_PREFIX}{name}={raw!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _location(value: str) -> str:
     """An s3:// URI as given, a local path made absolute."""
     return value.rstrip("/") if value.startswith("s3://") else str(Path(value).resolve())
+
+
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = _env(name, default)
+    if raw not in choices:
+        raise ConfigurationError(f"{ENV_PREFIX}{name}={raw!r} must be one of {', '.join(choices)}")
+    return raw
 
 
 def partitions_start() -> str:
@@ -80,17 +114,20 @@ class Settings:
     drift_psi_threshold: float
     drift_features: tuple[str, ...]
     landing_interval_seconds: int
+    max_abs_amount: float  # amounts further from zero are refused at ingestion
+    min_date: str  # timestamps before it are placeholders, refused at ingestion
+    customers_duplicates: str  # refuse | keep_last
 
     @classmethod
     def from_env(cls) -> Settings:
         env = _env("ENV", "local")
         if env not in ENVIRONMENTS:
-            raise ValueError(f"{ENV_PREFIX}ENV={env!r} is not supported; use one of {', '.join(ENVIRONMENTS)}")
+            raise ConfigurationError(f"{ENV_PREFIX}ENV={env!r} is not supported; use one of {', '.join(ENVIRONMENTS)}")
         data_dir = Path(_env("DATA_DIR", "data")).resolve()
         if env == "s3":
             bucket = _env("S3_BUCKET")
             if not bucket:
-                raise ValueError(f"{ENV_PREFIX}ENV=s3 needs {ENV_PREFIX}S3_BUCKET (the bucket for raw data and output tables)")
+                raise ConfigurationError(f"{ENV_PREFIX}ENV=s3 needs {ENV_PREFIX}S3_BUCKET (the bucket for raw data and output tables)")
             prefix = _env("S3_PREFIX", "warehouse").strip("/")
             default_raw, default_warehouse = f"s3://{bucket}/raw", f"s3://{bucket}/{prefix}"
         else:
@@ -110,8 +147,11 @@ class Settings:
             mlflow_tracking_uri=tracking_uri,
             mlflow_artifact_root=default_artifact_root(tracking_uri),
             mlflow_experiment=_env("MLFLOW_EXPERIMENT", "customer_intel"),
-            champion_tolerance_override=float(_env("CHAMPION_TOLERANCE")) if _env("CHAMPION_TOLERANCE") else None,
-            drift_psi_threshold=float(_env("DRIFT_PSI_THRESHOLD", "0.2")),
+            champion_tolerance_override=_number("CHAMPION_TOLERANCE", "0") if _env("CHAMPION_TOLERANCE") else None,
+            drift_psi_threshold=_number("DRIFT_PSI_THRESHOLD", "0.2"),
             drift_features=tuple(f.strip() for f in _env("DRIFT_FEATURES", ",".join(DEFAULT_DRIFT_FEATURES)).split(",") if f.strip()),
             landing_interval_seconds=landing_interval_seconds(),
+            max_abs_amount=_number("MAX_ABS_AMOUNT", "1e9"),
+            min_date=_date("MIN_DATE", "1980-01-01"),
+            customers_duplicates=_choice("CUSTOMERS_DUPLICATES", "refuse", ("refuse", "keep_last")),
         )

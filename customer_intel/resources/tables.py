@@ -1,29 +1,50 @@
-"""Complete-or-absent Parquet tables in an object store under ``<asset>/[date=YYYY-MM-DD/]part-0.parquet``.
+"""Complete-or-absent Parquet tables in an object store under ``<asset>/[date=YYYY-MM-DD/]``.
 
-A write unpublishes the partition (removes ``_SUCCESS``), writes the data, reads it back to
-verify row count and checksum, then publishes a ``_SUCCESS`` manifest last. Readers refuse a
-partition without the manifest, so nobody ever reads half a partition.
+A write never touches what is published: it writes a new data file (``part-<id>.parquet``) beside
+the old one, reads it back to verify its checksum and row count, then switches the ``_SUCCESS``
+manifest to it in one atomic step (a rename locally, one PUT on S3) and only then removes the old
+file. A failure at any step (disk full, a killed process, S3 unreachable) leaves the previous
+version readable; the next write removes what a dead run left behind. Readers follow the
+manifest and refuse a table without one, so nobody ever reads half a partition.
+
+Every numeric column must be finite before anything is written: an ``inf`` in a published
+table is refused with the column and a few rows named.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
+import re
+import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from customer_intel.resources.storage import ObjectStore
 
-DATA_FILE = "part-0.parquet"
+DATA_FILE = "part-0.parquet"  # the data file of manifests written before the atomic switch
 MANIFEST = "_SUCCESS"
+_DATA_NAME = re.compile(r"^part-[0-9a-z-]+\.parquet$")
+_TEMP_NAME = re.compile(r"^\..+\.tmp$")
 
 
 class IncompletePartitionError(RuntimeError):
     """A partition has no published manifest: it was never written, or its write was interrupted."""
+
+
+class WarehouseWriteError(RuntimeError):
+    """A table could not be written; the previous version, if any, is still published."""
+
+
+class NonFiniteValuesError(ValueError):
+    """A table about to be published holds inf / -inf in a numeric column."""
 
 
 def partition_prefix(asset_path: list[str], partition_key: str | None) -> str:
@@ -31,28 +52,87 @@ def partition_prefix(asset_path: list[str], partition_key: str | None) -> str:
     return f"{prefix}/date={partition_key}" if partition_key else prefix
 
 
+def check_finite(frame: pd.DataFrame, where: str) -> None:
+    """Refuse ±inf in any numeric column (NaN is a missing value and allowed)."""
+    problems = []
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_float_dtype(values.dtype):
+            bad = np.isinf(values.to_numpy(dtype="float64", na_value=np.nan))
+            if bad.any():
+                ids = frame.loc[bad, "customer_id"].head(5).tolist() if "customer_id" in frame else frame.index[bad][:5].tolist()
+                problems.append(f"'{column}' has {int(bad.sum()):,} infinite values (rows: {ids})")
+    if problems:
+        raise NonFiniteValuesError(f"{where}: refusing to publish non-finite numbers: {'; '.join(problems)}. "
+                                   "An input amount is probably absurd (see CUSTOMER_INTEL_MAX_ABS_AMOUNT); the last good version stays published.")
+
+
+def _data_files(store: ObjectStore, prefix: str) -> list[str]:
+    """Names directly under ``prefix`` that are data files or temp files (not the manifest)."""
+    names = []
+    for obj in store.list(prefix):
+        name = obj.key[len(prefix):].lstrip("/")
+        if "/" not in name and (_DATA_NAME.match(name) or _TEMP_NAME.match(name)):
+            names.append(name)
+    return names
+
+
+def _remove_leftovers(store: ObjectStore, prefix: str, keep: str | None) -> list[str]:
+    """Remove temp files and data files the manifest does not point at (a dead run's); returns their names."""
+    removed = [name for name in _data_files(store, prefix) if name != keep]
+    for name in removed:
+        store.delete(f"{prefix}/{name}")
+    return removed
+
+
+def _publish(store: ObjectStore, prefix: str, *, rows: int, columns: list[str], digest: str, size: int, upload, run_id) -> dict:
+    current = read_manifest(store, prefix)
+    keep = current.get("data_file", DATA_FILE) if current else None
+    name = f"part-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.parquet"
+    key = f"{prefix}/{name}"
+    manifest = {"rows": rows, "columns": columns, "bytes": size, "sha256": digest, "data_file": name,
+                "written_at": datetime.now(UTC).isoformat(), "run_id": run_id}
+    try:
+        _remove_leftovers(store, prefix, keep)
+        upload(key)
+        if store.sha256(key) != digest:
+            raise OSError(f"{store.uri(key)} does not match the bytes written (sha256)")
+        store.put(f"{prefix}/{MANIFEST}", json.dumps(manifest, indent=1).encode())  # the atomic switch
+    except Exception as exc:
+        with contextlib.suppress(Exception):  # the write already failed; the next write removes a leftover
+            store.delete(key)
+        reason = f"{exc.strerror} ({exc.filename or store.uri(key)})" if isinstance(exc, OSError) and exc.strerror else str(exc)
+        state = "the previous version is still published" if current else "nothing was published"
+        raise WarehouseWriteError(f"could not write {store.uri(prefix)}: {reason}; {state}") from exc
+    if keep and keep != name:
+        with contextlib.suppress(Exception):  # an orphan is removed by the next write
+            store.delete(f"{prefix}/{keep}")
+    return manifest
+
+
 def write_table(store: ObjectStore, prefix: str, frame: pd.DataFrame, run_id: str | None = None) -> dict:
     """Write ``frame`` to ``prefix`` and publish it; returns the manifest."""
-    store.delete(f"{prefix}/{MANIFEST}")  # unpublish first: during the rewrite the partition is absent
+    check_finite(frame, store.uri(prefix))
     sink = io.BytesIO()
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink, compression="zstd")
     data = sink.getvalue()
-    store.put(f"{prefix}/{DATA_FILE}", data)
-    written = store.get(f"{prefix}/{DATA_FILE}")
-    digest = hashlib.sha256(data).hexdigest()
-    if hashlib.sha256(written).hexdigest() != digest or pq.read_metadata(io.BytesIO(written)).num_rows != len(frame):
-        raise OSError(f"{store.uri(prefix)}: verification after write failed; partition left unpublished")
-    manifest = {
-        "rows": len(frame),
-        "columns": [str(c) for c in frame.columns],
-        "bytes": len(data),
-        "sha256": digest,
-        "data_file": DATA_FILE,
-        "written_at": datetime.now(UTC).isoformat(),
-        "run_id": run_id,
-    }
-    store.put(f"{prefix}/{MANIFEST}", json.dumps(manifest, indent=1).encode())
-    return manifest
+    return _publish(store, prefix, rows=len(frame), columns=[str(c) for c in frame.columns],
+                    digest=hashlib.sha256(data).hexdigest(), size=len(data), upload=lambda key: store.put(key, data), run_id=run_id)
+
+
+def _file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(8 * 1024 * 1024), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_file(store: ObjectStore, prefix: str, path: str | Path, run_id: str | None = None) -> dict:
+    """Publish a Parquet file the engine wrote (streamed, never loaded into pandas); returns the manifest."""
+    metadata = pq.read_metadata(path)
+    return _publish(store, prefix, rows=metadata.num_rows, columns=list(metadata.schema.names), digest=_file_sha256(path),
+                    size=Path(path).stat().st_size, upload=lambda key: store.put_file(key, path), run_id=run_id)
 
 
 def read_manifest(store: ObjectStore, prefix: str) -> dict | None:
@@ -61,19 +141,39 @@ def read_manifest(store: ObjectStore, prefix: str) -> dict | None:
     return json.loads(store.get(key)) if store.exists(key) else None
 
 
-def read_table(store: ObjectStore, prefix: str, columns: list[str] | None = None) -> pd.DataFrame:
-    """Read a published table; raises IncompletePartitionError if it was never published or its
-    bytes no longer match the manifest (a rewrite is under way, or the file was changed by hand)."""
+def _published(store: ObjectStore, prefix: str) -> dict:
     manifest = read_manifest(store, prefix)
     if manifest is None:
         raise IncompletePartitionError(
             f"{store.uri(prefix)} has no {MANIFEST} manifest: the table was never written or its last write "
             "was interrupted. Materialise it (again) before reading it."
         )
-    data = store.get(f"{prefix}/{manifest.get('data_file', DATA_FILE)}")
+    return manifest
+
+
+def _mismatch(store: ObjectStore, prefix: str, name: str) -> IncompletePartitionError:
+    return IncompletePartitionError(
+        f"{store.uri(prefix)}: {name} does not match its {MANIFEST} manifest (sha256): the file was changed "
+        "outside the pipeline. Materialise it again."
+    )
+
+
+def read_table(store: ObjectStore, prefix: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a published table; raises IncompletePartitionError if it was never published or its
+    bytes no longer match the manifest."""
+    manifest = _published(store, prefix)
+    name = manifest.get("data_file", DATA_FILE)
+    data = store.get(f"{prefix}/{name}")
     if hashlib.sha256(data).hexdigest() != manifest["sha256"]:
-        raise IncompletePartitionError(
-            f"{store.uri(prefix)}: {DATA_FILE} does not match its {MANIFEST} manifest (sha256): a rewrite is under way "
-            "or the file was changed outside the pipeline. Materialise it again."
-        )
+        raise _mismatch(store, prefix, name)
     return pq.read_table(io.BytesIO(data), columns=columns).to_pandas()
+
+
+def published_file(store: ObjectStore, prefix: str, staging: Path) -> tuple[str, dict]:
+    """A local path of the published data file (the file itself locally, a verified copy from S3) and its manifest."""
+    manifest = _published(store, prefix)
+    name = manifest.get("data_file", DATA_FILE)
+    path = store.local_path(f"{prefix}/{name}", staging)
+    if _file_sha256(path) != manifest["sha256"]:
+        raise _mismatch(store, prefix, name)
+    return path, manifest

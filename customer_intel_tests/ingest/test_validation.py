@@ -65,7 +65,7 @@ def test_required_columns_names_the_missing_column_and_what_was_found():
 def test_required_columns_explains_a_wrong_mapping():
     table = raw(good_transactions())
     table.missing_mapped_columns = {"amount": "Txn Amount"}
-    table.frame = table.frame.drop(columns=["amount"])
+    table.data = table.data.drop(columns=["amount"])
     report = validate_raw_table(table, TRANSACTIONS, now=NOW)
     assert "the column mapping points 'amount' at source column 'Txn Amount'" in report.failure_message()
 

@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -47,7 +48,9 @@ def test_a_champion_registered_by_the_previous_code_loads_and_scores_the_same(le
     pd.testing.assert_frame_equal(champion.scorer.score(features), pd.read_parquet(folder / "expected_v2.parquet"))
     # and it goes through today's daily scores unchanged
     scores = daily_scores(CLTV, features, champion.scorer, champion.label)
-    assert scores["cltv_expected_purchases"].tolist() == pd.read_parquet(folder / "expected_v2.parquet")["expected_purchases"].tolist()
+    # to the last bits: numpy/scipy releases may round the hypergeometric terms one ulp apart
+    np.testing.assert_allclose(scores["cltv_expected_purchases"], pd.read_parquet(folder / "expected_v2.parquet")["expected_purchases"],
+                               rtol=1e-12)
     assert scores["cltv_horizon_days"].eq(90).all() and scores["cltv_model"].eq("customer_intel_cltv v2 (bgnbd)").all()
 
 

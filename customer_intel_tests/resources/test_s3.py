@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from customer_intel.ingest import TRANSACTIONS, RawSourceError
-from customer_intel.resources import IncompletePartitionError, RawDataSource, S3ObjectStore, Warehouse, read_table, write_table
-from customer_intel.resources.tables import DATA_FILE, MANIFEST
+from customer_intel.resources import RawDataSource, S3ObjectStore, Warehouse, read_table, write_table
+from customer_intel.resources.tables import MANIFEST, WarehouseWriteError
 from customer_intel_tests.conftest import upload_raw
 
 FRAME = pd.DataFrame({"customer_id": ["A", "B"], "score": [0.5, 0.25]})
@@ -31,34 +31,30 @@ def test_store_round_trips_bytes_lists_by_prefix_and_deletes_folders(s3_bucket):
         store.put("../outside", b"x")
 
 
-def test_tables_on_s3_publish_last_and_an_interrupted_rewrite_is_invisible(s3_bucket):
+def test_tables_on_s3_switch_in_one_put_and_a_failed_rewrite_keeps_the_last_good_partition(s3_bucket):
     s3, bucket = s3_bucket
     client = s3.get_client()
     store = S3ObjectStore(client, bucket, "warehouse")
     prefix = "scored_customers/date=2026-06-30"
     manifest = write_table(store, prefix, FRAME, run_id="r1")
-    raw = client.get_object(Bucket=bucket, Key=f"warehouse/{prefix}/{DATA_FILE}")["Body"].read()
+    raw = client.get_object(Bucket=bucket, Key=f"warehouse/{prefix}/{manifest['data_file']}")["Body"].read()
     pd.testing.assert_frame_equal(pd.read_parquet(io.BytesIO(raw)), FRAME)  # plain Parquet for any reader
     assert manifest["rows"] == 2
 
-    class Killed(Exception):
-        pass
-
-    def die_before_publish(params, **_):
+    def die_before_switch(params, **_):
         if params["Key"].endswith(MANIFEST):
-            raise Killed("process killed between write and publish")
+            raise ConnectionError("endpoint gone between the data file and the switch")
 
     crashing = s3.get_client()
-    crashing.meta.events.register("before-parameter-build.s3.PutObject", die_before_publish)
-    with pytest.raises(Killed):
+    crashing.meta.events.register("before-parameter-build.s3.PutObject", die_before_switch)
+    with pytest.raises(WarehouseWriteError, match=f"could not write s3://{bucket}/warehouse/{prefix}: .*the previous version is still published"):
         write_table(S3ObjectStore(crashing, bucket, "warehouse"), prefix, FRAME.assign(score=1.0))
-    assert store.exists(f"{prefix}/{DATA_FILE}")  # the bytes landed ...
-    with pytest.raises(IncompletePartitionError, match=f"s3://{bucket}/warehouse/{prefix} has no _SUCCESS manifest"):
-        read_table(store, prefix)  # ... but nobody reads them
-    assert Warehouse(root=f"s3://{bucket}/warehouse", s3=s3).published_partitions("scored_customers") == []
-    write_table(store, prefix, FRAME.assign(score=1.0))
-    assert read_table(store, prefix)["score"].tolist() == [1.0, 1.0]
+    pd.testing.assert_frame_equal(read_table(store, prefix), FRAME)  # the last good partition, untouched
+    assert [o.key.rsplit("/", 1)[-1] for o in store.list(prefix)] == sorted([MANIFEST, manifest["data_file"]])  # the new file was removed
     assert Warehouse(root=f"s3://{bucket}/warehouse", s3=s3).published_partitions("scored_customers") == ["2026-06-30"]
+    second = write_table(store, prefix, FRAME.assign(score=1.0))
+    assert read_table(store, prefix)["score"].tolist() == [1.0, 1.0]
+    assert [o.key.rsplit("/", 1)[-1] for o in store.list(prefix)] == sorted([MANIFEST, second["data_file"]])  # the old file is gone
 
 
 def test_raw_tables_are_read_from_an_s3_prefix_a_folder_of_files_or_one_key(s3_bucket, small_frames):

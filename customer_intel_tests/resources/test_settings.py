@@ -30,7 +30,7 @@ def test_environment_overrides_and_column_mapping(monkeypatch, tmp_path):
     assert resources["warehouse"].s3 is None
 
 
-@pytest.mark.parametrize("value, message", [("{not json", "must be a JSON object"), ('["a"]', "must map contract column names")])
+@pytest.mark.parametrize("value, message", [("{not json", "is not valid JSON .* it must be an object like"), ('["a"]', "must map contract column names")])
 def test_bad_column_mapping_is_a_clear_error(monkeypatch, value, message):
     monkeypatch.setenv("CUSTOMER_INTEL_CAMPAIGNS_COLUMNS", value)
     with pytest.raises(ValueError, match=message):
