@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -85,8 +86,8 @@ def demo(args: argparse.Namespace) -> int:
                 return 1
     warehouse = Path(os.environ.get("CUSTOMER_INTEL_WAREHOUSE_DIR") or Path(args.out).resolve() / "warehouse")
     print(f"\ndone in {time.perf_counter() - started:.1f} s. Outputs:")
-    for path in sorted(warehouse.rglob("part-0.parquet")):
-        print(f"  {path}")
+    for manifest in sorted(warehouse.rglob("_SUCCESS")):  # each table's published data file
+        print(f"  {manifest.parent / json.loads(manifest.read_text())['data_file']}")
     print(f"\nDagster home (runs, event log): {home}")
     print("Open the UI:  .venv/bin/customer-intel ui   (then http://127.0.0.1:3000)")
     return 0

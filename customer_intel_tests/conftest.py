@@ -183,3 +183,11 @@ def upload_raw(frames: dict[str, pd.DataFrame], client, bucket: str, prefix: str
             frames[name].to_parquet(sink, index=False)
         client.put_object(Bucket=bucket, Key=f"{prefix}/{name}.{fmt}", Body=sink.getvalue())
     return f"s3://{bucket}/{prefix}"
+
+
+def published(folder) -> Path:
+    """The data file a table folder's ``_SUCCESS`` manifest points at (what any reader should open)."""
+    import json
+
+    folder = Path(folder)
+    return folder / json.loads((folder / "_SUCCESS").read_text())["data_file"]

@@ -13,6 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from customer_intel_tests.conftest import published
+
 PROJECT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
@@ -41,10 +43,10 @@ def test_demo_generates_data_and_materialises_every_asset(tmp_path):
     done = run_demo(tmp_path, "--customers", "300", "--out", str(out))
     scored = out / "warehouse" / "scored_customers" / "date=2026-06-30"
     assert (scored / "_SUCCESS").is_file()
-    scored_frame = pd.read_parquet(scored / "part-0.parquet")
+    scored_frame = pd.read_parquet(published(scored))
     assert len(scored_frame) == 300
     assert scored_frame["cltv_model"].str.startswith("customer_intel_cltv v1").all()  # training ran first
-    assert str(scored / "part-0.parquet") in done.stdout
+    assert str(published(scored)) in done.stdout
     assert "customer-intel ui" in done.stdout
     # nothing a user would read as an error: no warnings, no progress bars, no failed signature inference
     noise = [line for line in (done.stdout + done.stderr).splitlines()
@@ -111,16 +113,16 @@ def test_dagster_dev_serves_every_asset_with_description_group_and_kinds(tmp_pat
     by_name = {"/".join(n["assetKey"]["path"]): n for n in nodes}
     assert set(by_name) == EXPECTED_ASSETS
     assert by_name["scored_customers"]["groupName"] == "scoring"
-    assert set(by_name["raw_transactions"]["kinds"]) == {"pandas", "parquet"}
+    assert set(by_name["raw_transactions"]["kinds"]) == {"duckdb", "parquet"}
     assert all(n["description"] for n in nodes)
 
 
 def test_demo_runs_the_whole_pipeline_on_the_cdnow_sample(tmp_path):
     out = tmp_path / "cdnow"
     run_demo(tmp_path, "--dataset", "cdnow_sample", "--out", str(out))
-    frame = pd.read_parquet(out / "warehouse" / "cltv_training_frame" / "part-0.parquet")
+    frame = pd.read_parquet(published(out / "warehouse" / "cltv_training_frame"))
     evaluate = frame[frame["split"] == "validation"]
     assert len(evaluate) == 2_357 and str(evaluate["as_of"].iloc[0].date()) == "1997-09-30"
     assert set(evaluate["holdout_days"]) == {273}
-    scored = pd.read_parquet(out / "warehouse" / "scored_customers" / "date=1998-06-30" / "part-0.parquet")
+    scored = pd.read_parquet(published(out / "warehouse" / "scored_customers" / "date=1998-06-30"))
     assert len(scored) == 2_357 and scored["cltv_model"].str.startswith("customer_intel_cltv v1").all()

@@ -36,7 +36,7 @@ def test_checks_are_blocking_and_partitioned_like_their_asset():
     raw_checks = {name for asset, name in specs if asset == "raw_transactions"}
     assert raw_checks == {
         "non_empty", "required_columns", "valid_types", "non_null_values",
-        "finite_amounts", "no_duplicate_rows", "no_future_timestamps",
+        "finite_amounts", "plausible_amounts", "no_duplicate_rows", "no_future_timestamps", "no_placeholder_dates",
     }
 
 

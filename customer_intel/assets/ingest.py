@@ -98,7 +98,7 @@ def ingest_table(
                 f"found now under {raw_data.raw_location} (looked for {contract.name}.parquet, .csv, .csv.gz or a {contract.name}/ "
                 f"folder). To run without it on purpose, set CUSTOMER_INTEL_{contract.name.upper()}_PATH=none"),
                 raw_location=raw_data.raw_location)
-    output = str(staging_dir() / f"{asset_name}-{context.run_id}.parquet") if not raw.absent else None
+    output = str(staging_dir() / f"{asset_name}-{context.run.run_id}.parquet") if not raw.absent else None
     report = validate_raw_table(raw, contract, now=pd.Timestamp.now(tz="UTC"), known_customer_ids=known_customer_ids,
                                 asset_name=asset_name, limits=limits, output=output)
     for result in report.results:

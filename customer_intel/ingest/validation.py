@@ -156,7 +156,7 @@ def _column_rules(column: _Column, now: pd.Timestamp, limits: IngestLimits) -> l
         rules.append(("non_null_values", f"NOT {present}", "null or empty values"))
     if spec.finite:
         rules.append(("finite_amounts", f"isinf({t})", "infinite values"))
-        rules.append(("plausible_amounts", f"NOT isinf({t}) AND abs({t}) > {limits.max_abs_amount!r}",
+        rules.append(("plausible_amounts", f"NOT isinf({t}) AND abs({t}) > CAST('{limits.max_abs_amount!r}' AS DOUBLE)",
                       f"values beyond ±{limits.max_abs_amount:,.0f} (an export error: such amounts overflow every sum)"))
     if spec.not_in_future:
         floor = pd.Timestamp(limits.min_date, tz="UTC")

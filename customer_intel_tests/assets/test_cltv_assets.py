@@ -10,7 +10,15 @@ from mlflow.tracking import MlflowClient
 from customer_intel.cltv.evaluation import poisson_deviance
 from customer_intel.features import build_customer_features
 from customer_intel.modeling import TimeSplit
-from customer_intel_tests.conftest import SMALL_END_DATE, materialize_graph, mlflow_pointed_at, model_registry_at, step_failures, write_raw
+from customer_intel_tests.conftest import (
+    SMALL_END_DATE,
+    materialize_graph,
+    mlflow_pointed_at,
+    model_registry_at,
+    published,
+    step_failures,
+    write_raw,
+)
 
 pytestmark = pytest.mark.e2e
 TRAIN = ("ingest", "cltv")
@@ -83,7 +91,7 @@ def test_scoring_loads_the_champion_by_alias(trained):
     _, raw_dir, root = trained
     result = materialize_graph(raw_dir, root / "warehouse")
     assert result.success, step_failures(result)
-    scored = pd.read_parquet(root / "warehouse" / "scored_customers" / f"date={SMALL_END_DATE}" / "part-0.parquet")
+    scored = pd.read_parquet(published(root / "warehouse" / "scored_customers" / f"date={SMALL_END_DATE}"))
     assert scored["cltv_model"].str.startswith("customer_intel_cltv v1").all()
     assert scored["cltv_p_alive"].between(0, 1).all()
     assert (scored["cltv_purchases_low"] <= scored["cltv_expected_purchases"] + 1).all()
@@ -129,7 +137,7 @@ def test_the_gate_scores_the_incumbent_on_this_runs_horizon(trained):
     meta = {k: v.value for k, v in gate.metadata.items()}
     assert meta["horizon_days"] == 30 and meta["current_horizon_days"] == 90
     assert meta["current_version"] == int(incumbent.version) and meta["cutoff"] == "2026-05-31"
-    split = TimeSplit.from_frame(pd.read_parquet(root / "warehouse" / "cltv_training_frame" / "part-0.parquet"))
+    split = TimeSplit.from_frame(pd.read_parquet(published(root / "warehouse" / "cltv_training_frame")))
     scorer = mlflow.pyfunc.load_model(f"models:/customer_intel_cltv/{incumbent.version}").unwrap_python_model().scorer
     actual = split.validation["holdout_purchases"]
     at_30 = poisson_deviance(actual, scorer.at_horizon(30).score(split.validation)["expected_purchases"])

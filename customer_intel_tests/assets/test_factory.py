@@ -22,7 +22,7 @@ from customer_intel.assets.scoring import SCORED_CUSTOMERS_CHECKS, build_scored_
 from customer_intel.features import calibration_holdout_frame
 from customer_intel.features.rfm import as_of_day
 from customer_intel.modeling import FIT, VALIDATION, ChampionRule, ModelFamily, Prediction, ScorerInfo, TimeSplit
-from customer_intel_tests.conftest import SMALL_END_DATE, pipeline_resources, step_failures, write_raw
+from customer_intel_tests.conftest import SMALL_END_DATE, pipeline_resources, published, step_failures, write_raw
 
 pytestmark = pytest.mark.e2e
 INPUTS = ["recency", "frequency", "monetary"]
@@ -154,8 +154,8 @@ def test_a_spec_and_domain_code_are_all_a_family_needs(first_run):
             if "candidate" in r.data.tags}
     assert set(runs) == {"base_rate", "logistic"} and runs["logistic"].data.params["C"] == "1.0"
 
-    scored = pd.read_parquet(root / "warehouse" / "scored_customers" / f"date={SMALL_END_DATE}" / "part-0.parquet")
-    daily = pd.read_parquet(root / "warehouse" / "tiny_scores" / f"date={SMALL_END_DATE}" / "part-0.parquet")
+    scored = pd.read_parquet(published(root / "warehouse" / "scored_customers" / f"date={SMALL_END_DATE}"))
+    daily = pd.read_parquet(published(root / "warehouse" / "tiny_scores" / f"date={SMALL_END_DATE}"))
     assert len(scored) == len(daily) == scored["customer_id"].nunique() == 600
     assert scored["tiny_p_active"].between(0, 1).all() and scored["tiny_model"].eq("customer_intel_tiny v1 (logistic)").all()
     assert scored["tiny_horizon_days"].eq(60).all()

@@ -1,13 +1,14 @@
 """The scoring job end to end on S3 (moto's real HTTP endpoint): raw data in, published partitions out."""
 
 import io
+import json
 
 import dagster as dg
 import pandas as pd
 import pytest
 from dagster_aws.s3 import S3Resource
 
-from customer_intel.resources.tables import DATA_FILE, MANIFEST
+from customer_intel.resources.tables import MANIFEST
 from customer_intel_tests.conftest import SMALL_END_DATE, pipeline_resources, scoring_job_with, step_failures, upload_raw
 
 pytestmark = pytest.mark.e2e
@@ -48,15 +49,20 @@ def test_scoring_job_writes_partitions_to_s3_that_pandas_reads_back(s3_bucket, s
         result = run_scoring(s3, bucket, tmp_path, partition)
         assert result.success, step_failures(result)
     keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="warehouse/scored_customers/")["Contents"])
-    assert keys == [f"warehouse/scored_customers/date={d}/{f}" for d in ("2026-06-29", SMALL_END_DATE) for f in (MANIFEST, DATA_FILE)]
-    scored = read_back(client, bucket, f"warehouse/scored_customers/date={SMALL_END_DATE}/{DATA_FILE}")
-    features = read_back(client, bucket, f"warehouse/customer_features/date={SMALL_END_DATE}/{DATA_FILE}")
+    def data_file(table, day):  # the file the partition's manifest points at
+        key = f"warehouse/{table}/date={day}"
+        return f"{key}/" + json.loads(client.get_object(Bucket=bucket, Key=f"{key}/{MANIFEST}")["Body"].read())["data_file"]
+
+    assert keys == sorted(k for d in ("2026-06-29", SMALL_END_DATE)
+                          for k in (f"warehouse/scored_customers/date={d}/{MANIFEST}", data_file("scored_customers", d)))
+    scored = read_back(client, bucket, data_file("scored_customers", SMALL_END_DATE))
+    features = read_back(client, bucket, data_file("customer_features", SMALL_END_DATE))
     assert len(scored) == len(features) > 500 and scored["customer_id"].is_unique
     assert scored["rfm_segment"].notna().all()
-    earlier = read_back(client, bucket, f"warehouse/scored_customers/date=2026-06-29/{DATA_FILE}")
+    earlier = read_back(client, bucket, data_file("scored_customers", "2026-06-29"))
     assert (earlier["T"].to_numpy() <= scored.set_index("customer_id").loc[earlier["customer_id"], "T"].to_numpy()).all()
     path = result.asset_materializations_for_node("scored_customers")[0].metadata["path"]
-    assert path.value == f"s3://{bucket}/warehouse/scored_customers/date={SMALL_END_DATE}/{DATA_FILE}"
+    assert path.value == f"s3://{bucket}/" + data_file("scored_customers", SMALL_END_DATE)
 
 
 def test_a_run_killed_between_write_and_publish_leaves_no_partition_and_a_rerun_completes_it(s3_bucket, small_frames, tmp_path):
@@ -67,8 +73,8 @@ def test_a_run_killed_between_write_and_publish_leaves_no_partition_and_a_rerun_
     dying = DiesBeforePublishing(**{k: v for k, v in s3.model_dump().items() if v is not None})
     result = run_scoring(dying, bucket, tmp_path)
     assert not result.success and "killed between write and publish" in step_failures(result)["scored_customers"]
-    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]}
-    assert keys == {f"{prefix}/{DATA_FILE}"}  # written, never published: readers and the drift sensor ignore it
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])}
+    assert keys == set()  # the new file was written, never switched to, and removed: nothing half-published
     from customer_intel.resources import Warehouse
 
     warehouse = Warehouse(root=f"s3://{bucket}/warehouse", s3=s3)
@@ -78,4 +84,5 @@ def test_a_run_killed_between_write_and_publish_leaves_no_partition_and_a_rerun_
     result = run_scoring(s3, bucket, tmp_path)
     assert result.success, step_failures(result)
     assert warehouse.published_partitions("scored_customers") == [SMALL_END_DATE]
-    assert len(warehouse.read("scored_customers", SMALL_END_DATE)) == len(read_back(client, bucket, f"{prefix}/{DATA_FILE}"))
+    manifest = warehouse.manifest("scored_customers", SMALL_END_DATE)
+    assert len(warehouse.read("scored_customers", SMALL_END_DATE)) == len(read_back(client, bucket, f"{prefix}/{manifest['data_file']}"))

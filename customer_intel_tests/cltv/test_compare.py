@@ -78,9 +78,12 @@ def test_short_history_trains_ml_on_the_longest_feasible_window(bank_tx):
     assert result.scorer("ridge").training_days == 45
 
 
-def test_the_comparison_equals_the_one_before_the_shared_lifecycle():
+def test_the_comparison_is_pinned_and_the_probabilistic_rows_equal_the_ones_before_the_engine():
     """The same bank, split and candidates as ``fixtures/cltv_comparison_6b3415c.csv``, which the code
-    before the shared lifecycle wrote (commit 6b3415c): every metric and the champion are unchanged."""
+    before the shared lifecycle wrote (commit 6b3415c). The columnar builder gives the same features
+    (to float summation order), so the baselines and probabilistic models are unchanged; the ML rows
+    changed on purpose (issue 17): RFM quintile scores and snapshot profile attributes are no longer
+    model inputs. ``fixtures/cltv_comparison_engine.csv`` pins today's table."""
     from pathlib import Path
 
     from customer_intel.cltv.ml import candidate_regressors
@@ -91,8 +94,12 @@ def test_the_comparison_equals_the_one_before_the_shared_lifecycle():
     result = compare_cltv_models(frames["transactions"], frames["customers"], pd.Timestamp("2026-04-01"), 90,
                                  regressors=regressors, log=lambda m: None)
     now = result.table.drop(columns="fit_seconds").assign(champion=lambda t: t.index == result.champion)
-    before = pd.read_csv(Path(__file__).resolve().parents[1] / "fixtures" / "cltv_comparison_6b3415c.csv", index_col="candidate")
-    pd.testing.assert_frame_equal(now, before, check_dtype=False, rtol=1e-9)
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    before = pd.read_csv(fixtures / "cltv_comparison_6b3415c.csv", index_col="candidate")
+    unchanged = ["baseline_zero", "baseline_rate", "bgnbd", "pareto_nbd", "mbgnbd"]
+    # MBG/NBD's optimiser stops within ~1e-5 of the same optimum when its inputs differ in the last bits
+    pd.testing.assert_frame_equal(now.loc[unchanged], before.loc[unchanged], check_dtype=False, rtol=1e-4)
+    pd.testing.assert_frame_equal(now, pd.read_csv(fixtures / "cltv_comparison_engine.csv", index_col="candidate"), check_dtype=False, rtol=1e-6)
 
 
 def test_a_stacked_scorer_at_another_horizon_keeps_its_inputs_and_scales_its_output(comparison, bank_tx):
