@@ -74,13 +74,7 @@ def run_product(bank: Path) -> dict:
     with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize(assets, partition_key=AS_OF, resources=build_resources(), instance=instance)
         total = time.perf_counter() - started
-        steps: dict[str, float] = {}
-        begun: dict[str, float] = {}
-        for event in result.all_events:
-            if event.event_type_value == "STEP_START":
-                begun[event.step_key] = event.timestamp
-            elif event.event_type_value == "STEP_SUCCESS":
-                steps[event.step_key] = event.timestamp - begun[event.step_key]
+        steps = {stat.step_key: stat.end_time - stat.start_time for stat in instance.get_run_step_stats(result.run_id)}
     rows = result.asset_materializations_for_node("customer_features")[0].metadata["dagster/row_count"].value
     return {"total_s": total, "ingest_s": sum(v for k, v in steps.items() if k.startswith("raw_")),
             "features_s": steps["customer_features"], "customers": rows}
