@@ -79,13 +79,14 @@ class LocalObjectStore:
             raise ValueError(f"key {key!r} escapes the store root {self.root}")
         return path
 
-    def put(self, key: str, data: bytes) -> None:
+    def _write_atomically(self, key: str, write) -> None:
+        """``write(handle)`` into a temp file beside ``key``, fsync, then rename over it."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+                write(handle)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
@@ -93,20 +94,17 @@ class LocalObjectStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def put(self, key: str, data: bytes) -> None:
+        self._write_atomically(key, lambda handle: handle.write(data))
+
     def put_file(self, key: str, path: str | Path) -> None:
         """Copy a local file to ``key`` atomically (temp file + rename, like ``put``)."""
-        target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle, open(path, "rb") as source:
+
+        def copy(handle):
+            with open(path, "rb") as source:
                 shutil.copyfileobj(source, handle, CHUNK)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+
+        self._write_atomically(key, copy)
 
     def get(self, key: str) -> bytes:
         return self._path(key).read_bytes()
