@@ -115,18 +115,17 @@ def _instant(day: pd.Timestamp) -> str:
 
 
 def _transactions_view(con, transactions: TableInput, name: str, end: pd.Timestamp | None = None,
-                       start: pd.Timestamp | None = None) -> set[str]:
-    """``name``: the transactions in ``[start, end)`` with the day (UTC) of each; returns the optional columns present."""
+                       start: pd.Timestamp | None = None) -> None:
+    """``name``: the transactions in ``[start, end)`` with the day (UTC) of each; an optional column the
+    table lacks (category, channel) is there as nulls, so every query sees one shape."""
     register(con, f"{name}_src", transactions)
     present = set(column_types(con, f"{name}_src"))
-    optional = [c for c in ("category", "channel") if c in present]
     where = " AND ".join([*([f"ts >= {_instant(start)}"] if start is not None else []),
                           *([f"ts < {_instant(end)}"] if end is not None else [])]) or "TRUE"
-    extra = "".join(f", CAST({c} AS VARCHAR) AS {c}" for c in optional)
+    extra = "".join(f", CAST({c if c in present else 'NULL'} AS VARCHAR) AS {c}" for c in ("category", "channel"))
     con.execute(f"""CREATE OR REPLACE TEMP VIEW {name} AS
         SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(ts AS DATE) AS d, CAST(amount AS DOUBLE) AS amount{extra}
         FROM {name}_src WHERE {where}""")
-    return set(optional)
 
 
 def _channel_vocabulary(con, channels: Sequence[str] | None) -> list[str]:
@@ -194,18 +193,13 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _transactional_frame(con, as_of: pd.Timestamp, channels: Sequence[str] | None, optional: set[str]) -> tuple[str, list[str]]:
-    """Create the temp table ``feats`` (one row per buyer) and return its query and the channel vocabulary."""
-    present = con.execute("SELECT count(category) FILTER (WHERE amount >= 0) > 0, count(channel) > 0 FROM "
-                          f"(SELECT amount{', category' if 'category' in optional else ', NULL AS category'}"
-                          f"{', channel' if 'channel' in optional else ', NULL AS channel'} FROM tx)").fetchone()
-    has_category, has_channel = bool(present[0]), bool(present[1])
+def _transactional_frame(con, as_of: pd.Timestamp, channels: Sequence[str] | None) -> list[str]:
+    """Create the temp table ``feats`` (one row per buyer) from ``tx``; returns the channel vocabulary."""
+    has_category, has_channel = con.execute(
+        "SELECT count(category) FILTER (WHERE amount >= 0) > 0, count(channel) > 0 FROM tx").fetchone()
     vocabulary = _channel_vocabulary(con, channels) if has_channel or channels else []
-    sql = _transactional_sql(as_of, has_category, vocabulary)
-    if vocabulary and not has_channel:  # a fixed vocabulary over data without channels: shares are 0
-        sql = sql.replace("FROM tx GROUP BY customer_id, d", "FROM (SELECT *, NULL::VARCHAR AS channel FROM tx) GROUP BY customer_id, d", 1)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE feats AS {sql}")
-    return sql, vocabulary
+    con.execute(f"CREATE OR REPLACE TEMP TABLE feats AS {_transactional_sql(as_of, bool(has_category), vocabulary)}")
+    return vocabulary
 
 
 def transactional_features(transactions: TableInput, as_of, channels: Sequence[str] | None = None, con=None) -> pd.DataFrame:
@@ -216,8 +210,8 @@ def transactional_features(transactions: TableInput, as_of, channels: Sequence[s
     """
     day0 = as_of_day(as_of)
     with session(con) as con:
-        optional = _transactions_view(con, transactions, "tx", end=day0 + DAY)
-        _transactional_frame(con, day0, channels, optional)
+        _transactions_view(con, transactions, "tx", end=day0 + DAY)
+        _transactional_frame(con, day0, channels)
         frame = _typed(con.execute("SELECT * FROM feats").df())
     return frame.set_index("customer_id")
 
@@ -309,8 +303,8 @@ def build_customer_features(
         vocabulary: list[str] = []
         if has_rows(transactions):
             mode = "transactional"
-            optional = _transactions_view(con, transactions, "tx", end=day0 + DAY)
-            _, vocabulary = _transactional_frame(con, day0, channels, optional)
+            _transactions_view(con, transactions, "tx", end=day0 + DAY)
+            vocabulary = _transactional_frame(con, day0, channels)
             if con.execute("SELECT count(*) FROM feats").fetchone()[0] == 0:
                 raise FeatureInputError(f"no purchases on or before {day0.date()}: nothing to build features from")
             if use_profile:
