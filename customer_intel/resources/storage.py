@@ -1,7 +1,7 @@
 """Where tables live: a small object-store interface with a local-folder and an S3 implementation.
 
 The Parquet IO manager, the raw-data reader and the sensors talk only to this interface, so the
-local layout and the S3 layout are the same keys (``<asset>/date=YYYY-MM-DD/part-0.parquet``)
+local layout and the S3 layout are the same keys (``<asset>/date=YYYY-MM-DD/part-<id>.parquet`` + ``_SUCCESS``)
 on different backends. S3 bytes move through a plain boto3 client (from dagster-aws's
 ``S3Resource``); s3fs is deliberately not used (it downgrades botocore under boto3).
 """

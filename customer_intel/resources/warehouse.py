@@ -20,7 +20,7 @@ _PARTITION = re.compile(r"^date=(\d{4}-\d{2}-\d{2})/" + re.escape(MANIFEST) + "$
 
 
 class Warehouse(S3ClientResource):
-    """Output tables as Parquet under ``root``: ``<asset>/[date=YYYY-MM-DD/]part-0.parquet`` + ``_SUCCESS``.
+    """Output tables as Parquet under ``root``: ``<asset>/[date=YYYY-MM-DD/]part-<id>.parquet`` + the ``_SUCCESS`` manifest that names it.
 
     ``root`` is a local folder (default ``data/warehouse``) or ``s3://bucket/prefix``; for S3 the
     bytes move through the boto3 client of ``s3`` (dagster-aws ``S3Resource``: ``endpoint_url``
