@@ -33,15 +33,17 @@ AS_OF = "2026-06-30"
 
 
 def _generate(size: int, folder: Path, seed: int) -> Path:
+    """The synthetic bank of ``size`` customers, generated once in its own process and reused.
+
+    Not in this process: Linux keeps a process's peak RSS across fork and exec, so a parent that
+    had held the generated bank would lend its peak to every measured child.
+    """
     raw = folder / f"bank_{size}_{seed}"
     if not (raw / "raw" / "transactions.parquet").exists():
-        from customer_intel.synthetic import generate_bank
-
         started = time.perf_counter()
-        bank = generate_bank(n_customers=size, seed=seed, end_date=AS_OF)
-        bank.write(raw)
-        print(f"  generated {size:,} customers / {bank.transactions.num_rows:,} transactions in "
-              f"{time.perf_counter() - started:.0f} s -> {raw}", flush=True)
+        subprocess.run([sys.executable, "-m", "customer_intel.synthetic", "--customers", str(size), "--seed", str(seed),
+                        "--end-date", AS_OF, "--out", str(raw)], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+        print(f"  generated {size:,} customers in {time.perf_counter() - started:.0f} s -> {raw}", flush=True)
     return raw
 
 
@@ -123,7 +125,8 @@ def run_bare(bank: Path) -> dict:
         chan_share="".join(f", ch{i} / n AS share_{i}" for i in range(len(channels))),
     )
     frame = con.execute(sql).df()
-    return {"total_s": time.perf_counter() - started, "customers": len(frame)}
+    elapsed = time.perf_counter() - started
+    return {"total_s": elapsed, "customers": len(frame), "transactions": con.execute(f"SELECT count(*) FROM read_parquet('{tx}')").fetchone()[0]}
 
 
 def main() -> None:
@@ -143,11 +146,9 @@ def main() -> None:
     for size in (int(s) for s in args.sizes.split(",")):
         print(f"{size:,} customers", flush=True)
         bank = _generate(size, Path(args.data), args.seed)
-        import pyarrow.parquet as pq
-
-        n_tx = pq.read_metadata(bank / "raw" / "transactions.parquet").num_rows
         product = _child("product", bank)
         bare = _child("bare", bank)
+        n_tx = bare["transactions"]
         if product["customers"] != bare["customers"]:
             raise SystemExit(f"the product featured {product['customers']:,} customers, the bare query {bare['customers']:,}")
         rows.append((size, n_tx, product, bare))

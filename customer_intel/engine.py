@@ -55,6 +55,7 @@ def connect() -> duckdb.DuckDBPyConnection:
         config["temp_directory"] = temp_dir
     con = duckdb.connect(config=config)
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")  # logs, not a terminal
     return con
 
 

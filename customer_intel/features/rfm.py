@@ -29,6 +29,8 @@ from customer_intel.features.segments import add_rfm_scores
 
 DAY = pd.Timedelta(days=1)
 TREND_WINDOW_DAYS = 90
+DAY_BUCKET = 512  # days per purchase-day bitmap (64 bytes of state per customer and bucket)
+_US_PER_DAY = 86_400_000_000
 PROFILE_EPS = 1.0  # Recency proxy = 1 / (Total_calls_made + eps): 0 calls -> 1, 1 call -> 0.5
 
 PROFILE_SCHEMA = {
@@ -106,25 +108,26 @@ def _slug(value: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in value.strip().lower())
 
 
-def _date(day: pd.Timestamp) -> str:
-    return f"DATE '{day.date().isoformat()}'"
-
-
 def _instant(day: pd.Timestamp) -> str:
     return f"TIMESTAMPTZ '{day.isoformat()}'"
 
 
-def _transactions_view(con, transactions: TableInput, name: str, end: pd.Timestamp | None = None,
-                       start: pd.Timestamp | None = None) -> None:
-    """``name``: the transactions in ``[start, end)`` with the day (UTC) of each; an optional column the
-    table lacks (category, channel) is there as nulls, so every query sees one shape."""
+def _transactions_view(con, transactions: TableInput, name: str, end: pd.Timestamp, start: pd.Timestamp | None = None) -> None:
+    """``name``: the transactions in ``[start, end)`` with ``e``, the whole days between each and the
+    window's last day (0 on that day, 1 the day before; days are UTC). An optional column the table
+    lacks (category, channel) is there as nulls, so every query sees one shape.
+
+    ``e`` is integer arithmetic on the instant (no calendar conversion per row) and never negative
+    inside the window, so day numbers need no floor of a negative quotient.
+    """
     register(con, f"{name}_src", transactions)
     present = set(column_types(con, f"{name}_src"))
-    where = " AND ".join([*([f"ts >= {_instant(start)}"] if start is not None else []),
-                          *([f"ts < {_instant(end)}"] if end is not None else [])]) or "TRUE"
+    where = " AND ".join([*([f"ts >= {_instant(start)}"] if start is not None else []), f"ts < {_instant(end)}"])
     extra = "".join(f", CAST({c if c in present else 'NULL'} AS VARCHAR) AS {c}" for c in ("category", "channel"))
+    last_us = int((end - pd.Timestamp("1970-01-01", tz="UTC")) // pd.Timedelta(microseconds=1)) - 1
     con.execute(f"""CREATE OR REPLACE TEMP VIEW {name} AS
-        SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(ts AS DATE) AS d, CAST(amount AS DOUBLE) AS amount{extra}
+        SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(({last_us} - epoch_us(ts)) // {_US_PER_DAY} AS INTEGER) AS e,
+               CAST(amount AS DOUBLE) AS amount{extra}
         FROM {name}_src WHERE {where}""")
 
 
@@ -134,45 +137,55 @@ def _channel_vocabulary(con, channels: Sequence[str] | None) -> list[str]:
     return [row[0] for row in con.execute("SELECT DISTINCT channel FROM tx WHERE channel IS NOT NULL ORDER BY 1").fetchall()]
 
 
-def _transactional_sql(as_of: pd.Timestamp, has_category: bool, channels: list[str]) -> str:
-    """One query: customer-day totals, then one row per customer with a purchase day."""
-    w = TREND_WINDOW_DAYS
-    recent_start, previous_start = _date(as_of - DAY * w), _date(as_of - DAY * 2 * w)
-    channel_days = "".join(f", count(*) FILTER (WHERE channel = {quote(c)}) AS ch{i}" for i, c in enumerate(channels))
+def _transactional_sql(has_category: bool, channels: list[str]) -> str:
+    """One query over ``tx`` (``e`` = days before the as-of day): one row per customer with a purchase day.
+
+    Purchase days are counted exactly without a customer-day table (as many rows as transactions):
+    each customer's days fall into buckets of ``DAY_BUCKET`` days, a bucket keeps a bitmap of its
+    purchase days, and the set bits are summed. Only the first purchase day's net spend needs a
+    second look at the transactions (a join on the customer's first day).
+    """
+    w, b = TREND_WINDOW_DAYS, DAY_BUCKET
+    channel_counts = "".join(f", count(*) FILTER (WHERE channel = {quote(c)}) AS ch{i}" for i, c in enumerate(channels))
     channel_sums = "".join(f", sum(ch{i}) AS ch{i}" for i in range(len(channels)))
     channel_cols = "".join(f", ch{i} / n_tx AS {ident('channel_share_' + _slug(c))}" for i, c in enumerate(channels))
     category_cte = category_join = category_cols = ""
     if has_category:
         category_cte = """,
-        cat_n AS (SELECT customer_id, category, count(*) AS n FROM tx WHERE amount >= 0 AND category IS NOT NULL GROUP BY ALL),
-        cat AS (
-            SELECT customer_id, -sum((n / tot) * log2(n / tot)) AS entropy, first(category ORDER BY n DESC, category) AS top
-            FROM (SELECT *, sum(n) OVER (PARTITION BY customer_id) AS tot FROM cat_n) GROUP BY customer_id)"""
+    cat_n AS (SELECT customer_id, category, count(*) AS n FROM tx WHERE amount >= 0 AND category IS NOT NULL GROUP BY ALL),
+    cat AS (
+        SELECT customer_id, -sum((n / tot) * log2(n / tot)) AS entropy, first(category ORDER BY n DESC, category) AS top
+        FROM (SELECT *, sum(n) OVER (PARTITION BY customer_id) AS tot FROM cat_n) GROUP BY customer_id)"""
         category_join = " LEFT JOIN cat USING (customer_id)"
         category_cols = ", coalesce(cat.entropy, 0.0) AS category_entropy, cat.top AS top_category"
     return f"""
-    WITH daily AS (
-        SELECT customer_id, d, sum(amount) AS net, count(*) AS n_tx, count(*) FILTER (WHERE amount >= 0) AS n_purch,
-               coalesce(sum(amount) FILTER (WHERE amount >= 0), 0.0) AS purch_spend,
-               count(*) FILTER (WHERE amount < 0) AS n_refund{channel_days}
-        FROM tx GROUP BY customer_id, d),
+    WITH buckets AS (
+        SELECT customer_id, e // {b} AS bucket,
+               bit_count(bitstring_agg(e % {b}, 0, {b - 1}) FILTER (WHERE amount >= 0)) AS n_days,
+               bit_count(bitstring_agg(e, 0, {w - 1}) FILTER (WHERE amount >= 0 AND e < {w})) AS recent_days,
+               max(e) FILTER (WHERE amount >= 0) AS first_e, min(e) FILTER (WHERE amount >= 0) AS last_e,
+               sum(amount) AS total_net,
+               sum(amount) FILTER (WHERE e < {w}) AS spend_recent,
+               sum(amount) FILTER (WHERE e >= {w} AND e < {2 * w}) AS spend_previous,
+               count(*) FILTER (WHERE amount >= 0) AS n_purchases, sum(amount) FILTER (WHERE amount >= 0) AS purchase_spend,
+               count(*) AS n_tx, count(*) FILTER (WHERE amount < 0) AS n_refund{channel_counts}
+        FROM tx GROUP BY customer_id, bucket),
     per AS (
-        SELECT customer_id,
-               min(d) FILTER (WHERE n_purch > 0) AS first_d, max(d) FILTER (WHERE n_purch > 0) AS last_d,
-               count(*) FILTER (WHERE n_purch > 0) AS n_days, arg_min(net, d) FILTER (WHERE n_purch > 0) AS first_net,
-               sum(net) AS total_net,
-               coalesce(sum(net) FILTER (WHERE d > {recent_start}), 0.0) AS spend_recent,
-               coalesce(sum(net) FILTER (WHERE d <= {recent_start} AND d > {previous_start}), 0.0) AS spend_previous,
-               count(*) FILTER (WHERE n_purch > 0 AND d > {recent_start}) AS recent_days,
-               sum(n_purch) AS n_purchases, sum(purch_spend) AS purchase_spend, sum(n_tx) AS n_tx,
-               sum(n_refund) AS n_refund{channel_sums}
-        FROM daily GROUP BY customer_id HAVING count(*) FILTER (WHERE n_purch > 0) > 0){category_cte}
+        SELECT customer_id, sum(n_days) AS n_days, coalesce(sum(recent_days), 0) AS recent_days,
+               max(first_e) AS first_e, min(last_e) AS last_e, sum(total_net) AS total_net,
+               coalesce(sum(spend_recent), 0.0) AS spend_recent, coalesce(sum(spend_previous), 0.0) AS spend_previous,
+               sum(n_purchases) AS n_purchases, coalesce(sum(purchase_spend), 0.0) AS purchase_spend,
+               sum(n_tx) AS n_tx, sum(n_refund) AS n_refund{channel_sums}
+        FROM buckets GROUP BY customer_id HAVING sum(n_days) > 0),
+    first_day AS (
+        SELECT customer_id, sum(amount) AS first_net FROM tx JOIN per USING (customer_id) WHERE tx.e = per.first_e
+        GROUP BY customer_id){category_cte}
     SELECT customer_id,
-           CAST({_date(as_of)} - last_d AS BIGINT) AS recency,
+           CAST(last_e AS BIGINT) AS recency,
            CAST(n_days - 1 AS BIGINT) AS frequency,
            total_net / n_days AS monetary,
-           CAST(last_d - first_d AS BIGINT) AS t_x,
-           CAST({_date(as_of)} - first_d AS BIGINT) AS "T",
+           CAST(first_e - last_e AS BIGINT) AS t_x,
+           CAST(first_e AS BIGINT) AS "T",
            CASE WHEN n_days > 1 THEN (total_net - first_net) / (n_days - 1) ELSE 0.0 END AS monetary_value,
            total_net AS total_spend,
            spend_recent AS spend_{w}d,
@@ -182,7 +195,7 @@ def _transactional_sql(as_of: pd.Timestamp, has_category: bool, channels: list[s
            CAST(recent_days AS BIGINT) AS purchase_days_{w}d,
            purchase_spend / greatest(n_purchases, 1) AS avg_ticket,
            n_refund / n_tx AS refund_share{category_cols}{channel_cols}
-    FROM per{category_join}
+    FROM per JOIN first_day USING (customer_id){category_join}
     ORDER BY customer_id"""
 
 
@@ -193,12 +206,12 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _transactional_frame(con, as_of: pd.Timestamp, channels: Sequence[str] | None) -> list[str]:
-    """Create the temp table ``feats`` (one row per buyer) from ``tx``; returns the channel vocabulary."""
+def _transactional_frame(con, channels: Sequence[str] | None) -> list[str]:
+    """Create the temp table ``feats`` (one row per buyer) from ``tx`` (cut at the as-of day); returns the channel vocabulary."""
     has_category, has_channel = con.execute(
         "SELECT count(category) FILTER (WHERE amount >= 0) > 0, count(channel) > 0 FROM tx").fetchone()
     vocabulary = _channel_vocabulary(con, channels) if has_channel or channels else []
-    con.execute(f"CREATE OR REPLACE TEMP TABLE feats AS {_transactional_sql(as_of, bool(has_category), vocabulary)}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE feats AS {_transactional_sql(bool(has_category), vocabulary)}")
     return vocabulary
 
 
@@ -211,7 +224,7 @@ def transactional_features(transactions: TableInput, as_of, channels: Sequence[s
     day0 = as_of_day(as_of)
     with session(con) as con:
         _transactions_view(con, transactions, "tx", end=day0 + DAY)
-        _transactional_frame(con, day0, channels)
+        _transactional_frame(con, channels)
         frame = _typed(con.execute("SELECT * FROM feats").df())
     return frame.set_index("customer_id")
 
@@ -304,7 +317,7 @@ def build_customer_features(
         if has_rows(transactions):
             mode = "transactional"
             _transactions_view(con, transactions, "tx", end=day0 + DAY)
-            vocabulary = _transactional_frame(con, day0, channels)
+            vocabulary = _transactional_frame(con, channels)
             if con.execute("SELECT count(*) FROM feats").fetchone()[0] == 0:
                 raise FeatureInputError(f"no purchases on or before {day0.date()}: nothing to build features from")
             if use_profile:
@@ -348,7 +361,7 @@ def holdout_targets(transactions: TableInput, cutoff, horizon_days: int, con=Non
     day0 = as_of_day(cutoff)
     with session(con) as con:
         _transactions_view(con, transactions, "window_tx", start=day0 + DAY, end=day0 + DAY * (horizon_days + 1))
-        frame = con.execute("""SELECT customer_id, CAST(count(DISTINCT d) FILTER (WHERE amount >= 0) AS BIGINT) AS holdout_purchases,
+        frame = con.execute("""SELECT customer_id, CAST(count(DISTINCT e) FILTER (WHERE amount >= 0) AS BIGINT) AS holdout_purchases,
                                       sum(amount) AS holdout_spend FROM window_tx GROUP BY customer_id ORDER BY customer_id""").df()
     frame["customer_id"] = frame["customer_id"].astype("string")
     return frame.set_index("customer_id")

@@ -166,14 +166,16 @@ def _column_rules(column: _Column, now: pd.Timestamp, limits: IngestLimits) -> l
     return rules
 
 
-def _known_ids_view(con, known: pd.Index | Sequence[TableInput]) -> None:
+def _known_ids_views(con, known: pd.Index | Sequence[TableInput]) -> list[str]:
+    """One view of ids per table the ids must be found in (``known_0``, ``known_1``, ...)."""
     if isinstance(known, pd.Index):
         known = [pd.DataFrame({"customer_id": known.astype(str)})]
-    parts = []
+    names = []
     for i, table in enumerate(known):
-        register(con, f"known_{i}", table)
-        parts.append(f"SELECT CAST(customer_id AS VARCHAR) AS customer_id FROM known_{i}")
-    con.execute(f"CREATE OR REPLACE TEMP VIEW known_ids AS {' UNION ALL '.join(parts)}")
+        register(con, f"known_{i}_src", table)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW known_{i} AS SELECT CAST(customer_id AS VARCHAR) AS customer_id FROM known_{i}_src")
+        names.append(f"known_{i}")
+    return names
 
 
 def validate_raw_table(
@@ -269,19 +271,18 @@ def validate_raw_table(
                     "known_customer_ids", evaluated=False, note="not applicable: neither customers nor transactions are configured"
                 )
             else:
-                _known_ids_view(con, known_customer_ids)
-                _unknown_ids(con, names, n, results["known_customer_ids"])
+                _unknown_ids(con, _known_ids_views(con, known_customer_ids), names, n, results["known_customer_ids"])
 
         ordered = list(results.values())
         if any(r.violations for r in ordered):
             return report(ordered, n)
-        select = (f"SELECT {', '.join(ident(c) for c in names + extras)} FROM typed_all WHERE {keep} "
-                  f"ORDER BY {FILE_INDEX}, {SOURCE_ROW}")
+        select = f"SELECT {', '.join(ident(c) for c in names + extras)} FROM typed_all WHERE {keep}"
         if output is not None:
+            # file order, then row order: the connection preserves insertion order, so no sort is needed
             con.execute(f"COPY ({select}) TO {quote(output)} (FORMAT parquet, COMPRESSION zstd)")
             rows = con.execute(f"SELECT count(*) FROM read_parquet({quote(output)})").fetchone()[0]
             return report(ordered, n, written=ParquetFile(output, rows), notes=notes)
-        typed = con.execute(select).df()
+        typed = con.execute(f"{select} ORDER BY {FILE_INDEX}, {SOURCE_ROW}").df()
         for spec in contract.columns:
             if spec.name in typed and spec.kind == "string":
                 typed[spec.name] = typed[spec.name].astype("string")
@@ -370,8 +371,10 @@ def _unique_keys(con, contract: TableContract, names: list[str], n: int, limits:
     return "TRUE"
 
 
-def _unknown_ids(con, names: list[str], n: int, result: RuleResult) -> None:
-    where = "customer_id IS NOT NULL AND customer_id NOT IN (SELECT customer_id FROM known_ids WHERE customer_id IS NOT NULL)"
+def _unknown_ids(con, known: list[str], names: list[str], n: int, result: RuleResult) -> None:
+    # one semi-join probe per known table (the small table probes the big one; no set of every id is built)
+    missing = " AND ".join(f"NOT EXISTS (SELECT 1 FROM {k} WHERE {k}.customer_id = typed_all.customer_id)" for k in known)
+    where = f"customer_id IS NOT NULL AND {missing}"
     count = con.execute(f"SELECT count(*) FROM typed_all WHERE {where}").fetchone()[0]
     if count:
         files, lines = _table_examples(con, where, names)
