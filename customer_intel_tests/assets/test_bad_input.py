@@ -144,3 +144,20 @@ def test_missing_configured_file_is_a_clear_error(good_run, tmp_path):
     assert_untouched(before, snapshot(warehouse), downstream_of("raw_customers"))
     message = step_failures(result)["raw_customers"]
     assert f"{tmp_path / 'customers_export.csv'}: no such file or folder" in message
+
+
+def test_a_table_ingested_before_and_missing_now_fails_before_anything_is_overwritten(good_run, tmp_path):
+    raw_dir, warehouse = good_run
+    bad_dir = tmp_path / "raw"
+    shutil.copytree(raw_dir, bad_dir)
+    (bad_dir / "transactions.csv").unlink()  # the export job failed upstream: no file today
+    before = snapshot(warehouse)
+    result = materialize_graph(bad_dir, warehouse)
+    assert not result.success
+    failures = step_failures(result)
+    assert list(failures) == ["raw_transactions"], failures
+    message = failures["raw_transactions"]
+    assert "transactions was ingested before" in message and f"is not found now under {bad_dir}" in message, message
+    assert "CUSTOMER_INTEL_TRANSACTIONS_PATH=none" in message and "the last good outputs are untouched" in message
+    # without the refusal, profile mode would have overwritten the day's scored partition
+    assert_untouched(before, snapshot(warehouse), downstream_of("raw_transactions"))

@@ -105,3 +105,49 @@ def test_a_data_file_that_no_longer_matches_its_manifest_is_refused(tmp_path):
 def test_store_keeps_keys_inside_its_root(tmp_path):
     with pytest.raises(ValueError, match="escapes the store root"):
         LocalObjectStore(tmp_path / "root").put("../outside.txt", b"x")
+
+
+KILLED_WRITER = """
+import os, signal, sys
+import pandas as pd
+from customer_intel.resources.storage import LocalObjectStore
+from customer_intel.resources.tables import write_table
+
+def killed(fd):  # SIGKILL with the new data file's temp file on disk, before its rename
+    os.kill(os.getpid(), signal.SIGKILL)
+
+os.fsync = killed
+write_table(LocalObjectStore(sys.argv[1]), "scored_customers/date=2026-06-30", pd.DataFrame({"customer_id": ["A"], "score": [9.0]}))
+"""
+
+
+def test_a_killed_run_leaves_the_partition_readable_and_the_next_run_removes_its_temp_file(tmp_path):
+    import subprocess
+    import sys
+
+    import dagster as dg
+
+    from customer_intel.resources import ParquetIOManager, Warehouse
+
+    partitions = dg.StaticPartitionsDefinition(["2026-06-30"])
+
+    def materialize(frame):
+        @dg.asset(name="scored_customers", partitions_def=partitions)
+        def scored():
+            return frame
+
+        io_manager = ParquetIOManager(warehouse=Warehouse(root=str(tmp_path)))
+        result = dg.materialize([scored], partition_key="2026-06-30", resources={"io_manager": io_manager})
+        assert result.success
+
+    folder = tmp_path / "scored_customers" / "date=2026-06-30"
+    materialize(FRAME)
+    killed = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(tmp_path)], capture_output=True, timeout=120)
+    assert killed.returncode == -9, killed.stderr.decode()[-2000:]
+    temp_files = [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
+    assert len(temp_files) == 1 and temp_files[0].startswith(".part-"), temp_files
+    pd.testing.assert_frame_equal(read_table(LocalObjectStore(tmp_path), "scored_customers/date=2026-06-30"), FRAME)
+    materialize(FRAME.assign(score=1.0))
+    manifest = read_manifest(LocalObjectStore(tmp_path), "scored_customers/date=2026-06-30")
+    assert sorted(p.name for p in folder.iterdir()) == [MANIFEST, manifest["data_file"]]  # the dead run's temp file is gone
+    assert read_table(LocalObjectStore(tmp_path), "scored_customers/date=2026-06-30")["score"].tolist() == [1.0, 1.0]
