@@ -124,9 +124,10 @@ def test_demo_runs_the_whole_pipeline_on_the_cdnow_sample(tmp_path):
     out = tmp_path / "cdnow"
     run_demo(tmp_path, "--dataset", "cdnow_sample", "--out", str(out))
     frame = pd.read_parquet(published(out / "warehouse" / "cltv_training_frame"))
-    evaluate = frame[frame["split"] == "validation"]
-    assert len(evaluate) == 2_357 and str(evaluate["as_of"].iloc[0].date()) == "1997-09-30"
-    assert set(evaluate["holdout_days"]) == {273}
+    test = frame[frame["split"] == "test"]  # FHL's split: calibration to 1997-09-30, 39 weeks that only report
+    assert len(test) == 2_357 and str(test["as_of"].iloc[0].date()) == "1997-09-30" and set(test["holdout_days"]) == {273}
+    validation = frame[frame["split"] == "validation"]  # chosen inside the calibration period: 136 days, half the history
+    assert str(validation["as_of"].iloc[0].date()) == "1997-05-17" and set(validation["holdout_days"]) == {136}
     scored = pd.read_parquet(published(out / "warehouse" / "scored_customers" / "date=1998-06-30"))
     assert len(scored) == 2_357 and scored["cltv_model"].str.startswith("customer_intel_cltv v1").all()
 

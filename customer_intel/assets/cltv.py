@@ -23,7 +23,14 @@ class CLTVModelsConfig(CandidatesConfig):
     include_ml: bool = Field(default=True, description="also fit the time-shifted ML regressors stacked on BG/NBD")
     regressors: list[str] | None = Field(default=None, description="which ML regressors to fit (hist_gradient_boosting, extra_trees, "
                                          "xgboost, lightgbm, ngboost, ridge, lasso); default: all seven")
-    seed: int = Field(default=0, description="random seed of the ML regressors and the posterior simulation of intervals")
+    seed: int = Field(default=0, description="random seed of the ML regressors, the posterior simulation of intervals, the "
+                      "ensemble's folds and the bootstrap")
+    transaction_models: list[str] | None = Field(default=None, description="probabilistic models to fit (bgnbd, mbgnbd, pareto_nbd); "
+                                                 "default bgnbd and mbgnbd (Pareto/NBD is slow and took no ensemble weight where measured)")
+    horizon_scaling: str = Field(default="bgnbd_ratio", description="how an ML forecast for its training window reaches the horizon: "
+                                 "bgnbd_ratio (BG/NBD's expected purchases over horizon / window, per customer) or linear (horizon / window)")
+    max_abs_total_error_pct: float = Field(default=10.0, description="a champion must forecast the validation window's total "
+                                           "purchases within this many percent (the rule's bias bound)")
 
 
 cltv_assets = champion_assets(FamilySpec(CLTV, inputs=(RAW_TRANSACTIONS, RAW_CUSTOMERS), frame_config=CLTVFrameConfig,

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 from pydantic import Field
 
@@ -27,6 +28,9 @@ from customer_intel.assets.partitions import daily_partitions
 from customer_intel.features import as_of_day
 from customer_intel.features.rfm import PROFILE_BASES
 from customer_intel.modeling import (
+    REFIT,
+    TEST,
+    VALIDATION,
     CandidateConfigError,
     FamilyInputError,
     ModelFamily,
@@ -43,6 +47,8 @@ from customer_intel.resources.warehouse import Warehouse
 from customer_intel.table_names import CUSTOMER_FEATURES, champion, gate, models, scores, training_frame
 
 SCORING_GROUP = "scoring"
+REFIT_POLICY = ("refit on all data: the recipe chosen on the validation window and reported on the test window is refitted with "
+                "features as of the last day of the test window and registered")
 
 
 class TrainingFrameConfig(dg.Config):
@@ -120,6 +126,27 @@ def _parts_table(split: TimeSplit) -> str:
     return markdown_table(rows)
 
 
+def _recipe_gate(rule, table: pd.DataFrame, new: pd.Series, incumbent, split: TimeSplit, tolerance: float) -> dg.AssetCheckResult | None:
+    """With a production refit, the registered model has seen every window of this run, so models are
+    not compared: recipes are. The incumbent's recipe (its candidate) was refitted on this run's data
+    at the validation origin like every other candidate; the new champion may not be worse than that
+    row beyond the tolerance. None when the incumbent's recipe is not in this run's table."""
+    if REFIT not in split.parts:
+        return None
+    rows = table.set_index("candidate")
+    if incumbent.candidate not in rows.index or not np.isfinite(float(rows.loc[incumbent.candidate, rule.metric])):
+        return None
+    current = rows.loc[incumbent.candidate]
+    decision = incumbent_not_worse(rule, new.to_dict(), current.to_dict(), tolerance, new_name=str(new["candidate"]),
+                                   incumbent_name=f"the recipe of champion v{incumbent.version.version} ({incumbent.candidate})")
+    return dg.AssetCheckResult(passed=decision.passed, description=decision.description + "; both refitted on this run's data and "
+                               "judged on its validation window", metadata={
+        "new_champion": new["candidate"], "current_version": int(incumbent.version.version), "current_candidate": incumbent.candidate,
+        "compared": "recipes (the incumbent's candidate refitted on this run's data)", "cutoff": str(split.cutoff.date()),
+        "horizon_days": split.horizon_days, f"new_{rule.metric}": decision.new_value, f"current_{rule.metric}": decision.incumbent_value,
+        "limit": decision.limit, "tolerance": tolerance})
+
+
 def champion_assets(spec: FamilySpec) -> FamilyAssets:
     """The training assets, gate, registry alias and daily scores of ``spec.family``."""
     family = spec.family
@@ -143,6 +170,7 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
             "cutoff": str(split.cutoff.date()),
             "horizon_days": split.horizon_days,
             **{f"{part}_rows": len(rows) for part, rows in split.parts.items()},
+            **{f"{part}_as_of": str(split.cutoff_of(part).date()) for part in split.parts},
             "parts": md(_parts_table(split)),
             "dagster/column_schema": table_schema(frame),
         })
@@ -169,15 +197,30 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
         table["mlflow_run_id"], table["model_uri"] = "", ""
         plots = family.plots(comparison) if family.plots else {}
         example = family.input_example(split)
+        table["production_model_uri"], table["production_run_id"] = "", ""
         with model_registry.start_run(models_name, tags=tags) as parent:
             for candidate, row in comparison.table.iterrows():
                 with model_registry.start_run(candidate, tags={**tags, "candidate": candidate, "kind": row["kind"]}, nested=True) as run:
-                    model_registry.log(metrics=row.to_dict(), params=comparison.fitted[candidate].params())
+                    fitted = comparison.evaluated.get(candidate) or comparison.fitted[candidate]
+                    model_registry.log(metrics=row.to_dict(), params=fitted.params())
                     scorer = comparison.scorer(candidate)
                     if scorer is not None:
                         table.loc[candidate, "model_uri"] = model_registry.log_scorer(scorer, family, example)
                     table.loc[candidate, "mlflow_run_id"] = run.info.run_id
+            if comparison.production is not None:  # the champion's recipe refitted on all the data: what is registered
+                champion_row = comparison.table.loc[comparison.champion]
+                evaluated_run = table.loc[comparison.champion, "mlflow_run_id"]
+                refit_split = split.origin(REFIT)
+                refit_tags = {**tags, "candidate": comparison.champion, "kind": champion_row["kind"], "refit_of_run": evaluated_run,
+                              "refit_cutoff": str(refit_split.cutoff.date()), "refit_policy": REFIT_POLICY}
+                with model_registry.start_run(f"{comparison.champion}_production_refit", tags=refit_tags, nested=True) as run:
+                    expected = {f"expected_{k.removeprefix('test_')}": v for k, v in champion_row.items() if str(k).startswith("test_")}
+                    model_registry.log(metrics=expected, params=comparison.production.params())
+                    table.loc[comparison.champion, "production_model_uri"] = model_registry.log_scorer(
+                        comparison.production_scorer(), family, family.input_example(refit_split))
+                    table.loc[comparison.champion, "production_run_id"] = run.info.run_id
             model_registry.log(metrics={f"champion_{rule.metric}": table.loc[comparison.champion, rule.metric]},
+                               params={f"ensemble_weight_{k}": round(v, 6) for k, v in comparison.weights.items()},
                                tags={"champion": comparison.champion, "champion_rule": rule.describe()},
                                texts={"comparison.md": comparison.markdown(), **{f"{k}.md": v for k, v in plots.items()}})
             parent_id = parent.info.run_id
@@ -188,9 +231,16 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
         table = table.reset_index()
         context.log.info(f"{name} champion: {comparison.champion} ({rule.describe()}); compared in {time.perf_counter() - started:.0f} s")
         notes = [f"- {k} failed: {v}" for k, v in comparison.failures.items()] + [f"- {k} skipped: {v}" for k, v in comparison.skipped.items()]
+        windows = {part: f"{split.cutoff_of(part).date()} + {split.horizon_of(part)} days" for part in split.parts}
+        weights = {"ensemble_weights": md(markdown_table(pd.Series(comparison.weights, name="weight").to_frame()))} if comparison.weights else {}
         return dg.Output(table, metadata={
             "champion": comparison.champion,
             "champion_rule": rule.describe(),
+            "windows": md("\n".join(f"- {part}: {window}" + ("" if part != VALIDATION else " (every choice is made here)")
+                                     + (" (only reports)" if part == TEST else "") for part, window in windows.items())),
+            **weights,
+            "registered": "the champion's recipe refitted on all the data (" + REFIT_POLICY + ")" if comparison.production is not None
+            else "the champion as fitted at the validation cutoff",
             "comparison": md(comparison.markdown()),
             **{k: md(v) for k, v in plots.items()},
             "mlflow_run": model_registry.run_link(parent_id),
@@ -213,6 +263,9 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
         if incumbent is None:
             return dg.AssetCheckResult(passed=True, description="no registered champion yet", metadata={"new_champion": new["candidate"]})
         split = family.split_from_frame(split_frame)
+        by_recipe = _recipe_gate(rule, comparison_table, new, incumbent, split, model_registry.tolerance(rule))
+        if by_recipe is not None:
+            return by_recipe
         metadata = {"new_champion": new["candidate"], "current_version": int(incumbent.version.version),
                     "current_candidate": incumbent.candidate, "cutoff": str(split.cutoff.date()),
                     "current_cutoff": incumbent.cutoff or "unknown", "horizon_days": split.horizon_days,
@@ -242,10 +295,19 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
               f"`champion` to it. Runs only when `{gate(name)}` passed; the daily `{scores(name)}` load this alias.")
     def _champion(context: dg.AssetExecutionContext, comparison_table: pd.DataFrame, model_registry: ModelRegistry) -> dg.MaterializeResult:
         new = comparison_table.loc[comparison_table["champion"]].iloc[0]
-        version = model_registry.promote(new["model_uri"], name, tags={"candidate": new["candidate"], "dagster_run_id": context.run.run_id})
+        refit = bool(new.get("production_model_uri"))
+        tags = {"candidate": new["candidate"], "dagster_run_id": context.run.run_id, "evaluated_run_id": new["mlflow_run_id"]}
+        if refit:
+            tags.update({"refit_policy": REFIT_POLICY, **{f"expected_{k.removeprefix('test_')}": f"{float(new[k]):.6g}"
+                                                          for k in ("test_" + rule.metric, "test_rmse", "test_total_pct_error") if k in new}})
+        description = (f"{new['candidate']}: {REFIT_POLICY}; evaluated in MLflow run {new['mlflow_run_id']} (validation {rule.metric} "
+                       f"{float(new[rule.metric]):.4f})" if refit else f"{new['candidate']} as fitted at the validation cutoff")
+        version = model_registry.promote(new["production_model_uri"] if refit else new["model_uri"], name, tags=tags, description=description)
         return dg.MaterializeResult(metadata={
             "model": family.registered_model, "version": int(version.version), "candidate": new["candidate"],
-            rule.metric: float(new[rule.metric]), "mlflow_run": model_registry.run_link(new["mlflow_run_id"])})
+            rule.metric: float(new[rule.metric]), "refit": refit,
+            "mlflow_run": model_registry.run_link(new["production_run_id"] if refit else new["mlflow_run_id"]),
+            "evaluated_run": model_registry.run_link(new["mlflow_run_id"])})
 
     @dg.asset(name=scores(name), partitions_def=daily_partitions, group_name=SCORING_GROUP, kinds={"mlflow", "pandas", "parquet"},
               ins={"features": dg.AssetIn(CUSTOMER_FEATURES)}, deps=[_champion],

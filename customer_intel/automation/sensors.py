@@ -5,7 +5,7 @@ import json
 import dagster as dg
 
 from customer_intel.jobs import training_job
-from customer_intel.modeling.split import LEGACY_PART_NAMES, SPLIT_COLUMN, VALIDATION
+from customer_intel.modeling.split import LEGACY_PART_NAMES, REFIT, SPLIT_COLUMN, VALIDATION
 from customer_intel.monitoring import LandingCursor, drift_report
 from customer_intel.resources import DriftPolicy, ModelRegistry, RawDataSource, Warehouse
 from customer_intel.resources.settings import landing_interval_seconds
@@ -76,8 +76,10 @@ def feature_drift_sensor(context: dg.SensorEvaluationContext, warehouse: Warehou
         live = warehouse.read(features_asset, latest)
     except IncompletePartitionError as exc:  # a rewrite started between listing and reading: next tick
         return dg.SkipReason(str(exc))
-    if SPLIT_COLUMN in reference.columns:  # features as of the cutoff the champion was judged at
-        reference = reference.loc[reference[SPLIT_COLUMN].isin(VALIDATION_PART_NAMES)]
+    if SPLIT_COLUMN in reference.columns:
+        # the features the registered champion was fitted on: the refit rows (all the data) when the
+        # family refits its champion, else the validation rows (as of the cutoff it was judged at)
+        reference = reference.loc[reference[SPLIT_COLUMN].isin([REFIT] if (reference[SPLIT_COLUMN] == REFIT).any() else VALIDATION_PART_NAMES)]
     report = drift_report(reference, live, drift_policy.compared_features, drift_policy.threshold)
     context.update_cursor(evaluated)
     summary = f"{features_asset} {latest} vs {reference_asset}: max PSI {report.max_psi:.3f} (threshold {report.threshold})"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from customer_intel.modeling.rule import ChampionRule
+from customer_intel.modeling.rule import ChampionRule, Constraint
 
 METRIC_DIRECTIONS = {  # True: higher is better
     "rmse": False,
@@ -79,14 +81,30 @@ def rate_baseline(features: pd.DataFrame, horizon_days: float) -> np.ndarray:
 
 BASELINES = ("baseline_zero", "baseline_rate")
 
+MAX_ABS_TOTAL_ERROR_PCT = 10.0  # a money-facing forecast may not miss the validation window's total by more
+
 # Poisson deviance is a proper scoring rule for counts: it rewards the right mean, where RMSE
-# rewards shrinking heavy buyers. A champion must beat both naive baselines on it.
+# rewards shrinking heavy buyers. A champion must beat both naive baselines on it, forecast the
+# validation window's total within the bias bound, and be the simplest candidate within one
+# standard error of the best (probabilistic before ML before an ensemble of them).
 CLTV_RULE = ChampionRule(
     metric="poisson_deviance",
     higher_is_better=False,
     baselines=BASELINES,
     tie_breakers=(("rmse", False),),
     tolerance=0.02,
+    constraints=(Constraint("total_pct_error", maximum=MAX_ABS_TOTAL_ERROR_PCT, absolute=True),),
     metric_label="mean Poisson deviance",
     rationale="a proper scoring rule for counts",
+    simplicity=("probabilistic", "ml", "ensemble"),
 )
+
+
+def configure_cltv_rule(rule: ChampionRule, max_abs_total_error_pct: float | None = None) -> ChampionRule:
+    """The CLTV rule with another bias bound (|total_pct_error| on the validation window, in percent)."""
+    if max_abs_total_error_pct is None:
+        return rule
+    if max_abs_total_error_pct <= 0:
+        raise ValueError(f"max_abs_total_error_pct must be positive, got {max_abs_total_error_pct}")
+    others = tuple(c for c in rule.constraints if c.metric != "total_pct_error")
+    return dataclasses.replace(rule, constraints=(*others, Constraint("total_pct_error", maximum=float(max_abs_total_error_pct), absolute=True)))

@@ -44,7 +44,8 @@ def candidate_regressors(seed: int = 0, n_jobs: int = 2) -> dict:
                                 colsample_bytree=0.8, n_jobs=n_jobs, random_state=seed),
         "lightgbm": LGBMRegressor(objective="poisson", n_estimators=300, learning_rate=0.05, num_leaves=31, subsample=0.8,
                                   subsample_freq=1, colsample_bytree=0.8, n_jobs=n_jobs, random_state=seed, verbose=-1),
-        "ngboost": NGBRegressor(Dist=Poisson, n_estimators=300, learning_rate=0.05, verbose=False, random_state=seed),
+        # bounded: 150 boosting rounds on half the rows each (it was 300 on all rows, 29 s of the 81 s demo)
+        "ngboost": NGBRegressor(Dist=Poisson, n_estimators=150, learning_rate=0.1, minibatch_frac=0.5, verbose=False, random_state=seed),
         "ridge": make_pipeline(StandardScaler(), Ridge(alpha=1.0)),
         "lasso": make_pipeline(StandardScaler(), Lasso(alpha=0.01, max_iter=10_000)),
     }
@@ -90,3 +91,27 @@ def predict_with_interval(model, X: np.ndarray, scale: float = 1.0, interval: fl
         draws = np.random.default_rng(seed).poisson(mu[:, None], size=(len(mu), n_samples))
         return point, interval_from_samples(draws, interval)
     return point, None
+
+
+HORIZON_SCALINGS = ("bgnbd_ratio", "linear")
+
+
+def horizon_scale(probabilistic, frame: pd.DataFrame, horizon_days: float, window_days: float, how: str = "bgnbd_ratio",
+                  expected_horizon: np.ndarray | None = None) -> np.ndarray | float:
+    """How a forecast for the ``window_days`` a regressor was trained on reaches ``horizon_days``.
+
+    ``linear``: ``horizon / window``, as if every customer kept buying at the window's rate.
+    ``bgnbd_ratio``: per customer, the probabilistic model's expected purchases over the horizon
+    divided by those over the window: a customer likely to have dropped out gains little from a
+    longer horizon (the linear stretch over-forecasts a young cohort, where dropout is still ahead).
+    """
+    if how not in HORIZON_SCALINGS:
+        raise ValueError(f"horizon scaling must be one of {', '.join(HORIZON_SCALINGS)}; got {how!r}")
+    linear = horizon_days / max(window_days, 1)
+    if how == "linear" or horizon_days == window_days:
+        return linear
+    if expected_horizon is None:
+        expected_horizon = probabilistic.point_predictions(frame, horizon_days)[1]
+    expected_window = probabilistic.point_predictions(frame, window_days)[1]
+    ratio = np.divide(expected_horizon, expected_window, out=np.full(len(frame), linear, dtype=float), where=expected_window > 0)
+    return np.where(np.isfinite(ratio), ratio, linear)

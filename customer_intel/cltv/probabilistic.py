@@ -28,7 +28,7 @@ from scipy.optimize import minimize
 from scipy.special import betaln, gammaln, hyp2f1
 
 from customer_intel.cltv.bgnbd_fast import fit_bgnbd
-from customer_intel.modeling.intervals import interval_from_samples, shortest_interval
+from customer_intel.modeling.intervals import Interval, interval_from_samples, shortest_interval
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # lifetimes imports pkg_resources
@@ -164,6 +164,22 @@ def bgnbd_log_likelihood(params: dict, x, t_x, T) -> float:
     return float(np.sum(base + np.logaddexp(term_alive, term_dropped)))
 
 
+def contain_point(bounds: Interval, point: np.ndarray) -> Interval:
+    """The shortest window, widened to the whole purchase days around the point where it excludes it.
+
+    A customer who has almost surely dropped out has [0, 0] as the shortest 80% window and an
+    expected 0.3 purchases: the published interval must contain the published point, so it
+    becomes [0, 1]. A widened end is always included (weight 1): coverage can only rise.
+    """
+    point = np.asarray(point, dtype=float)
+    known = np.isfinite(point)  # a model that could not forecast a customer (NaN) keeps its window
+    low = np.where(known, np.minimum(bounds.low, np.floor(np.where(known, point, 0))), bounds.low).astype(np.asarray(bounds.low).dtype)
+    high = np.where(known, np.maximum(bounds.high, np.ceil(np.where(known, point, 0))), bounds.high).astype(np.asarray(bounds.high).dtype)
+    low_weight = np.where(low < bounds.low, 1.0, bounds.low_weight)
+    high_weight = np.where(high > bounds.high, 1.0, bounds.high_weight)
+    return Interval(low, high, low_weight, high_weight)
+
+
 @dataclass
 class ProbabilisticCLTV:
     """A transaction model (BG/NBD, Pareto/NBD or MBG/NBD) plus Gamma-Gamma spend, sklearn-style.
@@ -261,7 +277,7 @@ class ProbabilisticCLTV:
         out = pd.DataFrame(index=frame.index)
         out["p_alive"] = p_alive
         out["expected_purchases"] = expected
-        bounds = interval_from_samples(purchases, interval)
+        bounds = contain_point(interval_from_samples(purchases, interval), expected)
         out["purchases_low"], out["purchases_high"] = bounds.low, bounds.high
         # the interval's own predictive probability: near `interval`, higher where an atom at 0 dominates
         out["purchases_interval_probability"] = (
@@ -270,7 +286,8 @@ class ProbabilisticCLTV:
         out["purchases_low_weight"], out["purchases_high_weight"] = bounds.low_weight, bounds.high_weight
         out["expected_spend_per_purchase"] = spend
         out["expected_value"] = expected * spend
-        out["value_low"], out["value_high"] = shortest_interval(value, interval)
+        value_low, value_high = shortest_interval(value, interval)
+        out["value_low"], out["value_high"] = np.minimum(value_low, out["expected_value"]), np.maximum(value_high, out["expected_value"])
         out["cltv"] = self.discounted_value(frame, horizon_days)
         return out
 

@@ -13,10 +13,10 @@ from customer_intel.modeling.lineage import code_version
 from customer_intel.modeling.rule import ChampionRule, Constraint, GateDecision, NoChampionError, incumbent_not_worse
 from customer_intel.modeling.scorer import Scorer, ScorerInfo
 from customer_intel.modeling.scoring import daily_scores, prefixed_column
-from customer_intel.modeling.split import FIT, TEST, VALIDATION, TimeSplit, rolling_origins
+from customer_intel.modeling.split import FIT, REFIT, TEST, VALIDATION, TimeSplit, rolling_origins
 
 __all__ = [
-    "FIT", "TEST", "VALIDATION", "Candidate", "CandidateConfigError", "CandidateFitError", "CandidateSkipped", "ChampionRule", "Comparison",
+    "FIT", "REFIT", "TEST", "VALIDATION", "Candidate", "CandidateConfigError", "CandidateFitError", "CandidateSkipped", "ChampionRule", "Comparison",
     "Constraint", "FamilyInputError", "FittedCandidate", "GateDecision", "Interval", "ModelFamily", "NoChampionError", "Prediction", "Scorer",
     "ScorerInfo", "TimeSplit", "code_version", "compare_candidates", "daily_scores", "incumbent_not_worse", "interval_from_samples", "prefixed_column",
     "rolling_origins", "shortest_interval", "shortest_window",

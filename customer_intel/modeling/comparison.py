@@ -10,15 +10,24 @@ import numpy as np
 import pandas as pd
 
 from customer_intel.modeling.candidate import Candidate, CandidateFitError, CandidateSkipped, FittedCandidate, Prediction
+from customer_intel.modeling.ensemble import ENSEMBLE_KIND, EnsembleSpec, FittedEnsemble, Noise, cross_fitted, paired_noise
 from customer_intel.modeling.rule import ChampionRule
-from customer_intel.modeling.split import TimeSplit
+from customer_intel.modeling.split import REFIT, TEST, VALIDATION, TimeSplit
 
 Metrics = Callable[[TimeSplit, Prediction], dict[str, float]]  # a family's metrics on the validation part
 
 
 @dataclass
 class Comparison:
-    """One row per candidate (``kind``, the family's metrics, ``fit_seconds``) and the champion the rule picked."""
+    """One row per candidate (``kind``, the family's metrics on the validation window, ``fit_seconds``;
+    with a test part, the same metrics on the test window as ``test_*``; with per-row losses, the
+    paired difference to the champion and its bootstrap interval) and the champion the rule picked.
+
+    ``fitted``/``predictions``: at the validation origin (where everything is chosen);
+    ``evaluated``: each candidate refitted at the test origin (the models the test columns
+    describe; the validation fits when there is no test part); ``production``: the champion's
+    recipe refitted at the refit origin on all the data (None without a refit part).
+    """
 
     table: pd.DataFrame
     champion: str
@@ -28,16 +37,25 @@ class Comparison:
     predictions: dict[str, Prediction] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)  # candidate -> why it could not be fitted
     skipped: dict[str, str] = field(default_factory=dict)  # candidate -> why it does not apply to this split
+    evaluated: dict[str, FittedCandidate] = field(default_factory=dict)
+    test_predictions: dict[str, Prediction] = field(default_factory=dict)
+    production: FittedCandidate | None = None
+    noise: Noise | None = None
+    weights: dict[str, float] = field(default_factory=dict)  # the ensemble's, fitted on the validation window
 
-    def markdown(self, floatfmt: str = ".3f") -> str:
-        shown = self.table.copy()
+    def markdown(self, floatfmt: str = ".3f", columns: list[str] | None = None) -> str:
+        shown = self.table.copy() if columns is None else self.table[[c for c in columns if c in self.table.columns]].copy()
         shown.insert(0, "champion", np.where(shown.index == self.champion, "✔", ""))
         return shown.to_markdown(floatfmt=floatfmt)
 
     def scorer(self, name: str):
-        """The deployable scorer of one candidate (None for baselines and candidates that failed)."""
-        fitted = self.fitted.get(name)
+        """The scorer of one candidate as evaluated (None for baselines and candidates that failed)."""
+        fitted = self.evaluated.get(name) or self.fitted.get(name)
         return None if fitted is None else fitted.to_scorer()
+
+    def production_scorer(self):
+        """What is registered: the champion refitted on all the data, else the champion as evaluated."""
+        return self.production.to_scorer() if self.production is not None else self.scorer(self.champion)
 
 
 def _rows_without_prediction(prediction: Prediction) -> int:
@@ -47,19 +65,15 @@ def _rows_without_prediction(prediction: Prediction) -> int:
     return int(np.isnan(values).reshape(len(values), -1).any(axis=1).sum())
 
 
-def compare_candidates(candidates: Iterable[Candidate], split: TimeSplit, rule: ChampionRule, metrics: Metrics, *,
-                       allowed: list[str] | None = None, log: Callable[[str], None] = print) -> Comparison:
-    """Fit each candidate on ``split`` (data up to its cutoff), predict the validation rows, score
-    them with ``metrics`` and pick the champion with ``rule`` among ``allowed`` (default: all).
-
-    A candidate that raises ``CandidateFitError`` is recorded in ``failures`` (``CandidateSkipped``:
-    in ``skipped``) and left out of the table; the others go on.
-    """
-    rows, fitted, predictions, failures, skipped = {}, {}, {}, {}, {}
+def _fit_all(candidates: list[Candidate], split: TimeSplit, log, calibrate=None, reference: dict | None = None):
+    """Fit each candidate on ``split``, predict its validation part; (fitted, predictions, seconds, failures, skipped)."""
+    fitted, predictions, seconds, failures, skipped = {}, {}, {}, {}, {}
     for candidate in candidates:
         started = time.perf_counter()
         try:
             model = candidate.fit(split)
+            if calibrate is not None and reference is not None and candidate.name in reference:
+                model = calibrate(model, *reference[candidate.name])
             prediction = model.predict(split.validation)
         except CandidateSkipped as exc:
             skipped[candidate.name] = str(exc)
@@ -69,18 +83,110 @@ def compare_candidates(candidates: Iterable[Candidate], split: TimeSplit, rule: 
             failures[candidate.name] = str(exc)
             log(f"{candidate.name} failed: {exc}")
             continue
-        seconds = time.perf_counter() - started
+        seconds[candidate.name] = time.perf_counter() - started
         missing = _rows_without_prediction(prediction)
         if missing:
             log(f"{candidate.name}: no prediction for {missing:,} rows; its metrics are undefined")
         fitted[candidate.name], predictions[candidate.name] = model, prediction
-        rows[candidate.name] = {"kind": candidate.kind, **metrics(split, prediction), "fit_seconds": round(seconds, 2)}
         if candidate.kind != "baseline":
-            log(f"{candidate.name}: fitted in {seconds:.1f} s")
-    if not rows:
+            log(f"{candidate.name}: fitted in {seconds[candidate.name]:.1f} s")
+    return fitted, predictions, seconds, failures, skipped
+
+
+def _ensemble(spec: EnsembleSpec, kinds: dict[str, str], fitted: dict, predictions: dict[str, Prediction], actual: np.ndarray,
+              seed: int) -> tuple[FittedEnsemble, Prediction] | None:
+    """The ensemble over every acceptable member with finite forecasts: weights on all validation rows,
+    judged on its cross-fitted (out-of-fold) forecasts."""
+    members = [name for name, kind in kinds.items() if spec.accepts(kind) and name in predictions
+               and np.isfinite(np.asarray(predictions[name].values, dtype=float)).all()]
+    if len(members) < 2:
+        return None
+    X = np.column_stack([np.asarray(predictions[name].values, dtype=float) for name in members])
+    weights = spec.fit(X, actual)
+    if not np.any(weights > 0):
+        return None
+    oof = cross_fitted(X, actual, folds=spec.folds, seed=seed, fit=spec.fit)
+    chosen = {name: float(w) for name, w in zip(members, weights) if w > 0}
+    return FittedEnsemble(spec, chosen, {name: fitted[name] for name in chosen}), Prediction(oof)
+
+
+def compare_candidates(candidates: Iterable[Candidate], split: TimeSplit, rule: ChampionRule, metrics: Metrics, *,
+                       allowed: list[str] | None = None, log: Callable[[str], None] = print, ensemble: EnsembleSpec | None = None,
+                       row_loss: Callable[[TimeSplit, Prediction], np.ndarray] | None = None, target: str | None = None,
+                       calibrate=None, seed: int = 0) -> Comparison:
+    """Fit each candidate at the validation origin (data up to ``split.cutoff``), predict the validation
+    rows, score them with ``metrics`` and pick the champion with ``rule`` among ``allowed`` (default: all).
+
+    With ``ensemble``, a weighted ensemble of the other candidates competes too (weights fitted on the
+    validation rows, judged out of fold). With ``row_loss``, the rule may prefer a simpler candidate
+    within one standard error, and the table carries each candidate's paired bootstrap interval
+    against the champion. A test part only reports: every candidate is refitted at the test origin
+    (``calibrate(model, validation split, validation prediction)`` hands it what it learned on
+    validation, e.g. a conformal band) and scored there. A refit part: the champion's recipe is
+    refitted at the refit origin (``production``). A candidate that raises ``CandidateFitError`` is
+    recorded in ``failures`` (``CandidateSkipped``: in ``skipped``) and left out; the others go on.
+    """
+    candidates = list(candidates)
+    kinds = {c.name: c.kind for c in candidates}
+    at_validation = split.origin(VALIDATION)
+    fitted, predictions, seconds, failures, skipped = _fit_all(candidates, at_validation, log)
+    if not fitted:
         raise CandidateFitError("no candidate could be fitted: " + "; ".join(f"{k}: {v}" for k, v in failures.items()))
+    weights: dict[str, float] = {}
+    if ensemble is not None and target is not None:
+        made = _ensemble(ensemble, kinds, fitted, predictions, at_validation.validation[target].to_numpy(dtype=float), seed)
+        if made is not None:
+            fitted[ensemble.name], predictions[ensemble.name] = made
+            kinds[ensemble.name], seconds[ensemble.name] = ENSEMBLE_KIND, 0.0
+            weights = made[0].weights
+            log(f"{ensemble.name}: weights " + ", ".join(f"{k} {v:.3f}" for k, v in weights.items()))
+    rows = {name: {"kind": kinds[name], **metrics(at_validation, predictions[name]), "fit_seconds": round(seconds[name], 2)}
+            for name in fitted}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "candidate"
-    champion = rule.pick(table, allowed)
+    losses = {name: row_loss(at_validation, p) for name, p in predictions.items()} if row_loss is not None else None
+    champion = rule.pick(table, allowed, losses)
+    noise = None
+    if losses is not None:
+        noise = paired_noise(losses, champion, seed=seed)
+        table["delta_vs_champion"] = pd.Series(noise.difference)
+        table["delta_se"] = pd.Series(noise.standard_error)
+        table["delta_ci_low"], table["delta_ci_high"] = pd.Series(noise.ci_low), pd.Series(noise.ci_high)
+
+    evaluated, test_predictions = dict(fitted), {}
+    if TEST in split.parts:
+        at_test = split.origin(TEST)
+        reference = {name: (at_validation, predictions[name]) for name in predictions}
+        again = [c for c in candidates if c.name in fitted]
+        evaluated, test_predictions, test_seconds, test_failures, _ = _fit_all(again, at_test, log, calibrate, reference)
+        failures.update({name: f"at the test origin: {why}" for name, why in test_failures.items()})
+        if weights and all(name in evaluated for name in weights):
+            members = fitted[ensemble.name].at(evaluated)
+            if calibrate is not None:
+                members = calibrate(members, at_validation, predictions[ensemble.name])
+            evaluated[ensemble.name], test_predictions[ensemble.name] = members, members.predict(at_test.validation)
+        test_rows = {name: metrics(at_test, p) for name, p in test_predictions.items()}
+        test_table = pd.DataFrame.from_dict(test_rows, orient="index").add_prefix("test_")
+        table = table.join(test_table)
+        table["refit_seconds"] = pd.Series({k: round(v, 2) for k, v in test_seconds.items()})
+
+    production = None
+    if REFIT in split.parts and champion in evaluated:
+        production = _refit(champion, candidates, fitted, weights, split, at_validation, predictions, calibrate, log, ensemble)
     return Comparison(table=table, champion=champion, rule=rule, split=split, fitted=fitted, predictions=predictions,
-                      failures=failures, skipped=skipped)
+                      failures=failures, skipped=skipped, evaluated=evaluated, test_predictions=test_predictions,
+                      production=production, noise=noise, weights=weights)
+
+
+def _refit(champion, candidates, fitted, weights, split, at_validation, predictions, calibrate, log, ensemble):
+    """The champion's recipe on all the data: the refit origin (an ensemble: each member, same weights)."""
+    at_refit = split.origin(REFIT)
+    names = list(weights) if ensemble is not None and champion == ensemble.name else [champion]
+    reference = {name: (at_validation, predictions[name]) for name in names}
+    members, _, _, failures, _ = _fit_all([c for c in candidates if c.name in names], at_refit, log, calibrate, reference)
+    if failures or set(members) != set(names):
+        raise CandidateFitError(f"the production refit of {champion} failed: " + "; ".join(f"{k}: {v}" for k, v in failures.items()))
+    if champion in members:
+        return members[champion]
+    refit = fitted[champion].at(members)
+    return calibrate(refit, at_validation, predictions[champion]) if calibrate is not None else refit

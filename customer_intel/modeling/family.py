@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from customer_intel.modeling.candidate import Candidate, Prediction
 from customer_intel.modeling.comparison import Comparison, Metrics, compare_candidates
+from customer_intel.modeling.ensemble import EnsembleSpec
 from customer_intel.modeling.rule import ChampionRule
 from customer_intel.modeling.scorer import Scorer
 from customer_intel.modeling.split import TimeSplit
@@ -44,7 +46,15 @@ class ModelFamily:
     - ``pip_requirements``: what a scorer needs to load outside this repository;
     - ``target_columns``: columns of the split's rows a scorer never sees (the logged input
       example and signature leave them out);
-    - ``plots(comparison)``: Markdown plots for the comparison's metadata (optional).
+    - ``plots(comparison)``: Markdown plots for the comparison's metadata (optional);
+    - ``ensemble``: an ``EnsembleSpec`` when a weighted ensemble of the candidates competes too;
+      ``target``: the validation column its weights are fitted to;
+    - ``row_loss(split, prediction)``: the per-row loss whose mean is the rule's metric (for the
+      paired bootstrap intervals and the one-standard-error preference for simpler models);
+    - ``calibrate(fitted, validation split, validation prediction)``: what a candidate refitted at a
+      later origin keeps from its validation forecasts (e.g. a conformal interval);
+    - ``rule_params`` / ``configure_rule(rule, **params)``: launchpad fields that tune the rule
+      (e.g. a bias bound) instead of the candidates.
     """
 
     name: str
@@ -60,6 +70,12 @@ class ModelFamily:
     plots: Callable[[Comparison], dict[str, str]] | None = None
     needs_transactions: bool = True
     legacy_split_columns: tuple[str, str] | None = None  # (as-of, window) columns of frames written before TimeSplit's own
+    ensemble: EnsembleSpec | None = None
+    target: str | None = None
+    row_loss: Callable[[TimeSplit, Prediction], np.ndarray] | None = None
+    calibrate: Callable | None = None
+    rule_params: tuple[str, ...] = ()
+    configure_rule: Callable[..., ChampionRule] | None = None
 
     def split_from_frame(self, frame: pd.DataFrame) -> TimeSplit:
         """The family's training frame as a ``TimeSplit`` (frames written before the shared lifecycle included)."""
@@ -88,10 +104,18 @@ class ModelFamily:
             raise CandidateConfigError(f"unknown candidates {unknown}; choose from {[c.name for c in candidates]}")
         return candidates
 
+    def rule_for(self, **rule_params) -> ChampionRule:
+        """The family's rule, tuned by its ``rule_params`` (the defaults when none are given)."""
+        given = {k: v for k, v in rule_params.items() if v is not None}
+        return self.configure_rule(self.rule, **given) if self.configure_rule is not None and given else self.rule
+
     def compare(self, split: TimeSplit, *, allowed: list[str] | None = None, log=print, **model_params) -> Comparison:
         """Every candidate on ``split``, champion by the family's rule among ``allowed`` (default all)."""
-        return compare_candidates(self.build_candidates(allowed, **model_params), split, self.rule, self.metrics,
-                                  allowed=allowed, log=log)
+        rule = self.rule_for(**{k: model_params.pop(k) for k in self.rule_params if k in model_params})
+        seed = int(model_params.get("seed", 0) or 0)
+        return compare_candidates(self.build_candidates(allowed, **model_params), split, rule, self.metrics,
+                                  allowed=allowed, log=log, ensemble=self.ensemble, row_loss=self.row_loss,
+                                  target=self.target, calibrate=self.calibrate, seed=seed)
 
     def input_example(self, split: TimeSplit, rows: int = 5) -> pd.DataFrame:
         """A few validation rows as the scorer sees them in production: no targets, and no timestamp

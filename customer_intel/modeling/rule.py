@@ -56,6 +56,9 @@ class ChampionRule:
     metric_label: str = ""  # how describe() names the metric, e.g. "mean Poisson deviance"
     rationale: str = ""  # why this metric, e.g. "a proper scoring rule for counts"
     part: str = field(default="validation")
+    # kinds from simplest to most complex (by prefix): with per-row losses, the simplest eligible
+    # candidate within one standard error of the best (paired differences) is champion
+    simplicity: tuple[str, ...] = ()
 
     def describe(self) -> str:
         """The rule as one sentence: shown in the UI, the comparison metadata and MLflow."""
@@ -69,7 +72,14 @@ class ChampionRule:
             sentence += (" and" if self.baselines else ", among candidates with") + " " + ", ".join(c.describe() for c in self.constraints)
         if self.tie_breakers:
             sentence += "; ties broken by " + ", then ".join(_label(m) for m, _ in self.tie_breakers)
+        if self.simplicity:
+            sentence += ("; the simplest candidate within one standard error of the best (paired per-customer differences) "
+                         f"wins, in the order {' < '.join(self.simplicity)}")
         return sentence
+
+    def complexity(self, kind: str) -> int:
+        """A kind's rank in ``simplicity`` (by prefix; unknown kinds rank last)."""
+        return next((i for i, k in enumerate(self.simplicity) if str(kind).startswith(k)), len(self.simplicity))
 
     def _better_first(self, table: pd.DataFrame) -> pd.DataFrame:
         keys = [(self.metric, self.higher_is_better), *self.tie_breakers]
@@ -97,8 +107,13 @@ class ChampionRule:
             rows = rows.loc[[constraint.holds(float(v)) for v in rows[constraint.metric]]]
         return rows
 
-    def pick(self, table: pd.DataFrame, allowed: list[str] | None = None) -> str:
-        """The champion's name in a comparison table indexed by candidate (one row each, the rule's metrics as columns)."""
+    def pick(self, table: pd.DataFrame, allowed: list[str] | None = None, losses: dict | None = None) -> str:
+        """The champion's name in a comparison table indexed by candidate (one row each, the rule's metrics as columns).
+
+        ``losses`` (candidate -> per-row loss whose mean is the metric; lower is better): with the
+        rule's ``simplicity``, the simplest eligible candidate whose mean paired difference to the
+        best is within one standard error of it wins (ties by the metric).
+        """
         rows = self.eligible(table, allowed)
         if rows.empty:
             present = [b for b in self.baselines if b in table.index]
@@ -111,7 +126,21 @@ class ChampionRule:
             if self.constraints:
                 what += " and meets " + ", ".join(c.describe() for c in self.constraints)
             raise NoChampionError(f"no candidate {what}")
-        return str(self._better_first(rows).index[0])
+        ordered = self._better_first(rows)
+        best = str(ordered.index[0])
+        if not self.simplicity or losses is None or best not in losses or self.higher_is_better:
+            return best
+        import numpy as np
+
+        within = []
+        for name in ordered.index:
+            if name not in losses:
+                continue
+            d = np.asarray(losses[name], dtype=float) - np.asarray(losses[best], dtype=float)
+            if name == best or (np.isfinite(d).all() and len(d) > 1 and d.mean() <= d.std(ddof=1) / np.sqrt(len(d))):
+                within.append(name)
+        kinds = table["kind"] if "kind" in table else pd.Series("", index=table.index)
+        return min(within, key=lambda name: (self.complexity(kinds.loc[name]), within.index(name)))
 
     def limit(self, incumbent_value: float, tolerance: float | None = None) -> float:
         """The worst value a new champion may have against an incumbent that scored ``incumbent_value``."""

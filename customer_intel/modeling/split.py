@@ -8,7 +8,16 @@ window after it), and named parts:
   mapping from features to the target;
 - ``validation``: features as of the cutoff, targets in ``(cutoff, cutoff + horizon]``. Every
   choice (champion, weights, thresholds) is made here;
-- ``test`` (optional): a later window that only reports.
+- ``test`` (optional): a later window that only reports: every candidate is refitted at the
+  test origin (features as of the test part's as-of day; the validation rows are the fit rows
+  there) and scored on it, and nothing chosen looks at it;
+- ``refit`` (optional): features as of the last day of data, without targets: the production
+  refit of the chosen recipe is fitted there (the test rows are its fit rows) and registered.
+
+``origin(name)`` gives the split one origin sees: at ``validation`` the fit and validation parts;
+at ``test`` the validation rows as fit rows and the test rows to predict; at ``refit`` the test
+rows as fit rows and the refit rows. Each origin's fit targets end where its predicted window
+starts, so a candidate fitted at any origin sees nothing it is judged on.
 
 It travels between assets as one frame with a ``split`` column (``to_frame``/``from_frame``), so
 the training frame is an ordinary Parquet table in the warehouse.
@@ -20,8 +29,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-FIT, VALIDATION, TEST = "fit", "validation", "test"
-PARTS = (FIT, VALIDATION, TEST)
+FIT, VALIDATION, TEST, REFIT = "fit", "validation", "test", "refit"
+PARTS = (FIT, VALIDATION, TEST, REFIT)
 SPLIT_COLUMN = "split"
 CUTOFF_COLUMN = "split_cutoff"  # the part's as-of day: features see nothing after it
 HORIZON_COLUMN = "split_horizon_days"  # the part's target window, in days
@@ -69,6 +78,10 @@ class TimeSplit:
             raise ValueError(f"the fit part's target window ends after the cutoff {cutoff.date()}: it would see the validation window")
         if TEST in self.parts and self.cutoff_of(TEST) < cutoff + pd.Timedelta(days=self.horizon_days):
             raise ValueError("the test part starts inside the validation window: it must only report on data no choice saw")
+        if REFIT in self.parts:
+            last = self.cutoff_of(TEST) + pd.Timedelta(days=self.horizon_of(TEST)) if TEST in self.parts else cutoff + pd.Timedelta(days=self.horizon_days)
+            if self.cutoff_of(REFIT) < last:
+                raise ValueError("the refit part's as-of day is before the end of the last evaluated window")
 
     def part(self, name: str) -> pd.DataFrame:
         """The rows of one part (an empty frame with the validation columns when it is absent)."""
@@ -100,6 +113,24 @@ class TimeSplit:
 
     def horizon_of(self, name: str) -> int:
         return int(self.part_horizons.get(name, self.horizon_days))
+
+    def origin(self, name: str) -> TimeSplit:
+        """The split a candidate is fitted on at one origin (``validation``, ``test`` or ``refit``); see the module docstring.
+
+        At ``test`` and ``refit`` the part predicted is that origin's window; the previous origin's
+        evaluated rows are its fit rows (their targets end where the window starts).
+        """
+        if name == VALIDATION:
+            parts = {k: v for k, v in self.parts.items() if k in (FIT, VALIDATION)}
+            return TimeSplit(self.cutoff, self.horizon_days, parts, {k: self.cutoff_of(k) for k in parts}, {k: self.horizon_of(k) for k in parts})
+        chain = [VALIDATION, *(p for p in (TEST, REFIT) if p in self.parts)]
+        if name not in chain[1:]:
+            raise ValueError(f"this split has no {name} origin (parts: {', '.join(self.parts)})")
+        previous = chain[chain.index(name) - 1]
+        horizon = self.horizon_of(name)  # a refit part's horizon is the forecast horizon of production
+        return TimeSplit(self.cutoff_of(name), horizon, {FIT: self.parts[previous], VALIDATION: self.parts[name]},
+                         {FIT: self.cutoff_of(previous), VALIDATION: self.cutoff_of(name)},
+                         {FIT: self.horizon_of(previous), VALIDATION: horizon})
 
     def describe(self) -> dict:
         """A JSON-ready summary (the lineage tag of every model fitted on this split)."""

@@ -239,7 +239,7 @@ class ModelRegistry(dg.ConfigurableResource):
         champion = self.load_champion(family)
         return None if champion is None else champion.scorer
 
-    def promote(self, model_uri: str, family: str, tags: dict[str, str]):
+    def promote(self, model_uri: str, family: str, tags: dict[str, str], description: str | None = None):
         """Register ``model_uri`` as a new version of ``customer_intel_<family>`` and point the alias ``champion`` at it.
 
         The version is tagged with ``tags`` plus the scorer's own ``info`` (candidate, cutoff, horizon, code version).
@@ -251,5 +251,7 @@ class ModelRegistry(dg.ConfigurableResource):
         with _quiet_mlflow():
             scorer = mlflow.pyfunc.load_model(model_uri).unwrap_python_model().scorer
             version = mlflow.register_model(model_uri, name, tags={**scorer.info.as_tags(), **tags})
+        if description:
+            self.client().update_model_version(name, version.version, description=description)
         self.client().set_registered_model_alias(name, CHAMPION_ALIAS, version.version)
         return version

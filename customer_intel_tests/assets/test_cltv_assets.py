@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from customer_intel.cltv.evaluation import poisson_deviance
 from customer_intel.features import build_customer_features
 from customer_intel.modeling import TimeSplit
 from customer_intel_tests.conftest import (
@@ -37,12 +36,19 @@ def trained(small_frames, tmp_path_factory):
 def test_every_candidate_has_an_mlflow_run_with_metrics_and_a_model(trained):
     _, _, root = trained
     runs = mlflow.search_runs(experiment_names=["customer_intel"])
-    candidates = runs[runs["tags.candidate"].notna()]
+    refits = runs[runs["tags.mlflow.runName"].str.endswith("_production_refit")]
+    candidates = runs[runs["tags.candidate"].notna()].drop(index=refits.index)
     assert set(candidates["tags.candidate"]) == {
-        "baseline_zero", "baseline_rate", "bgnbd", "pareto_nbd", "mbgnbd", "hist_gradient_boosting",
-        "extra_trees", "xgboost", "lightgbm", "ngboost", "ridge", "lasso",
+        "baseline_zero", "baseline_rate", "bgnbd", "mbgnbd", "hist_gradient_boosting",
+        "extra_trees", "xgboost", "lightgbm", "ngboost", "ridge", "lasso", "ensemble",
     }
     assert candidates["metrics.fit_seconds"].notna().all()
+    # chosen on validation, reported on test: both sets of metrics on every candidate's run
+    assert candidates["metrics.poisson_deviance"].notna().all() and candidates["metrics.test_poisson_deviance"].notna().all()
+    ensemble = candidates[candidates["tags.candidate"] == "ensemble"].iloc[0]
+    weights = {k.removeprefix("params.weight_"): float(v) for k, v in ensemble.items() if str(k).startswith("params.weight_") and v == v}
+    assert weights and all(w > 0 for w in weights.values())
+    assert len(refits) == 1  # the champion's recipe refitted on all the data
     # a candidate without predictions for some customers (lifetimes' Pareto/NBD overflows for heavy
     # buyers) has no metrics, says how many it missed, and cannot be champion
     complete = candidates["metrics.customers_without_prediction"] == 0
@@ -66,7 +72,10 @@ def test_champion_is_registered_with_alias_and_metadata_links_mlflow(trained):
     assert "| bgnbd" in meta["cltv_models"]["comparison"].value
     assert meta["cltv_models"]["calibration"].value.startswith("![holdout calibration](data:image/png;base64,")
     assert meta["cltv_champion"]["version"].value == 1
-    assert meta["cltv_training_frame"]["cutoff"].value == "2026-04-01"  # last day 2026-06-30 minus 90 days
+    frame = {k: v.value for k, v in meta["cltv_training_frame"].items()}
+    assert frame["test_as_of"] == "2026-04-01"  # the cutoff: last day 2026-06-30 minus 90 days
+    assert (frame["validation_as_of"], frame["fit_as_of"], frame["refit_as_of"]) == ("2026-01-01", "2025-10-03", "2026-06-30")
+    assert "(every choice is made here)" in meta["cltv_models"]["windows"].value and "(only reports)" in meta["cltv_models"]["windows"].value
 
 
 def test_a_worse_candidate_does_not_move_the_alias(trained):
@@ -74,7 +83,8 @@ def test_a_worse_candidate_does_not_move_the_alias(trained):
     worse = {"ops": {"cltv_models": {"config": {"regressors": ["ridge"], "candidates": ["ridge"]}}}}
     result = materialize_graph(raw_dir, root / "warehouse", partition=None, groups=TRAIN, run_config=worse)
     gate = {e.check_name: e for e in result.get_asset_check_evaluations()}["cltv_champion_not_worse"]
-    assert not gate.passed and "is worse than champion v1" in gate.description
+    assert not gate.passed and "is worse than the recipe of champion v1" in gate.description
+    assert gate.description.endswith("both refitted on this run's data and judged on its validation window")
     materialized = {m.materialization.asset_key.to_user_string() for m in result.get_asset_materialization_events()}
     assert "cltv_models" in materialized and "cltv_champion" not in materialized
     assert int(MlflowClient().get_model_version_by_alias("customer_intel_cltv", "champion").version) == 1
@@ -104,7 +114,14 @@ def test_scoring_loads_the_champion_by_alias(trained):
 def test_registered_models_carry_signature_input_example_and_lineage(trained, small_frames):
     _, _, root = trained
     version = MlflowClient().get_model_version_by_alias("customer_intel_cltv", "champion")
-    assert version.tags["scorer_cutoff"] == "2026-04-01" and version.tags["scorer_horizon_days"] == "90"
+    # the registered model is the champion's recipe refitted on all the data, with lineage to the run that evaluated it
+    assert version.tags["scorer_cutoff"] == "2026-06-30" and version.tags["scorer_horizon_days"] == "90"
+    refit_run = MlflowClient().get_run(version.run_id)
+    evaluated = MlflowClient().get_run(version.tags["evaluated_run_id"])
+    assert refit_run.data.tags["refit_of_run"] == evaluated.info.run_id and refit_run.info.run_name.endswith("_production_refit")
+    assert evaluated.data.tags["candidate"] == version.tags["candidate"] == refit_run.data.tags["candidate"]
+    assert refit_run.data.metrics["expected_poisson_deviance"] == pytest.approx(evaluated.data.metrics["test_poisson_deviance"])
+    assert version.tags["refit_policy"].startswith("refit on all data") and "refit on all data" in version.description
     info = mlflow.models.get_model_info(f"models:/customer_intel_cltv/{version.version}")
     inputs = {c.name for c in info.signature.inputs.inputs}
     assert {"frequency", "t_x", "T", "monetary_value"} <= inputs and not inputs & {"holdout_purchases", "holdout_spend"}
@@ -115,19 +132,20 @@ def test_registered_models_carry_signature_input_example_and_lineage(trained, sm
     model = mlflow.pyfunc.load_model(f"models:/customer_intel_cltv/{version.version}")
     served = model.predict(features)
     pd.testing.assert_frame_equal(served.reset_index(drop=True), model.unwrap_python_model().scorer.score(features).reset_index(drop=True))
-    run = MlflowClient().get_run(version.run_id)
     manifest = json.loads((root / "warehouse" / "cltv_training_frame" / "_SUCCESS").read_text())
-    assert run.data.tags["training_frame_sha256"] == manifest["sha256"]
+    assert refit_run.data.tags["training_frame_sha256"] == manifest["sha256"]
     assert model_registry_at(root / "mlflow").champion_training_frame_sha256("cltv") == manifest["sha256"]  # what the drift sensor asks
-    assert run.data.tags["git_commit"].startswith(("git:", "customer_intel=="))
-    split = json.loads(run.data.tags["split"])
-    assert split["cutoff"] == "2026-04-01" and split["parts"]["validation"]["rows"] == 600
+    assert refit_run.data.tags["git_commit"].startswith(("git:", "customer_intel=="))
+    split = json.loads(refit_run.data.tags["split"])
+    assert split["cutoff"] == "2026-01-01" and split["parts"]["test"]["rows"] == 600 and split["parts"]["test"]["as_of"] == "2026-04-01"
     ridge = mlflow.search_runs(experiment_names=["customer_intel"], filter_string="tags.candidate = 'ridge'").iloc[0]
     assert ridge["params.estimator.ridge__alpha"] == "1.0" and ridge["params.training_window_days"] == "90"
+    assert ridge["params.horizon_scaling"] == "bgnbd_ratio" and float(ridge["params.conformal_q_high"]) > 0
 
 
-def test_the_gate_scores_the_incumbent_on_this_runs_horizon(trained):
-    """A 30-day run is judged against the 90-day champion forecasting 30 days, not its own 90."""
+def test_the_gate_compares_recipes_refitted_on_this_runs_data(trained):
+    """With a production refit the registered model has seen every window of a new run: the gate compares
+    the incumbent's recipe, refitted on this run's data, with the new champion on this run's validation window."""
     _, raw_dir, root = trained
     incumbent = MlflowClient().get_model_version_by_alias("customer_intel_cltv", "champion")
     shorter = {"ops": {"cltv_training_frame": {"config": {"horizon_days": 30}},
@@ -135,18 +153,13 @@ def test_the_gate_scores_the_incumbent_on_this_runs_horizon(trained):
     result = materialize_graph(raw_dir, root / "warehouse", partition=None, groups=TRAIN, run_config=shorter)
     gate = {e.check_name: e for e in result.get_asset_check_evaluations()}["cltv_champion_not_worse"]
     meta = {k: v.value for k, v in gate.metadata.items()}
-    assert meta["horizon_days"] == 30 and meta["current_horizon_days"] == 90
-    assert meta["current_version"] == int(incumbent.version) and meta["cutoff"] == "2026-05-31"
-    split = TimeSplit.from_frame(pd.read_parquet(published(root / "warehouse" / "cltv_training_frame")))
-    scorer = mlflow.pyfunc.load_model(f"models:/customer_intel_cltv/{incumbent.version}").unwrap_python_model().scorer
-    actual = split.validation["holdout_purchases"]
-    at_30 = poisson_deviance(actual, scorer.at_horizon(30).score(split.validation)["expected_purchases"])
-    at_90 = poisson_deviance(actual, scorer.score(split.validation)["expected_purchases"])
-    assert meta["current_poisson_deviance"] == pytest.approx(at_30, rel=1e-9)
-    assert at_90 > 1.5 * at_30  # what the gate compared before: a 90-day forecast against 30-day actuals
-    # the new 30-day champion (fitted up to 2026-05-31) is within the tolerance: it replaces v1, and says what it forecasts
-    assert gate.passed and gate.description.endswith(f"is within the tolerance of champion v{incumbent.version} "
-                                                     f"({meta['current_poisson_deviance']:.4f}; limit {meta['limit']:.4f})")
+    assert meta["compared"].startswith("recipes") and meta["current_candidate"] == incumbent.tags["candidate"]
+    assert meta["horizon_days"] == 30 and meta["current_version"] == int(incumbent.version)
+    table = pd.read_parquet(published(root / "warehouse" / "cltv_models")).set_index("candidate")
+    assert meta["current_poisson_deviance"] == pytest.approx(table.loc[incumbent.tags["candidate"], "poisson_deviance"], rel=1e-12)
+    assert gate.passed, gate.description
     promoted = MlflowClient().get_model_version_by_alias("customer_intel_cltv", "champion")
     assert int(promoted.version) == int(incumbent.version) + 1
-    assert promoted.tags["scorer_horizon_days"] == "30" and promoted.tags["scorer_cutoff"] == "2026-05-31"
+    assert promoted.tags["scorer_horizon_days"] == "30" and promoted.tags["scorer_cutoff"] == "2026-06-30"
+    split = TimeSplit.from_frame(pd.read_parquet(published(root / "warehouse" / "cltv_training_frame")))
+    assert split.horizon_of("test") == 30 and str(split.cutoff_of("test").date()) == "2026-05-31"

@@ -130,18 +130,20 @@ def test_drift_sensor_fires_on_a_shifted_distribution_with_the_psi_table_in_the_
 
 
 def test_drift_sensor_is_quiet_on_the_real_training_frame_a_horizon_later(s3_bucket, small_frames):
-    """Production dates: the training frame as of the cutoff vs tonight's features 90 days later.
+    """Production dates: the features the registered champion was refitted on (the training frame's refit
+    rows, as of the end of its test window) vs tonight's features 90 days later.
 
     Customer age (T) moves by the horizon by construction (PSI ~0.9 here) and is not a default
     drift feature; the behaviour features stay below the threshold."""
     s3, bucket = s3_bucket
-    frames = build_cltv_split(small_frames["transactions"], small_frames["customers"], pd.Timestamp("2026-04-01"), 90)
+    frames = build_cltv_split(small_frames["transactions"], small_frames["customers"], pd.Timestamp("2026-01-01"), 90)
+    assert str(frames.cutoff_of("refit").date()) == "2026-04-01"  # 90 days before tonight's partition
     live = build_customer_features(small_frames["transactions"], small_frames["customers"], SMALL_END_DATE).frame.reset_index()
     warehouse = drift_warehouse(s3, bucket, frames.to_frame(), live)
     requests, cursor, skip = drift_tick(None, warehouse)
     assert requests == [] and "no drift" in skip
     training = frames.to_frame()
-    assert drift_report(training[training["split"] == "validation"], live, features=("T",)).max_psi > 0.5  # why T is left out
+    assert drift_report(training[training["split"] == "refit"], live, features=("T",)).max_psi > 0.5  # why T is left out
     # a rewritten partition is compared again (the cursor carries its checksum)
     write_table(S3ObjectStore(s3.get_client(), bucket, "warehouse"), f"customer_features/date={SMALL_END_DATE}",
                 live.assign(monetary=live["monetary"] * 1.8, avg_ticket=live["avg_ticket"] * 1.8))

@@ -26,9 +26,11 @@ def test_constraints_exclude_a_better_but_biased_candidate():
     assert "and |bias| <= 10" in rule.describe()
 
 
-def test_the_cltv_rule_reads_as_before():
+def test_the_cltv_rule_reads_as_one_sentence():
     assert CLTV_RULE.describe() == ("lowest mean Poisson deviance on the validation window (a proper scoring rule for counts), "
-                                    "among candidates that beat every naive baseline on it; ties broken by RMSE")
+                                    "among candidates that beat every naive baseline on it and |total_pct_error| <= 10; ties broken by "
+                                    "RMSE; the simplest candidate within one standard error of the best (paired per-customer differences) "
+                                    "wins, in the order probabilistic < ml < ensemble")
 
 
 def test_incumbent_gate_in_both_directions():
