@@ -21,8 +21,20 @@ SCORE_COLUMNS = ("p_alive", "expected_purchases", "purchases_low", "purchases_hi
                  "expected_value", "value_low", "value_high", "cltv")
 
 
+class _CLTVScorerInfo:
+    """What every CLTV scorer says about itself (its fields: champion, cutoff, horizon_days, code_version)."""
+
+    @property
+    def info(self) -> ScorerInfo:
+        return ScorerInfo("cltv", self.champion, self.cutoff, int(self.horizon_days), self.code_version)
+
+    @property
+    def output_columns(self) -> tuple[str, ...]:
+        return SCORE_COLUMNS
+
+
 @dataclass
-class CLTVScorer:
+class CLTVScorer(_CLTVScorerInfo):
     """Scores customers from their features (the scoring-time output of the one feature builder).
 
     P(alive), intervals and spend always come from ``probabilistic``; when the champion is an ML
@@ -43,14 +55,6 @@ class CLTVScorer:
     stack_horizon_days: int | None = None
     horizon_scaling: str = "linear"  # how the regressor's window reaches the horizon (versions before it: linear)
     conformal: tuple[float, float] | None = None  # the purchase band around the point (None: the posterior's interval)
-
-    @property
-    def info(self) -> ScorerInfo:
-        return ScorerInfo("cltv", self.champion, self.cutoff, int(self.horizon_days), self.code_version)
-
-    @property
-    def output_columns(self) -> tuple[str, ...]:
-        return SCORE_COLUMNS
 
     def at_horizon(self, horizon_days: int) -> CLTVScorer:
         """The same models forecasting another horizon (ML forecasts scale with it, as at training)."""
@@ -106,7 +110,7 @@ def apply_band(out: pd.DataFrame, band: tuple[float, float]) -> None:
 
 
 @dataclass
-class CLTVEnsembleScorer:
+class CLTVEnsembleScorer(_CLTVScorerInfo):
     """A weighted sum of member scorers' expected purchases (weights fitted on the validation window).
 
     P(alive), spend per purchase and the discounted value's timing come from the first
@@ -121,14 +125,6 @@ class CLTVEnsembleScorer:
     cutoff: str | None = None
     code_version: str = "unknown"
     conformal: tuple[float, float] | None = None
-
-    @property
-    def info(self) -> ScorerInfo:
-        return ScorerInfo("cltv", self.champion, self.cutoff, int(self.horizon_days), self.code_version)
-
-    @property
-    def output_columns(self) -> tuple[str, ...]:
-        return SCORE_COLUMNS
 
     @property
     def weights(self) -> dict[str, float]:
