@@ -193,7 +193,10 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
         tags = {"dagster_run_id": context.run.run_id, "dagster_asset": models_name, "family": name,
                 "cutoff": str(split.cutoff.date()), "horizon_days": str(split.horizon_days),
                 **model_registry.lineage_tags(split.describe(), manifest.get("sha256"))}
+        rule_used = comparison.rule  # the family's rule as this run's config tuned it (e.g. a bias bound)
         table = comparison.table.copy()
+        for param in family.rule_params:  # the gate rebuilds the same rule from the table
+            table[f"rule_{param}"] = getattr(config, param, None)
         table["mlflow_run_id"], table["model_uri"] = "", ""
         plots = family.plots(comparison) if family.plots else {}
         example = family.input_example(split)
@@ -221,7 +224,7 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
                     table.loc[comparison.champion, "production_run_id"] = run.info.run_id
             model_registry.log(metrics={f"champion_{rule.metric}": table.loc[comparison.champion, rule.metric]},
                                params={f"ensemble_weight_{k}": round(v, 6) for k, v in comparison.weights.items()},
-                               tags={"champion": comparison.champion, "champion_rule": rule.describe()},
+                               tags={"champion": comparison.champion, "champion_rule": rule_used.describe()},
                                texts={"comparison.md": comparison.markdown(), **{f"{k}.md": v for k, v in plots.items()}})
             parent_id = parent.info.run_id
         table["champion"] = table.index == comparison.champion
@@ -229,18 +232,18 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
         basis = sorted(split_frame["profile_basis"].dropna().unique()) if "profile_basis" in split_frame else []
         table["profile_attributes"] = ", ".join(basis) or "none"
         table = table.reset_index()
-        context.log.info(f"{name} champion: {comparison.champion} ({rule.describe()}); compared in {time.perf_counter() - started:.0f} s")
+        context.log.info(f"{name} champion: {comparison.champion} ({rule_used.describe()}); compared in {time.perf_counter() - started:.0f} s")
         notes = [f"- {k} failed: {v}" for k, v in comparison.failures.items()] + [f"- {k} skipped: {v}" for k, v in comparison.skipped.items()]
         windows = {part: f"{split.cutoff_of(part).date()} + {split.horizon_of(part)} days" for part in split.parts}
         weights = {"ensemble_weights": md(markdown_table(pd.Series(comparison.weights, name="weight").to_frame()))} if comparison.weights else {}
         return dg.Output(table, metadata={
             "champion": comparison.champion,
-            "champion_rule": rule.describe(),
+            "champion_rule": rule_used.describe(),
             "windows": md("\n".join(f"- {part}: {window}" + ("" if part != VALIDATION else " (every choice is made here)")
                                      + (" (only reports)" if part == TEST else "") for part, window in windows.items())),
             **weights,
             "registered": "the champion's recipe refitted on all the data (" + REFIT_POLICY + ")" if comparison.production is not None
-            else "the champion as fitted at the validation cutoff",
+            else "the champion as evaluated (fitted at the last origin it was judged at)",
             "comparison": md(comparison.markdown()),
             **{k: md(v) for k, v in plots.items()},
             "mlflow_run": model_registry.run_link(parent_id),
@@ -254,7 +257,8 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
 
     @dg.asset_check(asset=_models, name=gate(name), blocking=True, additional_ins={"split_frame": dg.AssetIn(frame_name)},
                     description=f"The new {name} champion may not be worse than the registered one on this run's validation "
-                    f"rows, both forecasting this run's horizon (tolerance relative to the incumbent, default {rule.tolerance:g}); "
+                    "rows (with a production refit: than the registered champion's recipe, refitted on this run's data), "
+                    f"both forecasting this run's horizon (tolerance relative to the incumbent, default {rule.tolerance:g}); "
                     "an incumbent fitted on data past this run's cutoff has seen these rows and is refused. Blocks the promotion.")
     def _gate(config: GateConfig, comparison_table: pd.DataFrame, split_frame: pd.DataFrame,
               model_registry: ModelRegistry) -> dg.AssetCheckResult:
@@ -263,6 +267,7 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
         if incumbent is None:
             return dg.AssetCheckResult(passed=True, description="no registered champion yet", metadata={"new_champion": new["candidate"]})
         split = family.split_from_frame(split_frame)
+        rule = family.rule_for(**{p: new[f"rule_{p}"] for p in family.rule_params if f"rule_{p}" in new and pd.notna(new[f"rule_{p}"])})
         by_recipe = _recipe_gate(rule, comparison_table, new, incumbent, split, model_registry.tolerance(rule))
         if by_recipe is not None:
             return by_recipe
@@ -301,7 +306,7 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
             tags.update({"refit_policy": REFIT_POLICY, **{f"expected_{k.removeprefix('test_')}": f"{float(new[k]):.6g}"
                                                           for k in ("test_" + rule.metric, "test_rmse", "test_total_pct_error") if k in new}})
         description = (f"{new['candidate']}: {REFIT_POLICY}; evaluated in MLflow run {new['mlflow_run_id']} (validation {rule.metric} "
-                       f"{float(new[rule.metric]):.4f})" if refit else f"{new['candidate']} as fitted at the validation cutoff")
+                       f"{float(new[rule.metric]):.4f})" if refit else f"{new['candidate']} as evaluated")
         version = model_registry.promote(new["production_model_uri"] if refit else new["model_uri"], name, tags=tags, description=description)
         return dg.MaterializeResult(metadata={
             "model": family.registered_model, "version": int(version.version), "candidate": new["candidate"],

@@ -5,7 +5,7 @@ import json
 import dagster as dg
 
 from customer_intel.jobs import training_job
-from customer_intel.modeling.split import LEGACY_PART_NAMES, REFIT, SPLIT_COLUMN, VALIDATION
+from customer_intel.modeling.split import LEGACY_PART_NAMES, REFIT, SPLIT_COLUMN, TEST, VALIDATION
 from customer_intel.monitoring import LandingCursor, drift_report
 from customer_intel.resources import DriftPolicy, ModelRegistry, RawDataSource, Warehouse
 from customer_intel.resources.settings import landing_interval_seconds
@@ -78,8 +78,10 @@ def feature_drift_sensor(context: dg.SensorEvaluationContext, warehouse: Warehou
         return dg.SkipReason(str(exc))
     if SPLIT_COLUMN in reference.columns:
         # the features the registered champion was fitted on: the refit rows (all the data) when the
-        # family refits its champion, else the validation rows (as of the cutoff it was judged at)
-        reference = reference.loc[reference[SPLIT_COLUMN].isin([REFIT] if (reference[SPLIT_COLUMN] == REFIT).any() else VALIDATION_PART_NAMES)]
+        # family refits its champion, else the test rows (where it was last refitted), else the validation rows
+        parts = set(reference[SPLIT_COLUMN])
+        chosen = [REFIT] if REFIT in parts else [TEST] if TEST in parts else VALIDATION_PART_NAMES
+        reference = reference.loc[reference[SPLIT_COLUMN].isin(chosen)]
     report = drift_report(reference, live, drift_policy.compared_features, drift_policy.threshold)
     context.update_cursor(evaluated)
     summary = f"{features_asset} {latest} vs {reference_asset}: max PSI {report.max_psi:.3f} (threshold {report.threshold})"

@@ -114,7 +114,7 @@ class CLTVEnsembleScorer(_CLTVScorerInfo):
     """A weighted sum of member scorers' expected purchases (weights fitted on the validation window).
 
     P(alive), spend per purchase and the discounted value's timing come from the first
-    probabilistic member; value and CLTV scale with the ensemble's point, and the purchase and
+    probabilistic member (BG/NBD or MBG/NBD); value and CLTV scale with the ensemble's point, and the purchase and
     value intervals are the conformal band calibrated on the ensemble's out-of-fold validation
     forecasts, so every published interval contains its point.
     """

@@ -169,6 +169,14 @@ def compare_candidates(candidates: Iterable[Candidate], split: TimeSplit, rule: 
         test_table = pd.DataFrame.from_dict(test_rows, orient="index").add_prefix("test_")
         table = table.join(test_table)
         table["refit_seconds"] = pd.Series({k: round(v, 2) for k, v in test_seconds.items()})
+        if champion not in evaluated:  # it could not be refitted where it is reported: the next eligible one wins
+            log(f"{champion} failed at the test origin and cannot be champion")
+            champion = rule.pick(table, [n for n in (allowed or list(table.index)) if n in evaluated], losses)
+            if losses is not None:
+                noise = paired_noise(losses, champion, seed=seed)
+                table["delta_vs_champion"] = pd.Series(noise.difference)
+                table["delta_se"] = pd.Series(noise.standard_error)
+                table["delta_ci_low"], table["delta_ci_high"] = pd.Series(noise.ci_low), pd.Series(noise.ci_high)
 
     production = None
     if REFIT in split.parts and champion in evaluated:

@@ -124,8 +124,12 @@ def paired_noise(losses: dict[str, np.ndarray], reference: str, resamples: int =
     (the same resampled rows for every candidate)."""
     base = np.asarray(losses[reference], dtype=float)
     n = len(base)
-    rng = np.random.default_rng(seed)
-    chunks = [rng.integers(0, max(n, 1), size=(size, n), dtype=np.int32) for size in np.diff(np.r_[0:resamples:100, resamples])]
+    sizes = np.diff(np.r_[0:resamples:100, resamples])
+
+    def chunks():  # the same rows for every candidate, drawn 100 resamples at a time (bounded memory)
+        rng = np.random.default_rng(seed)
+        for size in sizes:
+            yield rng.integers(0, max(n, 1), size=(size, n), dtype=np.int32)
     tail = (1 - level) / 2
     diff, se, low, high = {}, {}, {}, {}
     for name, loss in losses.items():
@@ -133,7 +137,7 @@ def paired_noise(losses: dict[str, np.ndarray], reference: str, resamples: int =
         if not np.isfinite(d).all() or n == 0:
             diff[name] = se[name] = low[name] = high[name] = float("nan")
             continue
-        means = np.concatenate([d[index].mean(axis=1) for index in chunks])
+        means = np.concatenate([d[index].mean(axis=1) for index in chunks()])
         diff[name] = float(d.mean())
         se[name] = float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
         low[name], high[name] = (float(v) for v in np.quantile(means, [tail, 1 - tail]))

@@ -99,9 +99,10 @@ class ModelFamily:
             candidates = self.candidates(**model_params)
         except ValueError as exc:
             raise CandidateConfigError(str(exc)) from exc
-        unknown = sorted(set(allowed or []) - {c.name for c in candidates})
+        names = [c.name for c in candidates] + ([self.ensemble.name] if self.ensemble is not None else [])
+        unknown = sorted(set(allowed or []) - set(names))
         if unknown:
-            raise CandidateConfigError(f"unknown candidates {unknown}; choose from {[c.name for c in candidates]}")
+            raise CandidateConfigError(f"unknown candidates {unknown}; choose from {names}")
         return candidates
 
     def rule_for(self, **rule_params) -> ChampionRule:

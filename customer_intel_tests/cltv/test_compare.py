@@ -175,3 +175,12 @@ def test_a_stacked_scorer_at_another_horizon_keeps_its_inputs_and_scales_by_bgnb
     linear = replace(scorer, horizon_scaling="linear")
     np.testing.assert_allclose(linear.at_horizon(180).score(features)["expected_purchases"], 2 * base["expected_purchases"], rtol=1e-12)
     assert longer["p_alive"].equals(base["p_alive"])
+
+
+def test_the_ensemble_can_be_named_among_the_candidates_that_may_win():
+    from customer_intel.cltv.family import CLTV
+    from customer_intel.modeling import CandidateConfigError
+
+    assert CLTV.build_candidates(["ensemble", "bgnbd"], include_ml=False)
+    with pytest.raises(CandidateConfigError, match=r"unknown candidates \['ensembel'\]"):
+        CLTV.build_candidates(["ensembel"], include_ml=False)

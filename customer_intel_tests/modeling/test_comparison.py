@@ -76,3 +76,27 @@ def test_parameters_are_flat_scalars_for_the_tracker():
     params = flat_params({"model": NGBRegressor(Dist=Poisson, n_estimators=7).get_params(), "rate": np.float64(0.5), "note": "x" * 300})
     assert params["model.Dist"] == "Poisson" and params["model.n_estimators"] == 7
     assert params["rate"] == 0.5 and len(params["note"]) == 250
+
+
+@dataclass
+class FailsLater(Constant):
+    """Fits at the validation origin only: its refit at the test origin fails."""
+
+    def fit(self, split):
+        if split.cutoff > SPLIT.cutoff:
+            raise CandidateFitError(f"{self.name} cannot at {split.cutoff.date()}")
+        return self
+
+
+def test_a_champion_that_cannot_be_refitted_at_the_test_origin_is_not_champion():
+    from customer_intel.modeling import TEST
+
+    rows = pd.DataFrame({"y": [0.0, 1.0, 2.0, 3.0]})
+    split = TimeSplit("2026-04-01", 30, {VALIDATION: rows, TEST: rows}, {TEST: pd.Timestamp("2026-05-01")}, {TEST: 30})
+    messages = []
+    comparison = compare_candidates([Constant("zero", 0.0, kind="baseline"), FailsLater("mean", 1.5), Constant("one", 1.0)],
+                                    split, RULE, mse, log=messages.append)
+    assert comparison.table.loc["mean", "mse"] < comparison.table.loc["one", "mse"]  # best on validation...
+    assert comparison.champion == "one"  # ...but it is reported and registered only as refitted at the test origin
+    assert "mean failed at the test origin and cannot be champion" in messages
+    assert comparison.failures["mean"].startswith("at the test origin: mean cannot at 2026-05-01")
