@@ -25,13 +25,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from customer_intel.resources.settings import ENV_PREFIX, NOT_CONFIGURED, TABLES
 from customer_intel.synthetic.__main__ import add_arguments, generate
 from customer_intel.table_names import training_frame
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEMO_JOBS = ("training_job", "scoring_job")  # in order: scoring loads the champion training registered
-ENV_PREFIX = "CUSTOMER_INTEL_"
-TABLES = ("transactions", "customers", "campaigns")
 # the keys of a `run --config` file (and of the flags): key -> environment variable the resources read
 RUN_SETTINGS = {
     "raw": "RAW_DIR", "out": "DATA_DIR", "warehouse": "WAREHOUSE_DIR",
@@ -179,7 +178,7 @@ def _text(value, key: str, where: str) -> str:
 
 def _location(value: str, base: Path) -> str:
     """An s3:// URI or a switch (``none``) as given; a local path made absolute (relative to ``base``)."""
-    if value.startswith("s3://") or value.strip().lower() in ("", "none", "off"):
+    if value.startswith("s3://") or value.strip().lower() in NOT_CONFIGURED:
         return value
     return str((base / value).resolve())
 
@@ -276,7 +275,7 @@ def _explained(message: str, origins: dict[str, str]) -> str:
     """``message`` with where the variables it names (or the paths it names) were set: a flag or a config file key."""
     def mentioned(var: str) -> bool:
         path = os.environ.get(var, "") if var.endswith("_PATH") else ""  # "<path>: no such file or folder" names the value
-        return var in message or (path.lower() not in ("", "none", "off") and path in message)
+        return var in message or (path.lower() not in NOT_CONFIGURED and path in message)
 
     named = [f"{var.removeprefix(ENV_PREFIX)} from {origin}" for var, origin in origins.items() if var.startswith(ENV_PREFIX) and mentioned(var)]
     return message + (f" [{'; '.join(named)}]" if named else "")

@@ -67,10 +67,3 @@ class Calibrated:
     def to_scorer(self):
         scorer = self.inner.to_scorer()
         return None if scorer is None else dataclasses.replace(scorer, conformal=self.band)
-
-    @property
-    def weights(self) -> dict:
-        return getattr(self.inner, "weights", {})
-
-    def at(self, members) -> Calibrated:
-        return Calibrated(self.inner.at(members), self.band)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from customer_intel.modeling.ensemble import poisson_row_deviance
 from customer_intel.modeling.rule import ChampionRule, Constraint
 
 METRIC_DIRECTIONS = {  # True: higher is better
@@ -24,11 +25,7 @@ METRIC_DIRECTIONS = {  # True: higher is better
 
 def poisson_deviance(actual: np.ndarray, predicted: np.ndarray) -> float:
     """Mean Poisson deviance; predictions are floored at 1e-6 so a zero forecast is penalised, not undefined."""
-    mu = np.maximum(np.asarray(predicted, dtype=float), 1e-6)
-    y = np.asarray(actual, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        term = np.where(y > 0, y * np.log(y / mu), 0.0)
-    return float(np.mean(2 * (term - (y - mu))))
+    return float(np.mean(poisson_row_deviance(actual, predicted)))
 
 
 def top_decile_capture(actual: np.ndarray, predicted: np.ndarray) -> float:

@@ -15,6 +15,8 @@ import pandas as pd
 
 from customer_intel.cltv.conformal import conformal_interval
 from customer_intel.cltv.ml import FeatureMatrix, horizon_scale, predict_with_interval, stack_features
+from customer_intel.cltv.probabilistic import contain_point
+from customer_intel.modeling.intervals import Interval
 from customer_intel.modeling.scorer import ScorerInfo
 
 SCORE_COLUMNS = ("p_alive", "expected_purchases", "purchases_low", "purchases_high", "expected_spend_per_purchase",
@@ -92,9 +94,10 @@ class CLTVScorer(_CLTVScorerInfo):
         if self.conformal is not None:
             apply_band(out, self.conformal)
         elif self.regressor is not None:  # a version registered before the band: BG/NBD's window, widened to reach the point
-            point = out["expected_purchases"].to_numpy()
-            out["purchases_low"] = np.minimum(out["purchases_low"], np.floor(point)).astype(out["purchases_low"].dtype)
-            out["purchases_high"] = np.maximum(out["purchases_high"], np.ceil(point)).astype(out["purchases_high"].dtype)
+            ones = np.ones(len(out))
+            widened = contain_point(Interval(out["purchases_low"].to_numpy(), out["purchases_high"].to_numpy(), ones, ones),
+                                    out["expected_purchases"].to_numpy())
+            out["purchases_low"], out["purchases_high"] = widened.low, widened.high
             out["value_low"] = np.minimum(out["value_low"], out["expected_value"])
             out["value_high"] = np.maximum(out["value_high"], out["expected_value"])
         out.index = features.index

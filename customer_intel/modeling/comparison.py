@@ -110,6 +110,15 @@ def _ensemble(spec: EnsembleSpec, kinds: dict[str, str], fitted: dict, predictio
     return FittedEnsemble(spec, chosen, {name: fitted[name] for name in chosen}), Prediction(oof)
 
 
+def _with_noise(table: pd.DataFrame, losses: dict[str, np.ndarray], champion: str, seed: int) -> Noise:
+    """Each candidate's paired loss difference to ``champion`` (mean, SE, bootstrap CI) as table columns."""
+    noise = paired_noise(losses, champion, seed=seed)
+    table["delta_vs_champion"] = pd.Series(noise.difference)
+    table["delta_se"] = pd.Series(noise.standard_error)
+    table["delta_ci_low"], table["delta_ci_high"] = pd.Series(noise.ci_low), pd.Series(noise.ci_high)
+    return noise
+
+
 def compare_candidates(candidates: Iterable[Candidate], split: TimeSplit, rule: ChampionRule, metrics: Metrics, *,
                        allowed: list[str] | None = None, log: Callable[[str], None] = print, ensemble: EnsembleSpec | None = None,
                        row_loss: Callable[[TimeSplit, Prediction], np.ndarray] | None = None, target: str | None = None,
@@ -146,12 +155,7 @@ def compare_candidates(candidates: Iterable[Candidate], split: TimeSplit, rule: 
     table.index.name = "candidate"
     losses = {name: row_loss(at_validation, p) for name, p in predictions.items()} if row_loss is not None else None
     champion = rule.pick(table, allowed, losses)
-    noise = None
-    if losses is not None:
-        noise = paired_noise(losses, champion, seed=seed)
-        table["delta_vs_champion"] = pd.Series(noise.difference)
-        table["delta_se"] = pd.Series(noise.standard_error)
-        table["delta_ci_low"], table["delta_ci_high"] = pd.Series(noise.ci_low), pd.Series(noise.ci_high)
+    noise = _with_noise(table, losses, champion, seed) if losses is not None else None
 
     evaluated, test_predictions = dict(fitted), {}
     if TEST in split.parts:
@@ -173,10 +177,7 @@ def compare_candidates(candidates: Iterable[Candidate], split: TimeSplit, rule: 
             log(f"{champion} failed at the test origin and cannot be champion")
             champion = rule.pick(table, [n for n in (allowed or list(table.index)) if n in evaluated], losses)
             if losses is not None:
-                noise = paired_noise(losses, champion, seed=seed)
-                table["delta_vs_champion"] = pd.Series(noise.difference)
-                table["delta_se"] = pd.Series(noise.standard_error)
-                table["delta_ci_low"], table["delta_ci_high"] = pd.Series(noise.ci_low), pd.Series(noise.ci_high)
+                noise = _with_noise(table, losses, champion, seed)
 
     production = None
     if REFIT in split.parts and champion in evaluated:

@@ -40,12 +40,9 @@ def fit_poisson_weights(forecasts: np.ndarray, actual: np.ndarray) -> np.ndarray
     n, k = X.shape
 
     def objective(w):
-        mu = np.maximum(X @ w, 1e-6)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            term = np.where(y > 0, y * np.log(y / mu), 0.0)
-        value = 2 * np.mean(term - (y - mu))
-        gradient = 2 * X.T @ (1 - y / mu) / n
-        return value, gradient
+        mean = X @ w
+        mu = np.maximum(mean, 1e-6)
+        return np.mean(poisson_row_deviance(y, mean)), 2 * X.T @ (1 - y / mu) / n
 
     result = minimize(objective, np.full(k, 1.0 / k), jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * k,
                       options={"maxiter": 500, "ftol": 1e-12, "gtol": 1e-9})
@@ -69,7 +66,7 @@ def cross_fitted(forecasts: np.ndarray, actual: np.ndarray, folds: int = 5, seed
 class EnsembleSpec:
     """How a family builds its ensemble candidate.
 
-    ``members(kind)``: whether a candidate of that kind may be a member (baselines never are);
+    ``accepts(kind)``: whether a candidate of that kind may be a member (baselines never are);
     ``to_scorer(member scorers, weights, members' fits)``: the deployable scorer of the weighted
     members (None: not registrable); ``fit``: the weight fit (default non-negative Poisson).
     """
@@ -79,7 +76,6 @@ class EnsembleSpec:
     to_scorer: Callable[[dict, dict[str, float]], Any] | None = None
     fit: Callable[[np.ndarray, np.ndarray], np.ndarray] = fit_poisson_weights
     folds: int = 5
-    description: str = "non-negative weights over the other candidates' forecasts, minimising Poisson deviance on the validation window"
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 
@@ -130,8 +131,6 @@ class ChampionRule:
         best = str(ordered.index[0])
         if not self.simplicity or losses is None or best not in losses or self.higher_is_better:
             return best
-        import numpy as np
-
         within = []
         for name in ordered.index:
             if name not in losses:

@@ -17,11 +17,8 @@ from customer_intel.ingest import RawTable, TableContract, read_raw_table
 from customer_intel.ingest.contract import IngestLimits
 from customer_intel.ingest.reader import LOCAL_FILES, TABLE_SUFFIXES, RawSourceError, is_table_file_name
 from customer_intel.resources.s3_client import S3ClientResource
-from customer_intel.resources.settings import ConfigurationError, Settings, column_mapping
+from customer_intel.resources.settings import NOT_CONFIGURED, TABLES, ConfigurationError, Settings, column_mapping
 from customer_intel.resources.storage import S3_SCHEME, S3ObjectStore, StoredObject, s3_uri, split_s3_uri, stat_object
-
-NOT_CONFIGURED = {"", "none", "off"}
-TABLES = ("transactions", "customers", "campaigns")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from pathlib import Path
 from customer_intel.monitoring.drift import DEFAULT_DRIFT_FEATURES
 
 ENV_PREFIX = "CUSTOMER_INTEL_"
+TABLES = ("transactions", "customers", "campaigns")  # the raw tables, in ingestion order
+NOT_CONFIGURED = {"", "none", "off"}  # a table path that switches the table off
 DEFAULT_PARTITIONS_START = "2024-07-01"
 ENVIRONMENTS = ("local", "s3")
 
@@ -132,7 +134,6 @@ class Settings:
             default_raw, default_warehouse = f"s3://{bucket}/raw", f"s3://{bucket}/{prefix}"
         else:
             default_raw, default_warehouse = str(data_dir / "raw"), str(data_dir / "warehouse")
-        tables = ("transactions", "customers", "campaigns")
         tracking_uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{data_dir / 'mlflow' / 'mlflow.db'}"  # MLflow's own variable wins
         return cls(
             env=env,
@@ -142,8 +143,8 @@ class Settings:
             s3_endpoint_url=_env("S3_ENDPOINT_URL"),
             s3_region=_env("S3_REGION", os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")),
             partitions_start=partitions_start(),
-            table_paths={t: _env(f"{t.upper()}_PATH") for t in tables},
-            column_mappings={t: _json_mapping(f"{t.upper()}_COLUMNS") for t in tables},
+            table_paths={t: _env(f"{t.upper()}_PATH") for t in TABLES},
+            column_mappings={t: _json_mapping(f"{t.upper()}_COLUMNS") for t in TABLES},
             mlflow_tracking_uri=tracking_uri,
             mlflow_artifact_root=default_artifact_root(tracking_uri),
             mlflow_experiment=_env("MLFLOW_EXPERIMENT", "customer_intel"),
