@@ -126,16 +126,28 @@ def _parts_table(split: TimeSplit) -> str:
     return markdown_table(rows)
 
 
-def _recipe_gate(rule, table: pd.DataFrame, new: pd.Series, incumbent, split: TimeSplit, tolerance: float) -> dg.AssetCheckResult | None:
+def _recipe_gate(rule, table: pd.DataFrame, new: pd.Series, incumbent, split: TimeSplit, tolerance: float,
+                 missing_recipe_falls_back: bool = False) -> dg.AssetCheckResult | None:
     """With a production refit, the registered model has seen every window of this run, so models are
     not compared: recipes are. The incumbent's recipe (its candidate) was refitted on this run's data
     at the validation origin like every other candidate; the new champion may not be worse than that
-    row beyond the tolerance. None when the incumbent's recipe is not in this run's table."""
+    row beyond the tolerance. Without that row (the recipe was configured out, or failed here) the
+    check fails and says how to compare. None (models are compared instead) without a refit part, or
+    when the recipe is missing and ``missing_recipe_falls_back`` (compare_with_later_incumbent)."""
     if REFIT not in split.parts:
         return None
     rows = table.set_index("candidate")
     if incumbent.candidate not in rows.index or not np.isfinite(float(rows.loc[incumbent.candidate, rule.metric])):
-        return None
+        if missing_recipe_falls_back:
+            return None
+        why = "is not among this run's candidates" if incumbent.candidate not in rows.index else f"has no finite {rule.metric} in this run"
+        return dg.AssetCheckResult(passed=False, description=(
+            f"the recipe of champion v{incumbent.version.version} ({incumbent.candidate}) {why}, so the new champion "
+            f"{new['candidate']} cannot be compared with it on this run's data; the registered model has seen every window of "
+            f"this run, so it is not compared directly. Add {incumbent.candidate} to this run's candidates (e.g. "
+            "transaction_models or regressors), or set compare_with_later_incumbent on this check to compare with the "
+            "registered model anyway"), metadata={"new_champion": new["candidate"], "current_version": int(incumbent.version.version),
+                                                  "current_candidate": incumbent.candidate, "compared": "nothing: the incumbent's recipe is missing"})
     current = rows.loc[incumbent.candidate]
     decision = incumbent_not_worse(rule, new.to_dict(), current.to_dict(), tolerance, new_name=str(new["candidate"]),
                                    incumbent_name=f"the recipe of champion v{incumbent.version.version} ({incumbent.candidate})")
@@ -203,7 +215,11 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
         table["production_model_uri"], table["production_run_id"] = "", ""
         with model_registry.start_run(models_name, tags=tags) as parent:
             for candidate, row in comparison.table.iterrows():
-                with model_registry.start_run(candidate, tags={**tags, "candidate": candidate, "kind": row["kind"]}, nested=True) as run:
+                # metrics: validation (the recipe fitted at the validation origin) and test_*; params and model: the
+                # fit at the last origin it was judged at (the test origin when there is one), as `params_origin` says
+                origin = TEST if candidate in comparison.test_predictions else VALIDATION
+                with model_registry.start_run(candidate, tags={**tags, "candidate": candidate, "kind": row["kind"], "params_origin": origin,
+                                                               "params_cutoff": str(split.cutoff_of(origin).date())}, nested=True) as run:
                     fitted = comparison.evaluated.get(candidate) or comparison.fitted[candidate]
                     model_registry.log(metrics=row.to_dict(), params=fitted.params())
                     scorer = comparison.scorer(candidate)
@@ -268,7 +284,8 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
             return dg.AssetCheckResult(passed=True, description="no registered champion yet", metadata={"new_champion": new["candidate"]})
         split = family.split_from_frame(split_frame)
         rule = family.rule_for(**{p: new[f"rule_{p}"] for p in family.rule_params if f"rule_{p}" in new and pd.notna(new[f"rule_{p}"])})
-        by_recipe = _recipe_gate(rule, comparison_table, new, incumbent, split, model_registry.tolerance(rule))
+        by_recipe = _recipe_gate(rule, comparison_table, new, incumbent, split, model_registry.tolerance(rule),
+                                 missing_recipe_falls_back=config.compare_with_later_incumbent)
         if by_recipe is not None:
             return by_recipe
         metadata = {"new_champion": new["candidate"], "current_version": int(incumbent.version.version),

@@ -101,7 +101,15 @@ class CLTVScorer(_CLTVScorerInfo):
             out["value_low"] = np.minimum(out["value_low"], out["expected_value"])
             out["value_high"] = np.maximum(out["value_high"], out["expected_value"])
         out.index = features.index
-        return out
+        return _whole_days_as_float(out)
+
+
+def _whole_days_as_float(out: pd.DataFrame) -> pd.DataFrame:
+    """Purchase bounds are whole days published as float64 whatever made them (posterior draws are
+    integers, conformal bands floats, a customer without a forecast NaN): one schema for every champion."""
+    out["purchases_low"] = out["purchases_low"].astype("float64")
+    out["purchases_high"] = out["purchases_high"].astype("float64")
+    return out
 
 
 def apply_band(out: pd.DataFrame, band: tuple[float, float]) -> None:
@@ -157,4 +165,4 @@ class CLTVEnsembleScorer(_CLTVScorerInfo):
         out["cltv"] = model.discounted_value(features, self.horizon_days) * ratio
         if self.conformal is not None:
             apply_band(out, self.conformal)
-        return out[list(SCORE_COLUMNS)]
+        return _whole_days_as_float(out[list(SCORE_COLUMNS)].copy())

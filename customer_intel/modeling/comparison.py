@@ -181,7 +181,11 @@ def compare_candidates(candidates: Iterable[Candidate], split: TimeSplit, rule: 
 
     production = None
     if REFIT in split.parts and champion in evaluated:
-        production = _refit(champion, candidates, fitted, weights, split, at_validation, predictions, calibrate, log, ensemble)
+        try:
+            production = _refit(champion, candidates, fitted, weights, split, at_validation, predictions, calibrate, log, ensemble)
+        except CandidateFitError as exc:  # the champion as evaluated at the test origin is still a sound model: register it
+            failures[f"{champion} (production refit)"] = str(exc)
+            log(f"{exc}; the champion as evaluated at the test origin is registered instead")
     return Comparison(table=table, champion=champion, rule=rule, split=split, fitted=fitted, predictions=predictions,
                       failures=failures, skipped=skipped, evaluated=evaluated, test_predictions=test_predictions,
                       production=production, noise=noise, weights=weights)

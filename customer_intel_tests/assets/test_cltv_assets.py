@@ -45,6 +45,8 @@ def test_every_candidate_has_an_mlflow_run_with_metrics_and_a_model(trained):
     assert candidates["metrics.fit_seconds"].notna().all()
     # chosen on validation, reported on test: both sets of metrics on every candidate's run
     assert candidates["metrics.poisson_deviance"].notna().all() and candidates["metrics.test_poisson_deviance"].notna().all()
+    # their params and models are the fits at the test origin (the cutoff), and the run says so
+    assert set(candidates["tags.params_origin"]) == {"test"} and set(candidates["tags.params_cutoff"]) == {"2026-04-01"}
     ensemble = candidates[candidates["tags.candidate"] == "ensemble"].iloc[0]
     weights = {k.removeprefix("params.weight_"): float(v) for k, v in ensemble.items() if str(k).startswith("params.weight_") and v == v}
     assert weights and all(w > 0 for w in weights.values())
@@ -163,3 +165,20 @@ def test_the_gate_compares_recipes_refitted_on_this_runs_data(trained):
     assert promoted.tags["scorer_horizon_days"] == "30" and promoted.tags["scorer_cutoff"] == "2026-06-30"
     split = TimeSplit.from_frame(pd.read_parquet(published(root / "warehouse" / "cltv_training_frame")))
     assert split.horizon_of("test") == 30 and str(split.cutoff_of("test").date()) == "2026-05-31"
+
+
+def test_the_gate_blocks_when_the_incumbents_recipe_is_not_in_this_run(trained):
+    """The registered refit has seen every window of a new run, so only its recipe can be compared; a run
+    that leaves that recipe out cannot judge the new champion and says how to fix it."""
+    _, raw_dir, root = trained
+    incumbent = MlflowClient().get_model_version_by_alias("customer_intel_cltv", "champion")
+    other = "mbgnbd" if incumbent.tags["candidate"] == "bgnbd" else "bgnbd"  # one model: no ensemble, no regressors
+    without = {"ops": {"cltv_models": {"config": {"include_ml": False, "transaction_models": [other]}}}}
+    result = materialize_graph(raw_dir, root / "warehouse", partition=None, groups=TRAIN, run_config=without)
+    gate = {e.check_name: e for e in result.get_asset_check_evaluations()}["cltv_champion_not_worse"]
+    assert not gate.passed
+    assert gate.description.startswith(f"the recipe of champion v{incumbent.version} ({incumbent.tags['candidate']}) is not among "
+                                       f"this run's candidates, so the new champion {other} cannot be compared")
+    assert f"Add {incumbent.tags['candidate']} to this run's candidates" in gate.description
+    assert gate.metadata["compared"].value == "nothing: the incumbent's recipe is missing"
+    assert MlflowClient().get_model_version_by_alias("customer_intel_cltv", "champion").version == incumbent.version

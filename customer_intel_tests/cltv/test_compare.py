@@ -150,6 +150,9 @@ def test_every_published_interval_contains_its_point(comparison, bank_tx):
         point, value = out["expected_purchases"], out["expected_value"]
         assert (out["purchases_low"] <= point).all() and (point <= out["purchases_high"]).all(), name
         assert (out["value_low"] <= value + 1e-9).all() and (value <= out["value_high"] + 1e-9).all(), name
+        # whole purchase days, one dtype whichever champion made them (posterior, conformal band)
+        assert out[["purchases_low", "purchases_high"]].dtypes.eq("float64").all(), name
+        assert (out["purchases_low"] % 1 == 0).all() and (out["purchases_high"] % 1 == 0).all(), name
     # ML and ensemble bands are the conformal ones learned on validation; their test coverage is reported
     assert comparison.table.loc[["hist_gradient_boosting", "ridge", "ensemble"], "test_interval_coverage"].between(0.6, 1).all()
 

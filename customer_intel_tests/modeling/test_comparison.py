@@ -100,3 +100,26 @@ def test_a_champion_that_cannot_be_refitted_at_the_test_origin_is_not_champion()
     assert comparison.champion == "one"  # ...but it is reported and registered only as refitted at the test origin
     assert "mean failed at the test origin and cannot be champion" in messages
     assert comparison.failures["mean"].startswith("at the test origin: mean cannot at 2026-05-01")
+
+
+def test_a_failed_production_refit_registers_the_champion_as_evaluated():
+    from customer_intel.modeling import REFIT, TEST
+
+    rows = pd.DataFrame({"y": [0.0, 1.0, 2.0, 3.0]})
+    split = TimeSplit("2026-04-01", 30, {VALIDATION: rows, TEST: rows, REFIT: rows},
+                      {TEST: pd.Timestamp("2026-05-01"), REFIT: pd.Timestamp("2026-05-31")}, {TEST: 30, REFIT: 30})
+
+    @dataclass
+    class FailsAtRefit(Constant):
+        def fit(self, split):
+            if split.cutoff >= pd.Timestamp("2026-05-31", tz="UTC"):
+                raise CandidateFitError(f"{self.name} cannot at {split.cutoff.date()}")
+            return self
+
+    messages = []
+    comparison = compare_candidates([Constant("zero", 0.0, kind="baseline"), FailsAtRefit("mean", 1.5)], split, RULE, mse,
+                                    log=messages.append)
+    assert comparison.champion == "mean" and comparison.production is None
+    assert "mean" in comparison.evaluated  # registered: the fit the test columns describe
+    assert comparison.failures["mean (production refit)"] == "the production refit of mean failed: mean: mean cannot at 2026-05-31"
+    assert messages[-1].endswith("; the champion as evaluated at the test origin is registered instead")
