@@ -83,10 +83,15 @@ class FamilySpec:
     inputs: tuple[str, ...]
     frame_config: type = TrainingFrameConfig
     models_config: type = CandidatesConfig
+    scores_asset: str | None = None  # the daily scores asset's name (default ``<family>_scores``)
 
     @property
     def name(self) -> str:
         return self.family.name
+
+    @property
+    def scores_name(self) -> str:
+        return self.scores_asset or scores(self.family.name)
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,7 @@ class ScoreContribution:
 
     family: str
     asset: str
-    columns: tuple[str, ...]
+    columns: tuple[str, ...]  # the last one names the model that scored the row
 
 
 @dataclass(frozen=True)
@@ -117,7 +122,7 @@ class FamilyAssets:
 
     @property
     def contribution(self) -> ScoreContribution:
-        return ScoreContribution(self.spec.name, scores(self.spec.name), tuple(score_columns(self.spec.family)))
+        return ScoreContribution(self.spec.name, self.spec.scores_name, tuple(score_columns(self.spec.family)))
 
 
 def _parts_table(split: TimeSplit) -> str:
@@ -200,7 +205,9 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
             comparison = family.compare(split, allowed=config.candidates, log=context.log.info,
                                         **config.model_dump(exclude={"candidates"}))
         except (CandidateConfigError, NoChampionError, CandidateFitError) as exc:
-            raise dg.Failure(description=f"{models_name}: {exc}") from exc
+            scored = getattr(exc, "table", None)
+            metadata = {"candidates": dg.MetadataValue.md(scored.to_markdown(floatfmt=".3f"))} if scored is not None else {}
+            raise dg.Failure(description=f"{models_name}: {exc}", metadata=metadata) from exc
         manifest = warehouse.manifest(frame_name) or {}
         tags = {"dagster_run_id": context.run.run_id, "dagster_asset": models_name, "family": name,
                 "cutoff": str(split.cutoff.date()), "horizon_days": str(split.horizon_days),
@@ -250,7 +257,8 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
         table = table.reset_index()
         context.log.info(f"{name} champion: {comparison.champion} ({rule_used.describe()}); compared in {time.perf_counter() - started:.0f} s")
         notes = [f"- {k} failed: {v}" for k, v in comparison.failures.items()] + [f"- {k} skipped: {v}" for k, v in comparison.skipped.items()]
-        windows = {part: f"{split.cutoff_of(part).date()} + {split.horizon_of(part)} days" for part in split.parts}
+        windows = {part: f"{split.cutoff_of(part).date()} + {split.horizon_of(part)} days" if split.horizon_of(part)
+                   else f"as of {split.cutoff_of(part).date()}, {len(rows):,} customers" for part, rows in split.parts.items()}
         weights = {"ensemble_weights": md(markdown_table(pd.Series(comparison.weights, name="weight").to_frame()))} if comparison.weights else {}
         return dg.Output(table, metadata={
             "champion": comparison.champion,
@@ -314,7 +322,7 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
 
     @dg.asset(name=champion(name), group_name=name, kinds={"mlflow"}, ins={"comparison_table": dg.AssetIn(models_name)},
               description=f"Registers the {name} champion as a new version of `{family.registered_model}` and moves the alias "
-              f"`champion` to it. Runs only when `{gate(name)}` passed; the daily `{scores(name)}` load this alias.")
+              f"`champion` to it. Runs only when `{gate(name)}` passed; the daily `{spec.scores_name}` load this alias.")
     def _champion(context: dg.AssetExecutionContext, comparison_table: pd.DataFrame, model_registry: ModelRegistry) -> dg.MaterializeResult:
         new = comparison_table.loc[comparison_table["champion"]].iloc[0]
         refit = bool(new.get("production_model_uri"))
@@ -331,7 +339,7 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
             "mlflow_run": model_registry.run_link(new["production_run_id"] if refit else new["mlflow_run_id"]),
             "evaluated_run": model_registry.run_link(new["mlflow_run_id"])})
 
-    @dg.asset(name=scores(name), partitions_def=daily_partitions, group_name=SCORING_GROUP, kinds={"mlflow", "pandas", "parquet"},
+    @dg.asset(name=spec.scores_name, partitions_def=daily_partitions, group_name=SCORING_GROUP, kinds={"mlflow", "pandas", "parquet"},
               ins={"features": dg.AssetIn(CUSTOMER_FEATURES)}, deps=[_champion],
               description=f"The {name} scores of every customer for the partition date, from the registered champion "
               f"(`models:/{family.registered_model}@champion`, never retrained here) over the day's features. Without a "
@@ -343,7 +351,7 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
             registered = model_registry.load_champion(name)
             note = registered.label if registered else f"no {name} champion registered in {model_registry.uri}: run training_job first"
         if registered is None:
-            context.log.warning(f"{scores(name)}: {note}; its columns are null")
+            context.log.warning(f"{spec.scores_name}: {note}; its columns are null")
         frame = daily_scores(family, features, registered.scorer if registered else None, registered.label if registered else None)
         return dg.Output(frame, metadata={"dagster/row_count": len(frame), "as_of": context.partition_key, "model": note,
                                           "dagster/column_schema": table_schema(frame)})

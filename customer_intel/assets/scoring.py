@@ -42,6 +42,21 @@ def _segment_summary(frame: pd.DataFrame) -> pd.DataFrame:
     })
 
 
+def _model_segment_summary(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """Per named segment of the segmentation champion: size, share, outliers and every family's mean score
+    (CLTV, and churn risk once it exists) — the marketer's profile table on the day's customers."""
+    if "segment_name" not in frame.columns or frame["segment_name"].isna().all():
+        return None
+    grouped = frame.groupby("segment_name", dropna=True)
+    table = pd.DataFrame({"customers": grouped.size(), "share": (grouped.size() / len(frame)).round(3)})
+    if "segment_outlier" in frame.columns:
+        table["outliers"] = grouped["segment_outlier"].apply(lambda v: int(pd.Series(v).fillna(False).astype(bool).sum()))
+    for column in ("cltv", "cltv_expected_purchases", "churn_probability", "monetary"):
+        if column in frame.columns and pd.api.types.is_numeric_dtype(frame[column]):
+            table[f"mean_{column}"] = grouped[column].mean()
+    return table.sort_values("customers", ascending=False)
+
+
 def build_scored_customers(contributions: Sequence[ScoreContribution]) -> dg.AssetsDefinition:
     """``scored_customers`` over the given families' daily scores (one input per family)."""
     ins = {"features": dg.AssetIn(CUSTOMER_FEATURES), **{c.family: dg.AssetIn(c.asset) for c in contributions}}
@@ -56,13 +71,15 @@ def build_scored_customers(contributions: Sequence[ScoreContribution]) -> dg.Ass
         frame = join_scores(features, ordered)
         models = {}
         for contribution in contributions:
-            labels = frame[f"{contribution.family}_model"].dropna().unique()
+            labels = frame[contribution.columns[-1]].dropna().unique()
             models[contribution.family] = ", ".join(map(str, labels)) or f"none: see {contribution.asset}"
+        segments = _model_segment_summary(frame)
         return dg.Output(frame, metadata={
             "dagster/row_count": len(frame),
             "as_of": context.partition_key,
             **{f"{family}_model": label for family, label in models.items()},
             "rfm_segments": md(markdown_table(_segment_summary(frame))),
+            **({"model_segments": md(markdown_table(segments))} if segments is not None else {}),
             "distributions": md(histograms_markdown(frame, ["recency", "frequency", "monetary"], f"scored {context.partition_key}")),
             "dagster/column_schema": table_schema(frame),
         })

@@ -36,10 +36,13 @@ class Prediction:
 
     ``values``: one value per row (a forecast, a probability, a label) or one row per customer
     (a vector). ``interval``: an optional predictive interval for scalar forecasts.
+    ``diagnostics``: numbers about the fit behind the prediction that its family's metrics report
+    but cannot compute from the values (e.g. a clustering's stability over refits).
     """
 
     values: np.ndarray
     interval: Interval | None = None
+    diagnostics: dict[str, float] | None = None
 
 
 @runtime_checkable

@@ -11,7 +11,7 @@ import pandas as pd
 
 from customer_intel.modeling.candidate import Candidate, CandidateFitError, CandidateSkipped, FittedCandidate, Prediction
 from customer_intel.modeling.ensemble import ENSEMBLE_KIND, EnsembleSpec, FittedEnsemble, Noise, cross_fitted, paired_noise
-from customer_intel.modeling.rule import ChampionRule
+from customer_intel.modeling.rule import ChampionRule, NoChampionError
 from customer_intel.modeling.split import REFIT, TEST, VALIDATION, TimeSplit
 
 Metrics = Callable[[TimeSplit, Prediction], dict[str, float]]  # a family's metrics on the validation part
@@ -154,7 +154,11 @@ def compare_candidates(candidates: Iterable[Candidate], split: TimeSplit, rule: 
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "candidate"
     losses = {name: row_loss(at_validation, p) for name, p in predictions.items()} if row_loss is not None else None
-    champion = rule.pick(table, allowed, losses)
+    try:
+        champion = rule.pick(table, allowed, losses)
+    except NoChampionError as exc:
+        exc.table = table  # what every candidate scored: the reader's way to see why none qualified
+        raise
     noise = _with_noise(table, losses, champion, seed) if losses is not None else None
 
     evaluated, test_predictions = dict(fitted), {}

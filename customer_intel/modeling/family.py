@@ -8,6 +8,7 @@ turns a spec into the family's Dagster assets; nothing else about the lifecycle 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -54,7 +55,9 @@ class ModelFamily:
     - ``calibrate(fitted, validation split, validation prediction)``: what a candidate refitted at a
       later origin keeps from its validation forecasts (e.g. a conformal interval);
     - ``rule_params`` / ``configure_rule(rule, **params)``: launchpad fields that tune the rule
-      (e.g. a bias bound) instead of the candidates.
+      (e.g. a bias bound); one the candidates also take (segmentation's k range) reaches both;
+    - ``column_prefix``: the prefix of its columns in ``scored_customers`` (default the name);
+      ``has_horizon``: whether its scores cover a window (a ``<prefix>_horizon_days`` column).
     """
 
     name: str
@@ -76,6 +79,12 @@ class ModelFamily:
     calibrate: Callable | None = None
     rule_params: tuple[str, ...] = ()
     configure_rule: Callable[..., ChampionRule] | None = None
+    column_prefix: str | None = None
+    has_horizon: bool = True
+
+    @property
+    def prefix(self) -> str:
+        return self.column_prefix or self.name
 
     def split_from_frame(self, frame: pd.DataFrame) -> TimeSplit:
         """The family's training frame as a ``TimeSplit`` (frames written before the shared lifecycle included)."""
@@ -112,7 +121,8 @@ class ModelFamily:
 
     def compare(self, split: TimeSplit, *, allowed: list[str] | None = None, log=print, **model_params) -> Comparison:
         """Every candidate on ``split``, champion by the family's rule among ``allowed`` (default all)."""
-        rule = self.rule_for(**{k: model_params.pop(k) for k in self.rule_params if k in model_params})
+        shared = set(inspect.signature(self.candidates).parameters)
+        rule = self.rule_for(**{k: (model_params.get if k in shared else model_params.pop)(k) for k in self.rule_params if k in model_params})
         seed = int(model_params.get("seed", 0) or 0)
         return compare_candidates(self.build_candidates(allowed, **model_params), split, rule, self.metrics,
                                   allowed=allowed, log=log, ensemble=self.ensemble, row_loss=self.row_loss,

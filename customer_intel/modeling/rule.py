@@ -10,7 +10,12 @@ import pandas as pd
 
 
 class NoChampionError(ValueError):
-    """No candidate satisfies the rule (none beats the baselines, or none meets the constraints)."""
+    """No candidate satisfies the rule (none beats the baselines, or none meets the constraints).
+
+    Raised by ``compare_candidates``, it carries the comparison ``table`` that shows why (else None).
+    """
+
+    table = None
 
 
 @dataclass(frozen=True)
@@ -111,7 +116,8 @@ class ChampionRule:
     def pick(self, table: pd.DataFrame, allowed: list[str] | None = None, losses: dict | None = None) -> str:
         """The champion's name in a comparison table indexed by candidate (one row each, the rule's metrics as columns).
 
-        ``losses`` (candidate -> per-row loss whose mean is the metric; lower is better): with the
+        ``losses`` (candidate -> per-row loss whose mean is the metric, or minus it for a metric where
+        higher is better; lower is better): with the
         rule's ``simplicity``, the simplest eligible candidate whose mean paired difference to the
         best is within one standard error of it wins (ties by the metric).
         """
@@ -129,7 +135,7 @@ class ChampionRule:
             raise NoChampionError(f"no candidate {what}")
         ordered = self._better_first(rows)
         best = str(ordered.index[0])
-        if not self.simplicity or losses is None or best not in losses or self.higher_is_better:
+        if not self.simplicity or losses is None or best not in losses:  # losses are lower-is-better whatever the metric
             return best
         within = []
         for name in ordered.index:

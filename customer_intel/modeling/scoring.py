@@ -9,14 +9,20 @@ from customer_intel.modeling.family import ModelFamily
 from customer_intel.modeling.scorer import Scorer
 
 
-def prefixed_column(family: str, column: str) -> str:
-    """``<family>_<column>``; a column named after the family keeps its name (CLTV's ``cltv``)."""
-    return family if column == family else f"{family}_{column}"
+def prefixed_column(prefix: str, column: str) -> str:
+    """``<prefix>_<column>``; a column named after the prefix keeps its name (CLTV's ``cltv``)."""
+    return prefix if column == prefix else f"{prefix}_{column}"
+
+
+def model_column(family: ModelFamily) -> str:
+    """The column naming the model that scored a row (``cltv_model``, ``segment_model``)."""
+    return f"{family.prefix}_model"
 
 
 def score_columns(family: ModelFamily) -> list[str]:
-    """The family's columns in ``scored_customers``: its scorer's outputs, the horizon and the model label."""
-    return [*(prefixed_column(family.name, c) for c in family.score_columns), f"{family.name}_horizon_days", f"{family.name}_model"]
+    """The family's columns in ``scored_customers``: its scorer's outputs, the horizon (if it has one) and the model label."""
+    horizon = [f"{family.prefix}_horizon_days"] if family.has_horizon else []
+    return [*(prefixed_column(family.prefix, c) for c in family.score_columns), *horizon, model_column(family)]
 
 
 def daily_scores(family: ModelFamily, features: pd.DataFrame, scorer: Scorer | None = None, label: str | None = None) -> pd.DataFrame:
@@ -37,8 +43,9 @@ def daily_scores(family: ModelFamily, features: pd.DataFrame, scorer: Scorer | N
     if missing:
         raise ValueError(f"the {family.name} scorer did not return {', '.join(missing)}")
     for column in family.score_columns:
-        out[prefixed_column(family.name, column)] = scores[column].to_numpy()
-    horizon = getattr(scorer.info, "horizon_days", None) if hasattr(scorer, "info") else getattr(scorer, "horizon_days", None)
-    out[f"{family.name}_horizon_days"] = horizon if horizon is not None else np.nan
-    out[f"{family.name}_model"] = label
+        out[prefixed_column(family.prefix, column)] = scores[column].to_numpy()
+    if family.has_horizon:
+        horizon = getattr(scorer.info, "horizon_days", None) if hasattr(scorer, "info") else getattr(scorer, "horizon_days", None)
+        out[f"{family.prefix}_horizon_days"] = horizon if horizon is not None else np.nan
+    out[model_column(family)] = label
     return out

@@ -55,6 +55,7 @@ def test_downstream_sets_follow_the_graph():
     assert downstream_of("raw_transactions") == {
         "raw_transactions", "raw_campaigns", "customer_features", "scored_customers",
         "cltv_training_frame", "cltv_models", "cltv_champion", "cltv_scores",
+        "segmentation_training_frame", "segmentation_models", "segmentation_champion", "segment_assignments",
     }
     assert downstream_of("raw_campaigns") == {"raw_campaigns"}
 
