@@ -8,7 +8,7 @@ import pandas as pd
 from customer_intel.assets._metadata import md, table_schema
 from customer_intel.assets.factory import SCORING_GROUP, ScoreContribution
 from customer_intel.assets.partitions import daily_partitions
-from customer_intel.features import SEGMENT_NAMES
+from customer_intel.features import SEGMENT_NAMES, net_spend_to_date
 from customer_intel.reporting import histograms_markdown, markdown_table
 from customer_intel.table_names import CUSTOMER_FEATURES, SCORED_CUSTOMERS
 
@@ -54,6 +54,9 @@ def _model_segment_summary(frame: pd.DataFrame) -> pd.DataFrame | None:
     for column in ("cltv", "cltv_expected_purchases", "churn_probability", "monetary"):
         if column in frame.columns and pd.api.types.is_numeric_dtype(frame[column]):
             table[f"mean_{column}"] = grouped[column].mean()
+    spend = net_spend_to_date(frame)
+    if spend is not None and spend.sum() > 0:
+        table["revenue_share"] = (spend.groupby(frame["segment_name"]).sum() / spend.sum()).round(3)
     return table.sort_values("customers", ascending=False)
 
 

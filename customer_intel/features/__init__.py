@@ -7,10 +7,11 @@ from customer_intel.features.rfm import (
     build_customer_features,
     calibration_holdout_frame,
     holdout_targets,
+    net_spend_to_date,
 )
 from customer_intel.features.segments import SEGMENT_NAMES, add_rfm_scores, quintile_score, segment_name
 
 __all__ = [
     "SEGMENT_NAMES", "FeatureFrame", "FeatureInputError", "add_rfm_scores", "as_of_day",
-    "build_customer_features", "calibration_holdout_frame", "holdout_targets", "quintile_score", "segment_name",
+    "build_customer_features", "calibration_holdout_frame", "holdout_targets", "net_spend_to_date", "quintile_score", "segment_name",
 ]

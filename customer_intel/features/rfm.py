@@ -388,3 +388,13 @@ def calibration_holdout_frame(
     frame["holdout_spend"] = frame["holdout_spend"].fillna(0.0)
     frame["holdout_days"] = horizon_days
     return frame
+
+
+def net_spend_to_date(features: pd.DataFrame) -> pd.Series | None:
+    """Each customer's net spend up to the as-of day (``monetary`` x purchase days), None in profile mode
+    (there ``monetary`` is a proxy of the credit limit, not money spent)."""
+    if not {"monetary", "frequency"} <= set(features.columns):
+        return None
+    if "feature_mode" in features.columns and (features["feature_mode"] != "transactional").any():
+        return None
+    return pd.to_numeric(features["monetary"], errors="coerce") * (pd.to_numeric(features["frequency"], errors="coerce") + 1)

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from customer_intel.features import build_customer_features
+from customer_intel.features import build_customer_features, net_spend_to_date
 from customer_intel.features.rfm import as_of_day
 from customer_intel.modeling import Comparison, ModelFamily, Prediction, TimeSplit
 from customer_intel.modeling.family import FamilyInputError
@@ -121,13 +121,18 @@ def evaluate_segment_scorer(scorer, split: TimeSplit) -> Prediction:
 
 
 def segmentation_plots(comparison: Comparison) -> dict[str, str]:
-    """The champion's segments as radar charts, and the k-selection curves of the methods that sweep k."""
+    """The champion's segments (a profile table and a radar chart each), and the k-selection curves of the methods that sweep k."""
+    from customer_intel.reporting import markdown_table
+    from customer_intel.segmentation.naming import profile_table
     from customer_intel.segmentation.report import curves_markdown, radar_markdown
 
     fitted = comparison.fitted.get(comparison.champion)
     plots = {}
     if fitted is not None:
-        profiles, _ = fitted.segments()
+        profiles, labels = fitted.segments()
+        spend = net_spend_to_date(fitted.split.fit)
+        revenue = spend.to_numpy(dtype=float) if spend is not None else None
+        plots["segment_profiles"] = markdown_table(profile_table(profiles, revenue=revenue, labels=labels))
         plots["segment_radars"] = "\n".join(radar_markdown(p) for p in profiles)
     curves = {}
     for name, key in (("kmeans", "silhouette_by_k"), ("kmeans", "inertia_by_k"), ("gmm", "bic_by_k")):

@@ -36,6 +36,11 @@ def test_every_method_is_compared_in_one_input_space_and_tracked(trained):
     meta = {m.materialization.asset_key.to_user_string(): m.materialization.metadata for m in result.get_asset_materialization_events()}
     models = {k: v.value for k, v in meta["segmentation_models"].items()}
     assert models["segment_radars"].count("data:image/png;base64,") == int(champion["n_segments"])
+    profiles = [line.split("|") for line in models["segment_profiles"].splitlines()]
+    header = [cell.strip() for cell in profiles[0]]
+    shares = [float(row[header.index("revenue_share")]) for row in profiles[2:]]
+    assert len(shares) == int(champion["n_segments"]) and sum(shares) == pytest.approx(1.0, abs=0.005)  # 3 digits each
+    assert "k_selection" in models and "data:image/png;base64," in models["k_selection"]
     assert "as of 2026-06-30" in models["windows"] and "behaviour features" in runs["params.input_space"].dropna().iloc[0]
     version = MlflowClient().get_model_version_by_alias("customer_intel_segmentation", "champion")
     assert version.tags["candidate"] == champion.name
@@ -52,4 +57,7 @@ def test_the_nightly_scores_carry_named_segments_with_distances(trained, small_f
     assert (names == 1).all() and scored["segment_name"].nunique() == len(names)  # one unique name per segment
     assert scored["segment_outlier"].mean() < 0.1
     meta = {m.materialization.asset_key.to_user_string(): m.materialization.metadata for m in result.get_asset_materialization_events()}
-    assert "mean_cltv" in meta["scored_customers"]["model_segments"].value
+    segments = meta["scored_customers"]["model_segments"].value
+    assert "mean_cltv" in segments and "revenue_share" in segments
+    share = scored.groupby("segment_name").size() / len(scored)
+    assert all(f"{name} " in segments for name in share.index)
