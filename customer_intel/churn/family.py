@@ -51,6 +51,21 @@ def evaluate_churn_scorer(scorer, split: TimeSplit) -> Prediction:
     return Prediction(scorer.at_horizon(split.horizon_days).probability(split.validation))
 
 
+def calibrate(fitted, at_validation: TimeSplit, prediction: Prediction):
+    """``calibration="sigmoid"``: Platt scaling of the candidate's validation log-odds against the validation labels, handed
+    to its refit at a later origin (the lifecycle's calibrate hook). Other calibrations keep the fit as it is."""
+    model = getattr(fitted, "model", None)
+    if model is None or model.calibration != "sigmoid" or not model.mismatched:
+        return fitted
+    from scipy.special import logit
+    from sklearn.linear_model import LogisticRegression
+
+    z = logit(np.clip(np.asarray(prediction.values, dtype=float), 1e-6, 1 - 1e-6)).reshape(-1, 1)
+    platt = LogisticRegression(C=1e6, max_iter=1000).fit(z, labels(at_validation))
+    model.platt = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
+    return fitted
+
+
 def _bar_chart(importance, title: str) -> str:
     import matplotlib.pyplot as plt
 
@@ -97,7 +112,7 @@ def churn_plots(comparison: Comparison) -> dict[str, str]:
     shown = {n: predictions[n].values for n in dict.fromkeys([comparison.champion, "bgnbd", "recency"]) if n in predictions}
     champion = (comparison.evaluated if on_test else comparison.fitted).get(comparison.champion)
     plots = {}
-    if champion is not None and champion.model.calibration == "window" and champion.model.train_window != champion.model.horizon_days:
+    if champion is not None and champion.model.calibration != "none" and champion.model.mismatched:
         raw = champion.model.uncalibrated().proba(rows)
         shown[f"{comparison.champion} uncalibrated"] = raw
         plots["calibration_effect"] = markdown_table(
@@ -129,6 +144,7 @@ CHURN = ModelFamily(
     plots=churn_plots,
     needs_transactions=True,
     row_loss=lambda split, prediction: brier_rows(labels(split), prediction.values),
+    calibrate=calibrate,
     rule_params=("min_roc_auc",),
     configure_rule=configure_churn_rule,
 )

@@ -48,9 +48,9 @@ def build_churn_split(transactions: pd.DataFrame, customers: pd.DataFrame | None
     parts = {name: (rows if name == REFIT else label(rows)) for name, rows in split.parts.items()}
     for name, rows in parts.items():
         if name != REFIT and rows[LABEL].nunique() < 2:
-            what = "nobody" if rows[LABEL].sum() == 0 else "everybody"
-            raise ChurnInputError(f"the {name} window ({split.cutoff_of(name).date()} + {split.horizon_of(name)} days): {what} of "
-                                  f"{len(rows):,} customers churned, so there is nothing to learn or judge; choose another cutoff or window")
+            what = f"none of the {len(rows):,} customers" if rows[LABEL].sum() == 0 else f"all {len(rows):,} customers"
+            raise ChurnInputError(f"the {name} window ({split.cutoff_of(name).date()} + {split.horizon_of(name)} days): {what} "
+                                  "churned, so there is nothing to learn or judge; choose another cutoff or window")
     return TimeSplit(split.cutoff, split.horizon_days, parts, split.part_cutoffs, split.part_horizons)
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from customer_intel.churn.counterfactual import Actionable, search
+from customer_intel.churn.counterfactual import COUPLED, Actionable, search
 from customer_intel.churn.explain import top_reasons
 from customer_intel.churn.model import ChurnModel
 from customer_intel.modeling.scorer import ScorerInfo
@@ -86,7 +86,9 @@ class ChurnScorer:
                 out.loc[where, f"reason_{k + 1}"] = names[:, k]
                 out.loc[where, f"reason_{k + 1}_logodds"] = values[:, k]
         if self.counterfactuals and self.actionable and at_risk.any():
-            found = search(self.model.proba, features.loc[at_risk], self.threshold, list(self.actionable))
+            needed = [c for c in dict.fromkeys([*self.model.required_columns, *(a.column for a in self.actionable),
+                                                *(o for a in self.actionable for o, _ in COUPLED.get(a.column, []))]) if c in features.columns]
+            found = search(self.model.proba, features.loc[at_risk, needed], self.threshold, list(self.actionable))
             out.loc[found.index, "counterfactual"] = found["counterfactual"].to_numpy()
             out.loc[found.index, "counterfactual_probability"] = found["counterfactual_probability"].to_numpy()
         out.index = index

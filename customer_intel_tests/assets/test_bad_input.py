@@ -56,6 +56,7 @@ def test_downstream_sets_follow_the_graph():
         "raw_transactions", "raw_campaigns", "customer_features", "scored_customers",
         "cltv_training_frame", "cltv_models", "cltv_champion", "cltv_scores",
         "segmentation_training_frame", "segmentation_models", "segmentation_champion", "segment_assignments",
+        "churn_training_frame", "churn_models", "churn_champion", "churn_scores",
     }
     assert downstream_of("raw_campaigns") == {"raw_campaigns"}
 
