@@ -41,12 +41,12 @@ def _timed(fn):
 def child(kind: str, bank: Path, seed: int) -> dict:
     import numpy as np
     import pandas as pd
+    from features_scale import AS_OF
 
     from customer_intel.churn.candidates import churn_candidates
     from customer_intel.churn.frames import build_churn_split
     from customer_intel.features import build_customer_features
     from customer_intel.synthetic import generate_bank
-    from features_scale import AS_OF
 
     frames = generate_bank(n_customers=TRAIN_CUSTOMERS, seed=seed + 1, end_date=AS_OF).frames()
     last = frames["transactions"]["ts"].max().normalize()
