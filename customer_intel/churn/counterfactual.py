@@ -29,7 +29,8 @@ COUPLED = {  # column -> [(other column, multiplier of the change)]
     "recency": [("t_x", -1.0)],
     "frequency": [(f"purchase_days_{TREND_WINDOW_DAYS}d", 1.0)],
 }
-UNITS = {"recency": "days", "frequency": "purchase days", "Total_visits_online": "online visits", "Total_visits_bank": "branch visits"}
+UNITS = {"frequency": ("repeat purchase day", "repeat purchase days"), "Total_visits_online": ("online visit", "online visits"),
+         "Total_visits_bank": ("branch visit", "branch visits")}
 
 
 class CounterfactualConfigError(ValueError):
@@ -101,8 +102,8 @@ def describe_change(column: str, delta: float, before: float) -> str:
     if column == "recency":
         after = max(before + delta, 0.0)
         return f"last purchase {after:.0f} days ago instead of {before:.0f}" if after > 0 else "a purchase now"
-    unit = UNITS.get(column, column)
-    return f"{delta:+g} {unit}"
+    one, many = UNITS.get(column, (column, column))
+    return f"{delta:+g} {one if abs(delta) == 1 else many}"
 
 
 def search(proba: Callable[[pd.DataFrame], np.ndarray], frame: pd.DataFrame, threshold: float,
