@@ -27,13 +27,15 @@ class ChurnModelsConfig(CandidatesConfig):
     include: list[str] | None = Field(default=None, description="which candidates to fit (bgnbd, logistic, stacked, lightgbm; "
                                       "recency and one_minus_p_alive are always compared as baselines); default: all")
     calibration: str = Field(default="window", description="window: classifiers trained on a shorter label window than the "
-                             "scoring window get BG/NBD's per-customer log-odds correction; none: raw probabilities")
+                             "scoring window get BG/NBD's per-customer log-odds correction; sigmoid: Platt scaling learnt on the validation window "
+                             "(measured worse); none: raw probabilities")
     seed: int = Field(default=0, description="seed of LightGBM, SHAP's background sample and the bootstrap")
     min_roc_auc: float = Field(default=MIN_ROC_AUC, description="a champion must rank at least this well (ROC AUC on validation)")
     risk_threshold: float = Field(default=0.5, description="customers at or above this churn probability are at risk: they get "
                                   "SHAP reasons and a counterfactual (risk band high; medium from half of it)")
-    actionable: list[str] = Field(default=list(DEFAULT_ACTIONABLE), description="column:direction:step:max_change of each feature a "
-                                  "counterfactual may change (tenure T and age never)")
+    actionable: list[str] = Field(default=list(DEFAULT_ACTIONABLE), description="column:direction:step:max_change of each change a "
+                                  "counterfactual may make: the event purchases (k purchase days, the last one today) or a profile "
+                                  "column such as Total_visits_online (tenure T, age and the history's own columns never)")
     reasons_for: str = Field(default="at_risk", description="who gets SHAP reasons: at_risk, all or none")
     counterfactuals: bool = Field(default=True, description="search a counterfactual for every at-risk customer")
 

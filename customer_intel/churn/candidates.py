@@ -81,7 +81,7 @@ class ChurnCandidate:
         rows = split.fit
         y = rows[LABEL].to_numpy(dtype=int)
         if len(np.unique(y)) < 2:
-            raise CandidateFitError(f"the fit rows ({split.cutoff_of(FIT).date()}) have one class only")
+            raise CandidateSkipped(f"the fit rows ({split.cutoff_of(FIT).date()}) have one class only: nothing to learn")
         train_bgnbd = None
         if self.model_kind == "stacked":
             try:
@@ -90,12 +90,15 @@ class ChurnCandidate:
                 raise CandidateFitError(f"BG/NBD at the fit rows' day: {exc}") from exc
         columns = ["recency"] if self.model_kind == "recency" else feature_columns(rows)
         inputs = LinearInputs.fit(rows, columns)
-        model = ChurnModel(self.model_kind, horizon, split.horizon_of(FIT), self.calibration, bgnbd=bgnbd, train_bgnbd=train_bgnbd,
+        # recency alone means recency alone: no correction that reads frequency and tenure
+        calibration = "none" if self.model_kind == "recency" else self.calibration
+        model = ChurnModel(self.model_kind, horizon, split.horizon_of(FIT), calibration, bgnbd=bgnbd, train_bgnbd=train_bgnbd,
                            inputs=inputs, estimator=_estimator(self.model_kind, self.seed, self.n_jobs))
         X = model.design(rows, params=train_bgnbd)
         model.estimator.fit(X, y)
-        picked = np.random.default_rng(self.seed).choice(len(X), size=min(BACKGROUND_ROWS, len(X)), replace=False)
-        model.background = X[np.sort(picked)]
+        # SHAP's reference: customers of the day the model answers for (the training rows are an earlier day: their tenure differs)
+        picked = np.sort(np.random.default_rng(self.seed).choice(len(target), size=min(BACKGROUND_ROWS, len(target)), replace=False))
+        model.background = model.design(target.iloc[picked])
         return FittedChurn(self, model, split)
 
 

@@ -47,8 +47,9 @@ def phrase(name: str, value: float) -> str:
 
 
 def top_reasons(explanation: Explanation, k: int = 3) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Per row the ``k`` inputs pushing the risk up most (largest positive SHAP value first; the largest
-    magnitudes when fewer than ``k`` push up): (names rows x k, contributions rows x k, readable text)."""
+    """Per row the (at most) ``k`` inputs pushing the risk up most, largest positive SHAP value first: (names rows x k,
+    contributions rows x k; None and NaN where fewer than ``k`` push up, readable text). Inputs that lower the risk are
+    not reasons for it and are left out."""
     phi = np.asarray(explanation.contributions, dtype=float)
     n = len(phi)
     k = min(k, phi.shape[1]) if phi.ndim == 2 and phi.shape[1] else 0
@@ -56,12 +57,19 @@ def top_reasons(explanation: Explanation, k: int = 3) -> tuple[np.ndarray, np.nd
     names = np.asarray(explanation.names, dtype=object)[order] if k else np.empty((n, 0), dtype=object)
     values = np.take_along_axis(phi, order, axis=1) if k else np.empty((n, 0))
     raw = explanation.values.to_numpy(dtype=float) if len(explanation.values.columns) == phi.shape[1] else None
+    names = names.copy()
+    names[~(values > 0)] = None
+    values = np.where(values > 0, values, np.nan)
     texts = []
     for i in range(n):
         parts = []
         for j in range(k):
+            if names[i, j] is None:
+                continue
             shown = raw[i, order[i, j]] if raw is not None else np.nan
             parts.append(f"{phrase(names[i, j], shown)}: {values[i, j]:+.2f}")
+        if not parts:
+            parts.append("no input raises the risk above the reference customer's")
         if abs(explanation.shift[i]) >= 0.005:
             parts.append(f"{WINDOW_REASON}: {explanation.shift[i]:+.2f}")
         texts.append("; ".join(parts))

@@ -117,7 +117,7 @@ def churn_plots(comparison: Comparison) -> dict[str, str]:
         shown[f"{comparison.champion} uncalibrated"] = raw
         plots["calibration_effect"] = markdown_table(
             pd.DataFrame({"brier": [float(brier_rows(y, raw).mean()), float(brier_rows(y, predictions[comparison.champion].values).mean())]},
-                                           index=["uncalibrated", "window-calibrated"]))
+                                           index=["uncalibrated", f"{champion.model.calibration}-calibrated"]))
     plots["calibration"] = calibration_curve_markdown(y, shown, f"calibration on the {'test' if on_test else 'validation'} window")
     fitted = comparison.fitted.get(comparison.champion)
     if fitted is not None:

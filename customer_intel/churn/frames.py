@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from customer_intel.cltv.frames import CLTVInputError, build_cltv_split
-from customer_intel.features.rfm import build_customer_features
+from customer_intel.features.rfm import as_of_day, build_customer_features
 from customer_intel.modeling.family import FamilyInputError
-from customer_intel.modeling.split import REFIT, TimeSplit
+from customer_intel.modeling.split import REFIT, TEST, VALIDATION, TimeSplit
 from customer_intel.table_names import RAW_CUSTOMERS, RAW_TRANSACTIONS
 
 LABEL = "churned"
@@ -46,8 +46,8 @@ def build_churn_split(transactions: pd.DataFrame, customers: pd.DataFrame | None
     except CLTVInputError as exc:
         raise ChurnInputError(str(exc)) from exc
     parts = {name: (rows if name == REFIT else label(rows)) for name, rows in split.parts.items()}
-    for name, rows in parts.items():
-        if name != REFIT and rows[LABEL].nunique() < 2:
+    for name, rows in parts.items():  # the fit rows may be one class: the classifiers skip, BG/NBD needs no label
+        if name in (VALIDATION, TEST) and rows[LABEL].nunique() < 2:
             what = f"none of the {len(rows):,} customers" if rows[LABEL].sum() == 0 else f"all {len(rows):,} customers"
             raise ChurnInputError(f"the {name} window ({split.cutoff_of(name).date()} + {split.horizon_of(name)} days): {what} "
                                   "churned, so there is nothing to learn or judge; choose another cutoff or window")
@@ -62,7 +62,7 @@ def churn_split_from_inputs(inputs: Mapping[str, pd.DataFrame], cutoff: str | No
         raise ChurnInputError(f"{RAW_TRANSACTIONS} is not configured; churn needs transactions (profile mode skips it)")
     customers = inputs.get(RAW_CUSTOMERS)
     customers = customers if customers is not None and len(customers) else None
-    day = pd.Timestamp(cutoff, tz="UTC") if cutoff else pd.Timestamp(transactions["ts"].max()).tz_convert("UTC").normalize() - pd.Timedelta(days=window_days)
+    day = as_of_day(cutoff) if cutoff else as_of_day(transactions["ts"].max()) - pd.Timedelta(days=window_days)
     return build_churn_split(transactions, customers, day, window_days, snapshot_profile=snapshot_profile_in_training)
 
 

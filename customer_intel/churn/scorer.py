@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from customer_intel.churn.counterfactual import COUPLED, Actionable, search
+from customer_intel.churn.counterfactual import COUPLED, PURCHASES, Actionable, search
 from customer_intel.churn.explain import top_reasons
 from customer_intel.churn.model import ChurnModel
 from customer_intel.modeling.scorer import ScorerInfo
@@ -27,7 +27,9 @@ REASONS_FOR = ("at_risk", "all", "none")
 def risk_bands(p: np.ndarray, threshold: float) -> np.ndarray:
     """high at or above the threshold, medium from half of it, low below."""
     p = np.asarray(p, dtype=float)
-    return np.where(p >= threshold, "high", np.where(p >= threshold / 2, "medium", "low")).astype(object)
+    bands = np.where(p >= threshold, "high", np.where(p >= threshold / 2, "medium", "low")).astype(object)
+    bands[~np.isfinite(p)] = None  # no probability (a missing input): no band either
+    return bands
 
 
 @dataclass
@@ -64,9 +66,17 @@ class ChurnScorer:
     def probability(self, features: pd.DataFrame) -> np.ndarray:
         return self.model.proba(features)
 
+    def actions(self) -> list[Actionable]:
+        """The actionable changes this model can feel: the purchases event, and the columns it reads."""
+        return [a for a in self.actionable if a.column == PURCHASES or a.column in self.model.required_columns]
+
     def score(self, features: pd.DataFrame) -> pd.DataFrame:
         index = features.index
         features = features.reset_index(drop=True)
+        if not len(features):
+            return pd.DataFrame({c: pd.Series(dtype=object if c in ("risk_band", "reasons", "counterfactual") or
+                                              (c.startswith("reason_") and not c.endswith("logodds")) else float)
+                                 for c in SCORE_COLUMNS}, index=index)
         p = self.model.proba(features)
         out = pd.DataFrame({"probability": p, "risk_band": risk_bands(p, self.threshold)}, index=features.index)
         out["reasons"] = pd.Series([None] * len(out), index=out.index, dtype=object)
@@ -85,10 +95,13 @@ class ChurnScorer:
             for k in range(names.shape[1]):
                 out.loc[where, f"reason_{k + 1}"] = names[:, k]
                 out.loc[where, f"reason_{k + 1}_logodds"] = values[:, k]
-        if self.counterfactuals and self.actionable and at_risk.any():
-            needed = [c for c in dict.fromkeys([*self.model.required_columns, *(a.column for a in self.actionable),
-                                                *(o for a in self.actionable for o, _ in COUPLED.get(a.column, []))]) if c in features.columns]
-            found = search(self.model.proba, features.loc[at_risk, needed], self.threshold, list(self.actionable))
+        actions = [a for a in self.actions() if a.column == PURCHASES or a.column in features.columns]
+        if self.counterfactuals and at_risk.any() and not actions:
+            out.loc[at_risk, "counterfactual"] = "none searched: no actionable feature is an input of this model"
+        elif self.counterfactuals and at_risk.any():
+            needed = [c for c in dict.fromkeys([*self.model.required_columns, *(a.column for a in actions),
+                                                *(o for a in actions for o, _ in COUPLED.get(a.column, []))]) if c in features.columns]
+            found = search(self.model.proba, features.loc[at_risk, needed], self.threshold, actions)
             out.loc[found.index, "counterfactual"] = found["counterfactual"].to_numpy()
             out.loc[found.index, "counterfactual_probability"] = found["counterfactual_probability"].to_numpy()
         out.index = index

@@ -1,52 +1,68 @@
-"""Counterfactuals: verified against the model, only actionable features, within their bounds; reasons in words."""
+"""Counterfactuals: verified against the model, only actionable changes within bounds, rows the feature builder could produce."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from customer_intel.churn.candidates import churn_candidates
-from customer_intel.churn.counterfactual import COUPLED, Actionable, CounterfactualConfigError, apply_change, search
+from customer_intel.churn.counterfactual import Actionable, CounterfactualConfigError, apply_change, search
 from customer_intel.churn.explain import phrase
+from customer_intel.features import build_customer_features
 from customer_intel.modeling import CandidateConfigError
 
-ACTIONS = [Actionable.parse("recency:decrease:30:360"), Actionable.parse("frequency:increase:1:2")]
+ACTIONS = [Actionable.parse("purchases:increase:1:3")]
 
 
 @pytest.fixture(scope="module")
 def scorer(cdnow_split):
-    fitted = next(c for c in churn_candidates(actionable=["recency:decrease:30:360", "frequency:increase:1:2"])
-                  if c.name == "logistic").fit(cdnow_split.origin("refit"))
+    fitted = next(c for c in churn_candidates(actionable=["purchases:increase:1:3"]) if c.name == "logistic").fit(cdnow_split.origin("refit"))
     return fitted.to_scorer()
 
 
-def test_every_counterfactual_is_verified_actionable_and_within_bounds(scorer, cdnow_split):
+def assert_consistent(rows: pd.DataFrame) -> None:
+    """What every row of the feature builder satisfies."""
+    assert np.allclose(rows["t_x"], rows["T"] - rows["recency"])
+    assert (rows.loc[rows["frequency"] == 0, "t_x"] == 0).all()
+    assert (rows["purchase_days_90d"] <= rows["frequency"] + 1).all()
+    assert (rows.loc[rows["purchase_days_90d"] > 0, "recency"] < 90).all()
+    assert (rows.loc[rows["recency"] >= 90, "purchase_days_90d"] == 0).all()
+
+
+def test_every_counterfactual_is_verified_actionable_within_bounds_and_a_possible_customer(scorer, cdnow_split, cdnow_sample):
     rows = cdnow_split.parts["refit"]
+    assert_consistent(rows)  # the invariants hold for the builder's own rows
     p = scorer.probability(rows)
     at_risk = rows.loc[p >= scorer.threshold]
     assert len(at_risk) > 100
     found = search(scorer.probability, at_risk, scorer.threshold, ACTIONS)
     ok = found["counterfactual_probability"].notna().to_numpy()
     assert ok.mean() > 0.5
-    changes = {a.column: found[f"delta_{a.column}"].to_numpy()[ok] for a in ACTIONS}
-    changed = apply_change(at_risk.loc[ok], changes)
+    k = found["delta_purchases"].to_numpy()[ok]
+    assert set(np.unique(k)) <= {1.0, 2.0, 3.0}
+    changed = apply_change(at_risk.loc[ok], {"purchases": k})
+    assert_consistent(changed)
     verified = scorer.probability(changed)
     np.testing.assert_allclose(verified, found["counterfactual_probability"].to_numpy()[ok])
     assert (verified < scorer.threshold).all()
-    allowed = {a.column for a in ACTIONS} | {other for a in ACTIONS for other, _ in COUPLED.get(a.column, [])}
-    numeric = [c for c in rows.columns if rows[c].dtype.kind in "if"]
-    moved = [c for c in numeric if not np.allclose(changed[c].to_numpy(dtype=float), at_risk.loc[ok, c].to_numpy(dtype=float))]
-    assert set(moved) <= allowed and "T" not in moved
-    for a in ACTIONS:
-        delta = changes[a.column]
-        assert (np.sign(delta) * a.sign >= 0).all() and (np.abs(delta) <= a.max_change).all()
-        assert np.allclose(np.abs(delta) / a.step, np.round(np.abs(delta) / a.step))
-    for a in ACTIONS:  # the cheapest: one step less of any action it uses does not cross the threshold
-        uses = np.abs(changes[a.column]) > 0
-        fewer = {c: d[uses] - (a.sign * a.step if c == a.column else 0) for c, d in changes.items()}
-        undone = scorer.probability(apply_change(at_risk.loc[ok].loc[uses], fewer))
-        assert (undone >= scorer.threshold - 1e-12).all(), a.column
-    text = found.loc[ok, "counterfactual"]
-    assert text.str.contains(" → risk ").all()
+    assert (changed["T"].to_numpy() == at_risk.loc[ok, "T"].to_numpy()).all()  # tenure never moves
+    fewer = scorer.probability(apply_change(at_risk.loc[ok], {"purchases": k - 1}))  # the cheapest: one purchase fewer is not enough
+    assert (fewer >= scorer.threshold - 1e-12).all()
+    assert found.loc[ok, "counterfactual"].str.contains(" → risk ").all()
     assert found.loc[~ok, "counterfactual"].str.startswith("no change within the actionable bounds").all()
+
+
+def test_the_purchases_event_is_what_the_feature_builder_sees_after_those_purchases(cdnow_sample):
+    """One purchase today at the customer's usual spend per day: the builder on the log with that purchase added agrees."""
+    day = pd.Timestamp("1998-06-30", tz="UTC")
+    before = build_customer_features(cdnow_sample, None, day).frame.set_index("customer_id")
+    some = before.sample(50, random_state=0)
+    extra = pd.DataFrame({"transaction_id": [f"cf-{i}" for i in range(len(some))], "customer_id": some.index.astype("string"),
+                          "ts": day + pd.Timedelta(hours=12), "amount": some["monetary"].to_numpy(), "category": "cd", "quantity": 1})
+    after = build_customer_features(pd.concat([cdnow_sample, extra.astype(cdnow_sample.dtypes.to_dict())], ignore_index=True),
+                                    None, day).frame.set_index("customer_id").loc[some.index]
+    moved = apply_change(some, {"purchases": 1.0})
+    for column in ("recency", "t_x", "frequency", "purchase_days_90d", "total_spend", "spend_90d", "spend_trend", "T"):
+        np.testing.assert_allclose(moved[column].to_numpy(dtype=float), after[column].to_numpy(dtype=float), atol=1e-6, err_msg=column)
 
 
 def test_the_scorer_gives_reasons_and_counterfactuals_to_the_at_risk_only(scorer, cdnow_split):
@@ -57,12 +73,17 @@ def test_the_scorer_gives_reasons_and_counterfactuals_to_the_at_risk_only(scorer
     assert (out.loc[at_risk, "risk_band"] == "high").all() and set(out.loc[~at_risk, "risk_band"]) <= {"low", "medium"}
     first = out.loc[at_risk].iloc[0]
     assert first["reasons"].split("; ")[0].endswith(f"{first['reason_1_logodds']:+.2f}")
+    assert (out.loc[at_risk, "reason_1_logodds"] > 0).all()  # reasons raise the risk
     assert out.loc[at_risk, "counterfactual"].notna().all() and out.loc[~at_risk, "counterfactual"].isna().all()
+    empty = scorer.score(rows.iloc[:0])
+    assert list(empty.columns) == list(out.columns) and empty.empty
 
 
-def test_tenure_and_age_are_never_actionable():
+def test_the_history_tenure_and_age_are_never_changed_directly():
     with pytest.raises(CounterfactualConfigError, match="'T' is not actionable: tenure, age and identifiers never change"):
         Actionable.parse("T:decrease:30:90")
+    with pytest.raises(CounterfactualConfigError, match="'recency' is part of the purchase history: change it through the event 'purchases'"):
+        Actionable.parse("recency:decrease:30:360")
     with pytest.raises(CandidateConfigError, match="expected column:direction:step:max_change"):
         from customer_intel.churn.family import CHURN
 
