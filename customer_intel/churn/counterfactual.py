@@ -76,7 +76,7 @@ class Actionable:
 
     @classmethod
     def parse(cls, text: str) -> Actionable:
-        """``column:direction:step:max_change``, e.g. ``recency:decrease:30:180``."""
+        """``column:direction:step:max_change``, e.g. ``purchases:increase:1:3``."""
         try:
             column, direction, step, max_change = text.split(":")
             return cls(column, direction, float(step), float(max_change))
@@ -84,7 +84,7 @@ class Actionable:
             if isinstance(exc, CounterfactualConfigError):
                 raise
             raise CounterfactualConfigError(f"actionable {text!r}: expected column:direction:step:max_change, "
-                                            "e.g. recency:decrease:30:180") from exc
+                                            "e.g. purchases:increase:1:3") from exc
 
 
 DEFAULT_ACTIONABLE = ("purchases:increase:1:3", "Total_visits_online:increase:1:3")
@@ -165,7 +165,8 @@ def search(proba: Callable[[pd.DataFrame], np.ndarray], frame: pd.DataFrame, thr
             texts.append(f"no change within the actionable bounds brings the risk below {threshold:.2f}")
             continue
         parts = [describe_change(a.column, a.sign * a.step * k, np.nan) for a, k in zip(actions, best_steps[i]) if k]
-        texts.append(f"{' and '.join(parts)} → risk {before[i]:.2f} → {best_p[i]:.2f}")
+        shown = f"{best_p[i]:.2f}" if round(best_p[i], 2) < threshold else f"{best_p[i]:.3f}"  # never "→ 0.50" at 0.50
+        texts.append(f"{' and '.join(parts)} → risk {before[i]:.2f} → {shown}")
     out["counterfactual"] = texts
     out["counterfactual_probability"] = best_p
     out["counterfactual_steps"] = np.where(np.isfinite(best_cost), best_cost, np.nan)
