@@ -129,7 +129,8 @@ def demo(args: argparse.Namespace) -> int:
         write_example_dataset(args.dataset, Path(args.out))
         os.environ.setdefault("CUSTOMER_INTEL_PARTITIONS_START", "1997-01-01")
         partition = args.partition or CDNOW_OBSERVATION_END
-        training_config = {"ops": {training_frame("cltv"): {"config": {"cutoff": CDNOW_CALIBRATION_END, "horizon_days": 273}}}}
+        training_config = {"ops": {training_frame("cltv"): {"config": {"cutoff": CDNOW_CALIBRATION_END, "horizon_days": 273}},
+                                   training_frame("churn"): {"config": {"cutoff": CDNOW_CALIBRATION_END, "window_days": 273}}}}
     home = prepare_environment(Path(args.out))
     code, run_ids = run_jobs(DEMO_JOBS, partition, training_config)
     if code:

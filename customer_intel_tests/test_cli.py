@@ -132,6 +132,9 @@ def test_demo_runs_the_whole_pipeline_on_the_cdnow_sample(tmp_path):
     assert str(validation["as_of"].iloc[0].date()) == "1997-05-17" and set(validation["holdout_days"]) == {136}
     scored = pd.read_parquet(published(out / "warehouse" / "scored_customers" / "date=1998-06-30"))
     assert len(scored) == 2_357 and scored["cltv_model"].str.startswith("customer_intel_cltv v1").all()
+    churn = pd.read_parquet(published(out / "warehouse" / "churn_training_frame"))  # churn on the same split, a 39-week window
+    assert set(churn.loc[churn["split"] == "test", "split_horizon_days"]) == {273}
+    assert scored["churn_model"].str.startswith("customer_intel_churn v1").all() and (scored["churn_horizon_days"] == 273).all()
 
 
 # --- customer-intel run on a bank-shaped export -----------------------------------------------

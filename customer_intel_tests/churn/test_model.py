@@ -123,3 +123,18 @@ def test_metrics_are_the_textbook_ones():
     assert scores["roc_auc"] == pytest.approx(21.5 / 24)  # 6 churners x 4 stayers: the churner at 0.2 loses to 0.4 and 0.3, ties 0.2
     assert scores["roc_auc_ci_low"] <= scores["roc_auc"] <= scores["roc_auc_ci_high"]
     assert scores["churn_rate"] == 0.6 and scores["top_decile_capture"] == pytest.approx(1 / 6)
+
+
+def test_rewriting_every_test_label_changes_neither_the_champion_nor_a_validation_number(cdnow_split):
+    """The test window only reports: flip every test label and the choice, and everything it was made on, stay."""
+    from customer_intel.churn.family import CHURN
+
+    flipped = cdnow_split.test.assign(**{LABEL: 1 - cdnow_split.test[LABEL]})
+    other = type(cdnow_split)(cdnow_split.cutoff, cdnow_split.horizon_days, {**cdnow_split.parts, TEST: flipped},
+                              cdnow_split.part_cutoffs, cdnow_split.part_horizons)
+    quiet = {"log": lambda _: None, "counterfactuals": False}
+    first, second = CHURN.compare(cdnow_split, **quiet), CHURN.compare(other, **quiet)
+    assert first.champion == second.champion
+    validation = ["brier", "log_loss", "ece", "roc_auc", "delta_vs_champion"]
+    pd.testing.assert_frame_equal(first.table[validation], second.table[validation])
+    assert not np.allclose(first.table["test_brier"], second.table["test_brier"])
