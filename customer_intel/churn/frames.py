@@ -15,11 +15,10 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from customer_intel.cltv.frames import CLTVInputError, build_cltv_split
-from customer_intel.features.rfm import as_of_day, build_customer_features
+from customer_intel.cltv.frames import CLTVInputError, build_cltv_split, transaction_inputs
+from customer_intel.features.rfm import build_customer_features
 from customer_intel.modeling.family import FamilyInputError
 from customer_intel.modeling.split import REFIT, TEST, VALIDATION, TimeSplit
-from customer_intel.table_names import RAW_CUSTOMERS, RAW_TRANSACTIONS
 
 LABEL = "churned"
 TARGET_COLUMNS = (LABEL, "holdout_purchases", "holdout_spend", "holdout_days")
@@ -57,12 +56,7 @@ def build_churn_split(transactions: pd.DataFrame, customers: pd.DataFrame | None
 def churn_split_from_inputs(inputs: Mapping[str, pd.DataFrame], cutoff: str | None = None, window_days: int = 90,
                             snapshot_profile_in_training: bool = False) -> TimeSplit:
     """The split from the ingested tables; the default cutoff is the last transaction day minus the window."""
-    transactions = inputs.get(RAW_TRANSACTIONS)
-    if transactions is None or transactions.empty:
-        raise ChurnInputError(f"{RAW_TRANSACTIONS} is not configured; churn needs transactions (profile mode skips it)")
-    customers = inputs.get(RAW_CUSTOMERS)
-    customers = customers if customers is not None and len(customers) else None
-    day = as_of_day(cutoff) if cutoff else as_of_day(transactions["ts"].max()) - pd.Timedelta(days=window_days)
+    transactions, customers, day = transaction_inputs(inputs, cutoff, window_days, "churn", ChurnInputError)
     return build_churn_split(transactions, customers, day, window_days, snapshot_profile=snapshot_profile_in_training)
 
 

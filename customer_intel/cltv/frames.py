@@ -74,13 +74,21 @@ def build_cltv_split(transactions: pd.DataFrame, customers: pd.DataFrame | None,
     return TimeSplit(origin, window, parts, cutoffs, horizons)
 
 
+def transaction_inputs(inputs: Mapping[str, pd.DataFrame], cutoff: str | None, window_days: int, family: str,
+                       error: type[FamilyInputError]) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.Timestamp]:
+    """(transactions, customers or None, cutoff day) for a family that needs transactions; the default cutoff is the
+    last transaction day minus the window. Raises ``error`` naming the family when there are no transactions."""
+    transactions = inputs.get(RAW_TRANSACTIONS)
+    if transactions is None or transactions.empty:
+        raise error(f"{RAW_TRANSACTIONS} is not configured; {family} needs transactions (profile mode skips it)")
+    customers = inputs.get(RAW_CUSTOMERS)
+    customers = customers if customers is not None and len(customers) else None
+    day = as_of_day(cutoff) if cutoff else as_of_day(transactions["ts"].max()) - pd.Timedelta(days=window_days)
+    return transactions, customers, day
+
+
 def cltv_split_from_inputs(inputs: Mapping[str, pd.DataFrame], cutoff: str | None = None, horizon_days: int = 90,
                            snapshot_profile_in_training: bool = False) -> TimeSplit:
     """The split from the ingested tables; the default cutoff is the last transaction day minus the horizon."""
-    transactions = inputs.get(RAW_TRANSACTIONS)
-    if transactions is None or transactions.empty:
-        raise CLTVInputError(f"{RAW_TRANSACTIONS} is not configured; CLTV needs transactions (profile mode skips it)")
-    customers = inputs.get(RAW_CUSTOMERS)
-    customers = customers if customers is not None and len(customers) else None
-    day = as_of_day(cutoff) if cutoff else as_of_day(transactions["ts"].max()) - pd.Timedelta(days=horizon_days)
+    transactions, customers, day = transaction_inputs(inputs, cutoff, horizon_days, "CLTV", CLTVInputError)
     return build_cltv_split(transactions, customers, day, horizon_days, snapshot_profile=snapshot_profile_in_training)
