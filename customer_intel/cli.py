@@ -68,6 +68,34 @@ def write_example_dataset(dataset: str, out: Path) -> None:
     print(f"{dataset}: {transactions['customer_id'].nunique():,} customers, {len(transactions):,} transactions -> {raw}")
 
 
+TRAINING_CONFIG_HELP = ("the training job's Dagster run config (YAML or JSON), merged over the defaults, e.g. "
+                        "ops: {segmentation_models: {config: {methods: [kmeans]}}, churn_models: {config: {risk_threshold: 0.6}}}")
+
+
+def merge_config(base: dict, extra: dict) -> dict:
+    """``extra`` over ``base``, nested mappings merged key by key (a run config for the training job)."""
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = merge_config(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def load_training_config(path: str | None) -> dict:
+    """The training job's run config from a YAML or JSON file (``ops: {churn_models: {config: {...}}}``); {} without one."""
+    if not path:
+        return {}
+    import yaml
+
+    try:
+        loaded = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise RunConfigError(f"--training-config {path}: {exc}") from exc
+    if not isinstance(loaded, dict) or set(loaded) - {"ops", "resources", "execution", "loggers"}:
+        raise RunConfigError(f"--training-config {path}: expected a Dagster run config with an 'ops' mapping, e.g. "
+                             "ops: {segmentation_models: {config: {methods: [kmeans]}}}")
+    return loaded
+
+
 def run_jobs(job_names: tuple[str, ...], partition: str | None, training_config: dict | None = None) -> tuple[int, list[str]]:
     """Execute the jobs in order on the Dagster instance of ``DAGSTER_HOME``; (exit code, run ids).
 
@@ -131,6 +159,11 @@ def demo(args: argparse.Namespace) -> int:
         partition = args.partition or CDNOW_OBSERVATION_END
         training_config = {"ops": {training_frame("cltv"): {"config": {"cutoff": CDNOW_CALIBRATION_END, "horizon_days": 273}},
                                    training_frame("churn"): {"config": {"cutoff": CDNOW_CALIBRATION_END, "window_days": 273}}}}
+    try:
+        training_config = merge_config(training_config, load_training_config(args.training_config))
+    except RunConfigError as exc:
+        print(f"customer-intel demo: {exc}", file=sys.stderr)
+        return 2
     home = prepare_environment(Path(args.out))
     code, run_ids = run_jobs(DEMO_JOBS, partition, training_config)
     if code:
@@ -431,6 +464,7 @@ def run(args: argparse.Namespace) -> int:
         origins = apply_environment(settings)
         tables = inspect_sources(origins)
         partition, reason = _score_date(args.score, tables) if "scoring_job" in jobs else (None, "")
+        training_config = load_training_config(args.training_config)
     except RunConfigError as exc:
         print(f"customer-intel run: {exc}", file=sys.stderr)
         return 2
@@ -444,7 +478,7 @@ def run(args: argparse.Namespace) -> int:
     from customer_intel.resources import Settings
 
     home = prepare_environment(Settings.from_env().data_dir)
-    code, run_ids = run_jobs(jobs, partition)
+    code, run_ids = run_jobs(jobs, partition, training_config)
     if code:
         return code
     start = os.environ.get(ENV_PREFIX + "PARTITIONS_START")
@@ -473,6 +507,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--score", nargs="?", const="", metavar="DATE",
                         help="run the scoring job for DATE (default: the last day of transactions, else of customers.valid_from, "
                         "at most yesterday); neither --train nor --score: train, then score")
+    parser.add_argument("--training-config", metavar="FILE.yaml", default=None, help=TRAINING_CONFIG_HELP)
     parser.add_argument("--check", action="store_true", help="validate the configuration and the files' headers, print what would be read, stop")
 
 
@@ -503,6 +538,7 @@ def main(argv: list[str] | None = None) -> int:
     p_demo.add_argument("--partition", default=None, help="partition date to score (default: the last day of data)")
     p_demo.add_argument("--dataset", choices=("synthetic", "cdnow", "cdnow_sample"), default="synthetic",
                         help="synthetic bank (default), or the CDNOW log shipped with lifetimes (FHL split); use its own --out")
+    p_demo.add_argument("--training-config", metavar="FILE.yaml", default=None, help=TRAINING_CONFIG_HELP)
     p_demo.set_defaults(func=demo)
     p_gen = sub.add_parser("generate", help="write the synthetic bank")
     add_arguments(p_gen)

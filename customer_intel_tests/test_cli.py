@@ -31,10 +31,13 @@ def clean_env(tmp_path: Path) -> dict:
     return env
 
 
+LIGHT = PROJECT / "customer_intel_tests" / "fixtures" / "light_training.yaml"  # fewer candidates per family: the suite's budget
+
+
 def run_demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    """The README's first command's entry point, as a process with a clean environment."""
+    """The README's first command's entry point, as a process with a clean environment (the light training config)."""
     done = subprocess.run(
-        [str(BIN / "customer-intel"), "demo", *args],
+        [str(BIN / "customer-intel"), "demo", "--training-config", str(LIGHT), *args],
         cwd=tmp_path, env=clean_env(tmp_path), capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -168,7 +171,7 @@ def customer_intel_run(tmp_path: Path, *args: str) -> subprocess.CompletedProces
 
 def test_run_on_a_bank_export_refuses_repeated_keys_then_keeps_the_last_row(tmp_path, bank_export):
     out = tmp_path / "data"
-    example = ("--config", str(BANK_EXAMPLE), "--raw", str(bank_export), "--out", str(out))
+    example = ("--config", str(BANK_EXAMPLE), "--raw", str(bank_export), "--out", str(out), "--training-config", str(LIGHT))
     refused = customer_intel_run(tmp_path, *example)
     assert refused.returncode == 1, refused.stderr[-3000:]
     failure = next(line for line in refused.stderr.splitlines() if line.startswith("FAILED raw_customers"))
@@ -213,10 +216,13 @@ def test_run_check_prints_the_files_it_would_read_and_runs_nothing(in_process, c
     assert not (tmp_path / "data").exists()
 
 
-@pytest.mark.parametrize("case", ["columns_syntax", "columns_unknown", "config_key", "raw_missing", "mapped_missing", "min_date"])
+@pytest.mark.parametrize("case", ["columns_syntax", "columns_unknown", "config_key", "raw_missing", "mapped_missing", "min_date",
+                                  "training_config"])
 def test_run_refuses_an_unusable_configuration_in_one_line_before_anything_runs(case, in_process, capsys, tmp_path, bank_export):
     config = tmp_path / "bank.toml"
     config.write_text('raw = "export"\nraw_dir = "export"\n')
+    run_config = tmp_path / "training.yaml"
+    run_config.write_text("segmentation_models:\n  config:\n    methods: [kmeans]\n")  # the 'ops' level forgotten
     args, expected = {
         "columns_syntax": (["--columns", "transactions.customer_id"],
                            "--columns 'transactions.customer_id': expected TABLE.CONTRACT_COLUMN=EXPORT_COLUMN"),
@@ -231,6 +237,8 @@ def test_run_refuses_an_unusable_configuration_in_one_line_before_anything_runs(
                            f"{bank_export / 'transactions.csv'}; its columns: 'Customer Key', "),
         "min_date": (["--raw", str(bank_export), "--min-date", "2026-13-01"],
                      "CUSTOMER_INTEL_MIN_DATE='2026-13-01' is not a date (YYYY-MM-DD) [MIN_DATE from --min-date]"),
+        "training_config": (["--config", str(BANK_EXAMPLE), "--raw", str(bank_export), "--training-config", str(run_config)],
+                            f"--training-config {run_config}: expected a Dagster run config with an 'ops' mapping"),
     }[case]
     assert in_process(*args, "--out", str(tmp_path / "data")) == 2
     captured = capsys.readouterr()
