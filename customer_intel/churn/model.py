@@ -147,8 +147,6 @@ class ChurnModel:
 
     def design(self, frame: pd.DataFrame, params: dict | None = None) -> np.ndarray:
         """The classifier's input matrix for ``frame`` (``params``: the BG/NBD of the rows' as-of day)."""
-        if self.kind == "recency":
-            return self.inputs.transform(frame)
         if self.kind == "stacked":
             return np.column_stack([self.inputs.transform(frame), self._stack(frame, params or self.bgnbd)])
         if self.kind == "lightgbm":
@@ -209,7 +207,7 @@ class ChurnModel:
     # -- explanation -------------------------------------------------------------------------------
     def explain(self, frame: pd.DataFrame) -> Explanation:
         """Exact SHAP values of the log-odds: linear models by ``shap.LinearExplainer`` (interventional, against
-        the training background), LightGBM by ``shap.TreeExplainer``, BG/NBD by ``exact_shapley`` on its three inputs."""
+        ``background``: customers of the day the model answers for), LightGBM by ``shap.TreeExplainer``, BG/NBD by ``exact_shapley`` on its three inputs."""
         import shap
 
         names = self.input_names
