@@ -7,13 +7,15 @@ environment when they run (only the partition start and the landing interval are
 import dagster as dg
 
 from customer_intel.assets import FAMILIES, features, ingest
+from customer_intel.assets.campaign_targets import campaign_targets
 from customer_intel.assets.scoring import SCORED_CUSTOMERS_CHECKS, build_scored_customers
 from customer_intel.automation import feature_drift_sensor, nightly_scoring_schedule, raw_landing_sensor
 from customer_intel.jobs import scoring_job, training_job
 from customer_intel.resources import build_resources
 
 scored_customers = build_scored_customers([family.contribution for family in FAMILIES])
-all_assets = [*dg.load_assets_from_modules([ingest, features]), *(a for family in FAMILIES for a in family.assets), scored_customers]
+all_assets = [*dg.load_assets_from_modules([ingest, features]), *(a for family in FAMILIES for a in family.assets), scored_customers,
+              campaign_targets]
 all_asset_checks = [*(c for family in FAMILIES for c in family.checks), *SCORED_CUSTOMERS_CHECKS]
 
 defs = dg.Definitions(

@@ -14,6 +14,7 @@ RAW_CAMPAIGNS = "raw_campaigns"
 RAW_TABLES = (RAW_TRANSACTIONS, RAW_CUSTOMERS, RAW_CAMPAIGNS)
 CUSTOMER_FEATURES = "customer_features"
 SCORED_CUSTOMERS = "scored_customers"
+CAMPAIGN_TARGETS = "campaign_targets"
 
 
 def training_frame(family: str) -> str:

@@ -84,7 +84,8 @@ def _restore_signals():
 EXPECTED_ASSETS = {"raw_transactions", "raw_customers", "raw_campaigns", "customer_features", "scored_customers",
                    "cltv_training_frame", "cltv_models", "cltv_champion", "cltv_scores",
                    "segmentation_training_frame", "segmentation_models", "segmentation_champion", "segment_assignments",
-                   "churn_training_frame", "churn_models", "churn_champion", "churn_scores"}
+                   "churn_training_frame", "churn_models", "churn_champion", "churn_scores",
+                   "uplift_training_frame", "uplift_models", "uplift_champion", "uplift_scores", "campaign_targets"}
 
 
 def test_dagster_dev_serves_every_asset_with_description_group_and_kinds(tmp_path):

@@ -27,6 +27,7 @@ class TableContract:
     no_duplicate_rows: bool = False  # exact duplicate rows are an export error (transactions)
     ids_must_be_known: bool = False  # customer_id must exist in customers or transactions
     validity_column: str | None = None  # with it, a key may repeat once per version (valid_from)
+    one_of: tuple[tuple[str, ...], ...] = ()  # groups of optional columns of which a file must hold at least one
 
     @property
     def required_columns(self) -> list[str]:
@@ -83,12 +84,16 @@ CAMPAIGNS = TableContract(
     columns=(
         ColumnSpec("customer_id", "string"),
         ColumnSpec("campaign_id", "string"),
-        ColumnSpec("treated", "flag"),
+        # the assignment: treated 0/1, or a treatment-arm label per row (several offers against one control,
+        # whose label the uplift training frame is configured with); a file holds at least one of them
+        ColumnSpec("treated", "flag", required=False),
+        ColumnSpec("arm", "string", required=False),
         ColumnSpec("sent_at", "timestamp", not_in_future=True),
         ColumnSpec("converted", "flag"),
         ColumnSpec("revenue", "float", required=False, nullable=True, finite=True),
     ),
     ids_must_be_known=True,
+    one_of=(("treated", "arm"),),
 )
 
 CONTRACTS: dict[str, TableContract] = {c.name: c for c in (TRANSACTIONS, CUSTOMERS, CAMPAIGNS)}

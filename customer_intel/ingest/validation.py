@@ -315,6 +315,12 @@ def _required_columns(raw: RawTable, contract: TableContract, views: list[FileVi
                       if mapped_missing else f"required column '{spec.name}' is missing")
             detail += f" (columns found: {', '.join(sorted(view.source_columns or view.columns))})"
             result.violations.append(Violation("required_columns", spec.name, [view.path], 0, n, detail))
+    for group in contract.one_of:
+        for view in views:
+            if not any(name in view.columns for name in group):
+                detail = (f"one of the columns {' or '.join(repr(c) for c in group)} is required "
+                          f"(columns found: {', '.join(sorted(view.source_columns or view.columns))})")
+                result.violations.append(Violation("required_columns", "/".join(group), [view.path], 0, n, detail))
 
 
 def _table_examples(con, where: str, names: list[str], limit: int = MAX_EXAMPLES) -> tuple[list[str], list[str]]:

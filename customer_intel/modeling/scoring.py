@@ -29,7 +29,9 @@ def daily_scores(family: ModelFamily, features: pd.DataFrame, scorer: Scorer | N
     """``customer_id`` plus ``score_columns(family)`` for every row of ``features``, in order.
 
     Without a scorer (no champion yet, or a family that does not apply) every score column is
-    null: the join into ``scored_customers`` never fails for a missing family.
+    null: the join into ``scored_customers`` never fails for a missing family. Columns a scorer
+    returns beyond the family's (e.g. uplift's one column per offer) follow the family's own,
+    prefixed the same way, before the horizon and the model label.
     """
     out = pd.DataFrame({"customer_id": features["customer_id"].reset_index(drop=True)})
     names = score_columns(family)
@@ -43,6 +45,8 @@ def daily_scores(family: ModelFamily, features: pd.DataFrame, scorer: Scorer | N
     if missing:
         raise ValueError(f"the {family.name} scorer did not return {', '.join(missing)}")
     for column in family.score_columns:
+        out[prefixed_column(family.prefix, column)] = scores[column].to_numpy()
+    for column in (c for c in scores.columns if c not in family.score_columns):
         out[prefixed_column(family.prefix, column)] = scores[column].to_numpy()
     if family.has_horizon:
         horizon = getattr(scorer.info, "horizon_days", None) if hasattr(scorer, "info") else getattr(scorer, "horizon_days", None)

@@ -57,6 +57,7 @@ def test_downstream_sets_follow_the_graph():
         "cltv_training_frame", "cltv_models", "cltv_champion", "cltv_scores",
         "segmentation_training_frame", "segmentation_models", "segmentation_champion", "segment_assignments",
         "churn_training_frame", "churn_models", "churn_champion", "churn_scores",
+        "uplift_training_frame", "uplift_models", "uplift_champion", "uplift_scores", "campaign_targets",
     }
     assert downstream_of("raw_campaigns") == {"raw_campaigns"}
 

@@ -23,7 +23,8 @@ def test_every_asset_and_check_succeeds(pipeline):
     result, _ = pipeline
     materialized = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events() for m in [m.materialization]}
     assert materialized == {"raw_transactions", "raw_customers", "raw_campaigns", "customer_features", "cltv_scores",
-                            "segment_assignments", "churn_scores", "scored_customers"}
+                            "segment_assignments", "churn_scores", "uplift_scores", "scored_customers",
+                            "campaign_targets"}
     checks = {(e.asset_key.to_user_string(), e.check_name): e.passed for e in result.get_asset_check_evaluations()}
     assert checks[("scored_customers", "one_row_per_customer")] and checks[("raw_transactions", "no_duplicate_rows")]
     assert all(checks.values()) and len(checks) == sum(len(rules_for(c)) for c in (TRANSACTIONS, CUSTOMERS, CAMPAIGNS)) + 2

@@ -1,0 +1,39 @@
+"""Uplift on the shared lifecycle: the family spec, its launchpad configs, and the assets the factory builds."""
+
+import dagster as dg
+from pydantic import Field
+
+from customer_intel.assets.factory import CandidatesConfig, FamilySpec, champion_assets
+from customer_intel.table_names import RAW_CAMPAIGNS, RAW_CUSTOMERS, RAW_TRANSACTIONS
+from customer_intel.uplift.family import UPLIFT
+from customer_intel.uplift.frames import CONTROL
+from customer_intel.uplift.scorer import DEFAULT_MARGIN
+
+
+class UpliftFrameConfig(dg.Config):
+    """How campaign rows become the uplift split: the control label, the response window and the holdout."""
+
+    control_arm: str = Field(default=CONTROL, description="the arm label of the untreated group when raw_campaigns has an arm column")
+    window_days: int = Field(default=30, description="the campaign's response window in days (the horizon of the uplift scores)")
+    test_share: float = Field(default=0.3, description="share of the customers held out (stratified by offer x outcome): only reports")
+    folds: int = Field(default=3, description="cross-validation folds of the train part: the champion is chosen on out-of-fold Qini")
+    seed: int = Field(default=0, description="seed of the holdout and the folds")
+    snapshot_profile_in_training: bool = Field(
+        default=True, description="join raw_customers' attributes to the campaign rows although the table is a snapshot (no valid_from): "
+        "assignment is random, so the profile cannot differ by arm, but it may postdate the send")
+
+
+class UpliftModelsConfig(CandidatesConfig):
+    """Uplift learners, the quadrant margin and the random-band requirement."""
+
+    include: list[str] | None = Field(default=None, description="which learners to fit (response, t_logistic, class_transformation, "
+                                      "dr_linear, t_lightgbm, s_lightgbm, x_lightgbm, causal_forest; random is always compared); default: all")
+    seed: int = Field(default=0, description="seed of the learners, the random baseline and the bootstrap")
+    quadrant_margin: float = Field(default=DEFAULT_MARGIN, description="an uplift of at least this (in response probability) makes "
+                                   "a persuadable, at most minus this a sleeping dog")
+    require_above_random: bool = Field(default=True, description="a champion's cross-validated Qini must lie above the 95% band of "
+                                       "random orderings (else no champion: the campaign's data cannot tell who the offer moves)")
+
+
+uplift_assets = champion_assets(FamilySpec(UPLIFT, inputs=(RAW_CAMPAIGNS, RAW_TRANSACTIONS, RAW_CUSTOMERS), frame_config=UpliftFrameConfig,
+                                           models_config=UpliftModelsConfig))

@@ -1,0 +1,227 @@
+"""The uplift training split: one row per customer and campaign, features as of the day before the send.
+
+A randomised campaign is cross-sectional: everyone was assigned on the same day and observed over
+the same window. So the split is a ``TimeSplit`` with ``holdout=True``:
+
+- ``validation``: the train part (default 70% of the customers), where every choice is made by
+  cross-validated Qini (each row carries its ``fold``; candidates predict it out of fold);
+- ``test``: the held-out customers (stratified by offer x outcome), which only report;
+- ``refit``: every customer's features as of the last data day, without labels: what the
+  production model is fitted beside (on both labelled parts) and what the nightly path scores.
+
+Features come from the one feature builder as of ``sent_at`` minus one day, so nothing on or
+after the send day is seen; profile attributes are joined (a snapshot is used as given: the
+assignment is random, so a profile that postdates the send cannot be caused by the treatment of
+some and not others, but it can still carry information from after the send; the training frame
+says which basis it used). Without transactions the builder's profile mode serves, so an A/B test
+on profile data alone trains too.
+
+Assignment: ``treated`` 0/1, or an ``arm`` label per row with a configured control label (several
+offers against one control). The **offer** of a treated row is its arm (or, with 0/1 only, its
+campaign id); each offer is judged against the control rows of the campaigns it was sent in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from customer_intel.features import as_of_day
+from customer_intel.features.rfm import DISPLAY_ONLY_COLUMNS, FeatureInputError, build_customer_features
+from customer_intel.modeling.family import FamilyInputError
+from customer_intel.modeling.split import REFIT, TEST, VALIDATION, TimeSplit
+from customer_intel.table_names import RAW_CAMPAIGNS, RAW_CUSTOMERS, RAW_TRANSACTIONS
+
+CONTROL = "control"
+DAY = pd.Timedelta(days=1)
+CAMPAIGN_COLUMNS = ("campaign_id", "offer", "treated", "sent_at", "converted", "revenue", "fold")
+TARGET_COLUMNS = ("treated", "converted", "revenue", "offer", "campaign_id", "sent_at", "fold")
+NOT_FEATURES = frozenset({"customer_id", "as_of", "feature_mode", "profile_basis", "valid_from", *DISPLAY_ONLY_COLUMNS, *TARGET_COLUMNS})
+
+
+class UpliftInputError(FamilyInputError):
+    """The campaign table cannot make an uplift split (no campaigns, no control, a one-class arm, ...)."""
+
+
+def offer_slug(offer: str) -> str:
+    """A column-safe name of an offer: ``uplift_for_<slug>`` in scored_customers."""
+    return re.sub(r"[^0-9a-z]+", "_", str(offer).lower()).strip("_") or "offer"
+
+
+def normalise_campaigns(campaigns: pd.DataFrame, control_arm: str = CONTROL) -> pd.DataFrame:
+    """customer_id, campaign_id, offer, treated, sent_at, converted, revenue from either assignment form.
+
+    With an ``arm`` column, a row is treated unless its arm is ``control_arm`` and its offer is the
+    arm; with ``treated`` only, the offer of a treated row is its campaign id. Control rows have the
+    offer ``control``. Raises ``UpliftInputError`` when no row is control or none treated.
+    """
+    if campaigns is None or not len(campaigns):
+        raise UpliftInputError(f"{RAW_CAMPAIGNS} has no rows: uplift needs a past campaign with a control group")
+    frame = campaigns.copy()
+    if "arm" in frame.columns and frame["arm"].notna().any():
+        arm = frame["arm"].astype("string")
+        if arm.isna().any():
+            raise UpliftInputError(f"{RAW_CAMPAIGNS}: column 'arm' is empty in {int(arm.isna().sum()):,} rows "
+                                   f"(e.g. customers {', '.join(frame.loc[arm.isna(), 'customer_id'].astype(str).head(3))})")
+        labels = sorted(arm.unique())
+        if control_arm not in labels:
+            raise UpliftInputError(f"{RAW_CAMPAIGNS}: column 'arm' has no row with the control label {control_arm!r} "
+                                   f"(labels: {', '.join(labels[:10])}); set control_arm to the label of the untreated group")
+        treated = (arm != control_arm).to_numpy()
+        offer = np.where(treated, arm.to_numpy(dtype=object), CONTROL)
+    elif "treated" in frame.columns:
+        treated = pd.to_numeric(frame["treated"]).to_numpy() == 1
+        offer = np.where(treated, frame["campaign_id"].astype(str).to_numpy(dtype=object), CONTROL)
+    else:
+        raise UpliftInputError(f"{RAW_CAMPAIGNS} has neither a 'treated' nor an 'arm' column")
+    out = pd.DataFrame({
+        "customer_id": frame["customer_id"].astype("string").to_numpy(),
+        "campaign_id": frame["campaign_id"].astype(str).to_numpy(),
+        "offer": offer.astype(str),
+        "treated": treated.astype(np.int8),
+        "sent_at": pd.to_datetime(frame["sent_at"], utc=True).to_numpy(),
+        "converted": pd.to_numeric(frame["converted"]).to_numpy().astype(np.int8),
+        "revenue": pd.to_numeric(frame["revenue"], errors="coerce").to_numpy(dtype=float) if "revenue" in frame.columns else np.nan,
+    })
+    out["sent_at"] = pd.to_datetime(out["sent_at"], utc=True)
+    repeated = out.duplicated(["customer_id", "campaign_id"], keep=False)
+    if repeated.any():
+        rows = out.loc[repeated, ["customer_id", "campaign_id"]].drop_duplicates().head(3)
+        raise UpliftInputError(f"{RAW_CAMPAIGNS}: {int(repeated.sum()):,} rows repeat a (customer_id, campaign_id) pair, e.g. "
+                               + "; ".join(f"{r.customer_id} in {r.campaign_id}" for r in rows.itertuples())
+                               + ": a customer is assigned once per campaign")
+    if not out["treated"].any() or out["treated"].all():
+        raise UpliftInputError(f"{RAW_CAMPAIGNS}: every row is {'treated' if out['treated'].all() else 'control'}; "
+                               "uplift needs both a treated and a control group")
+    for offer_name, rows in _offer_rows(out).items():
+        for group, part in rows.groupby("treated"):
+            if part["converted"].nunique() < 2:
+                raise UpliftInputError(f"{RAW_CAMPAIGNS}: in offer {offer_name!r} the {'treated' if group else 'control'} group's "
+                                       f"{len(part):,} rows all have converted = {int(part['converted'].iloc[0])}: nothing to learn")
+    return out
+
+
+def offers(rows: pd.DataFrame) -> list[str]:
+    """The treated offers, sorted (control excluded)."""
+    return sorted(rows.loc[rows["treated"] == 1, "offer"].unique())
+
+
+def _offer_rows(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per offer: its treated rows and the control rows of the campaigns it was sent in."""
+    out = {}
+    for offer_name in offers(rows):
+        campaigns = rows.loc[rows["offer"] == offer_name, "campaign_id"].unique()
+        out[offer_name] = rows.loc[(rows["offer"] == offer_name) | ((rows["treated"] == 0) & rows["campaign_id"].isin(campaigns))]
+    return out
+
+
+def offer_mask(rows: pd.DataFrame, offer_name: str) -> np.ndarray:
+    """Rows that judge ``offer_name``: its treated rows and its campaigns' control rows."""
+    campaigns = rows.loc[rows["offer"] == offer_name, "campaign_id"].unique()
+    return ((rows["offer"] == offer_name) | ((rows["treated"] == 0) & rows["campaign_id"].isin(campaigns))).to_numpy()
+
+
+def feature_columns(frame: pd.DataFrame) -> list[str]:
+    """The model inputs: every numeric feature column (ids, assignment, outcome and display-only scores excluded)."""
+    return [c for c in frame.columns if c not in NOT_FEATURES and not c.startswith("split")
+            and pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
+
+
+def features_as_of(transactions, customers, as_of, snapshot_profile: bool = True) -> pd.DataFrame:
+    """The one feature builder's rows as of ``as_of`` (profile mode without transactions)."""
+    try:
+        return build_customer_features(transactions if transactions is not None and len(transactions) else None,
+                                       customers if customers is not None and len(customers) else None,
+                                       as_of, snapshot_profile=snapshot_profile).frame
+    except FeatureInputError as exc:
+        raise UpliftInputError(f"features as of {as_of_day(as_of).date()}: {exc}") from exc
+
+
+def campaign_rows(campaigns: pd.DataFrame, transactions, customers, snapshot_profile: bool = True) -> pd.DataFrame:
+    """Each campaign row with the customer's features as of the day before its send day (nothing on or after it).
+
+    A customer without a purchase by then keeps the campaign row with null transactional features
+    and ``no_purchase_history`` = 1.
+    """
+    pieces = []
+    for sent_day, rows in campaigns.groupby(campaigns["sent_at"].dt.normalize(), sort=True):
+        as_of = as_of_day(sent_day) - DAY
+        feats = features_as_of(transactions, customers, as_of, snapshot_profile)
+        joined = rows.merge(feats.drop(columns=["as_of"]), on="customer_id", how="left")
+        joined.insert(1, "as_of", as_of)
+        pieces.append(joined)
+    frame = pd.concat(pieces, ignore_index=True)
+    frame["no_purchase_history"] = frame["feature_mode"].isna().astype(np.int8) if "feature_mode" in frame else np.int8(1)
+    return frame
+
+
+def assign_parts(rows: pd.DataFrame, test_share: float, folds: int, seed: int) -> pd.DataFrame:
+    """``fold`` per row: -1 for the test customers (``test_share`` of them), 0..folds-1 for the rest.
+
+    Customers, not rows, are split (a customer in two campaigns stays on one side), stratified by
+    the offer x outcome of their first row.
+    """
+    if not 0 < test_share < 1 or folds < 2:
+        raise UpliftInputError("test_share must lie in (0, 1) and folds be at least 2")
+    rng = np.random.default_rng(seed)
+    first = rows.drop_duplicates("customer_id")[["customer_id", "offer", "converted"]]
+    stratum = first["offer"].astype(str) + "|" + first["converted"].astype(str)
+    fold = pd.Series(0, index=first["customer_id"].to_numpy())
+    for _, ids in first.groupby(stratum.to_numpy())["customer_id"]:
+        ids = ids.to_numpy()[rng.permutation(len(ids))]
+        n_test = int(round(test_share * len(ids)))
+        fold.loc[ids[:n_test]] = -1
+        fold.loc[ids[n_test:]] = np.arange(len(ids) - n_test) % folds
+    return rows.assign(fold=fold.reindex(rows["customer_id"].to_numpy()).to_numpy().astype(np.int16))
+
+
+def build_uplift_split(campaigns: pd.DataFrame, transactions=None, customers=None, *, control_arm: str = CONTROL,
+                       window_days: int = 30, test_share: float = 0.3, folds: int = 3, seed: int = 0,
+                       snapshot_profile: bool = True, refit: bool = True, test_index=None) -> TimeSplit:
+    """The holdout split of every campaign row (see the module docstring).
+
+    ``test_index``: customer ids of a given test part instead of the stratified draw (e.g. a split
+    fixed by an earlier study); the rest is the train part, folded as usual.
+    """
+    rows = normalise_campaigns(campaigns, control_arm)
+    rows = campaign_rows(rows, transactions, customers, snapshot_profile)
+    rows = assign_parts(rows, test_share, folds, seed)
+    if test_index is not None:
+        held = rows["customer_id"].isin(pd.Index(pd.Series(list(test_index)).astype(str)))
+        if not held.any():
+            raise UpliftInputError("the given test index names none of the campaign's customers")
+        train_ids = rows.loc[~held, "customer_id"].drop_duplicates()
+        folded = pd.Series(np.arange(len(train_ids)) % folds, index=train_ids.to_numpy()).sample(frac=1.0, random_state=seed)
+        rows["fold"] = np.where(held, -1, folded.reindex(rows["customer_id"].to_numpy()).fillna(0).to_numpy()).astype(np.int16)
+    cutoff = rows["as_of"].max()
+    parts = {VALIDATION: rows.loc[rows["fold"] >= 0].reset_index(drop=True), TEST: rows.loc[rows["fold"] < 0].reset_index(drop=True)}
+    for name, part in parts.items():
+        for offer_name in offers(rows):
+            judged = part.loc[offer_mask(part, offer_name)]
+            if judged["treated"].nunique() < 2:
+                raise UpliftInputError(f"the {name} part has no {'control' if judged['treated'].all() else 'treated'} row for offer "
+                                       f"{offer_name!r}: too few customers for a {test_share:.0%} holdout")
+    cutoffs, horizons = {VALIDATION: cutoff, TEST: cutoff}, {VALIDATION: window_days, TEST: window_days}
+    if refit:
+        has_tx = transactions is not None and len(transactions)
+        last = as_of_day(transactions["ts"].max()) if has_tx else as_of_day(rows["sent_at"].max()) + pd.Timedelta(days=window_days)
+        if last >= cutoff + pd.Timedelta(days=window_days):
+            scoring = features_as_of(transactions, customers, last, snapshot_profile)
+            scoring["no_purchase_history"] = np.int8(0)
+            parts[REFIT], cutoffs[REFIT], horizons[REFIT] = scoring, last, window_days
+    return TimeSplit(cutoff, window_days, parts, cutoffs, horizons, holdout=True)
+
+
+def uplift_split_from_inputs(inputs: Mapping[str, pd.DataFrame], control_arm: str = CONTROL, window_days: int = 30,
+                             test_share: float = 0.3, folds: int = 3, seed: int = 0,
+                             snapshot_profile_in_training: bool = True) -> TimeSplit:
+    """The split from the ingested tables (transactions optional: profile mode)."""
+    campaigns = inputs.get(RAW_CAMPAIGNS)
+    if campaigns is None or not len(campaigns):
+        raise UpliftInputError(f"{RAW_CAMPAIGNS} is not configured or empty: uplift needs a past campaign with a control group")
+    return build_uplift_split(campaigns, inputs.get(RAW_TRANSACTIONS), inputs.get(RAW_CUSTOMERS), control_arm=control_arm,
+                              window_days=window_days, test_share=test_share, folds=folds, seed=seed,
+                              snapshot_profile=snapshot_profile_in_training)

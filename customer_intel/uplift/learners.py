@@ -1,0 +1,283 @@
+"""Uplift learners for one offer against its control: each ``fit(X, t, y)`` then ``effect(X)``.
+
+The meta-learners of Kunzel et al. (2019) and friends, with scikit-learn, LightGBM and econml
+underneath. Assignment is randomised, so every propensity is the constant treated share (a
+``DummyClassifier`` where econml asks for a model); nothing here would be valid for logged,
+confounded assignment without a real propensity model.
+
+- ``response``: P(response | treated, x), the marketer's classic model. Not an effect: its score
+  ranks customers and the scorer maps it to an uplift on the validation rows (``UpliftModel``);
+- ``t_logistic`` / ``t_lightgbm``: one classifier per group, effect = p_treated - p_control;
+- ``s_lightgbm``: one classifier with the treatment as a feature, effect = f(x, 1) - f(x, 0);
+- ``x_lightgbm``: econml's X-learner (LightGBM outcome and effect models);
+- ``class_transformation``: a logistic regression of z = 1 for treated responders and control
+  non-responders (reweighted when the groups are unequal), effect = 2 P(z) - 1;
+- ``dr_linear``: econml's ``LinearDRLearner`` (LightGBM nuisances, linear final stage);
+- ``causal_forest``: econml's ``CausalForestDML`` (LightGBM outcome nuisance, constant
+  propensity), its hyperparameters chosen by ``tune()`` on the rows it is fitted on;
+- ``random``: a seeded random score (the baseline every champion must beat).
+"""
+
+from __future__ import annotations
+
+import warnings
+from contextlib import contextmanager
+
+import numpy as np
+
+LINEAR_C = 1.0
+
+
+def _lgbm_classifier(seed: int):
+    from lightgbm import LGBMClassifier
+
+    return LGBMClassifier(n_estimators=200, learning_rate=0.05, num_leaves=15, min_child_samples=50, subsample=0.8, subsample_freq=1,
+                          colsample_bytree=0.8, reg_lambda=1.0, n_jobs=2, random_state=seed, verbose=-1)
+
+
+def _lgbm_regressor(seed: int):
+    from lightgbm import LGBMRegressor
+
+    return LGBMRegressor(n_estimators=200, learning_rate=0.05, num_leaves=15, min_child_samples=50, subsample=0.8, subsample_freq=1,
+                         colsample_bytree=0.8, reg_lambda=1.0, n_jobs=2, random_state=seed, verbose=-1)
+
+
+class LogSkewed:
+    """``log1p`` of the non-negative columns whose skewness exceeds ``SKEW_LIMIT`` (spend, credit limit, recency): a linear model
+    then sees ratios rather than a few extreme customers. A scikit-learn transformer (fit/transform/get_params)."""
+
+    SKEW_LIMIT = 1.0
+
+    def __init__(self):
+        self.columns_ = None
+
+    def get_params(self, deep=True):
+        return {}
+
+    def set_params(self, **params):
+        return self
+
+    def fit(self, X, y=None):
+        X = np.asarray(X, dtype=float)
+        with np.errstate(all="ignore"):
+            centred = X - X.mean(axis=0)
+            skew = (centred ** 3).mean(axis=0) / np.maximum(X.std(axis=0), 1e-12) ** 3
+        self.columns_ = np.flatnonzero((X.min(axis=0) >= 0) & (skew > self.SKEW_LIMIT))
+        return self
+
+    def transform(self, X):
+        X = np.array(X, dtype=float, copy=True)
+        X[:, self.columns_] = np.log1p(np.clip(X[:, self.columns_], 0, None))
+        return X
+
+    def fit_transform(self, X, y=None):
+        return self.fit(X).transform(X)
+
+
+def _logistic():
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(SimpleImputer(strategy="median"), LogSkewed(), StandardScaler(), LogisticRegression(C=LINEAR_C, max_iter=2000))
+
+
+def _constant_propensity():
+    from sklearn.dummy import DummyClassifier
+
+    return DummyClassifier(strategy="prior")
+
+
+@contextmanager
+def _quiet():
+    """econml hands scikit-learn a column-vector treatment and warns that a linear final stage's inference is invalid
+    when features are collinear (channel shares sum to one); neither matters for the point effects used here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*column-vector y.*")
+        warnings.filterwarnings("ignore", message=".*Co-variance matrix is underdetermined.*")
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        yield
+
+
+class Imputed:
+    """Median imputation fitted on the training rows, for the econml learners (which refuse NaN inputs)."""
+
+    def __init__(self):
+        self.medians: np.ndarray | None = None
+
+    def fit(self, X: np.ndarray) -> Imputed:
+        with np.errstate(all="ignore"):
+            medians = np.nanmedian(X, axis=0) if len(X) else np.zeros(X.shape[1])
+        self.medians = np.where(np.isfinite(medians), medians, 0.0)
+        return self
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        X = np.array(X, dtype=float, copy=True)
+        rows, cols = np.nonzero(~np.isfinite(X))
+        X[rows, cols] = self.medians[cols]
+        return X
+
+
+class Learner:
+    """The interface: ``fit(X, t, y, seed)`` returns self; ``effect(X)`` the estimated uplift (a score for ``response``)."""
+
+    name = "learner"
+
+    def fit(self, X: np.ndarray, t: np.ndarray, y: np.ndarray, seed: int = 0) -> Learner:
+        raise NotImplementedError
+
+    def effect(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def params(self) -> dict:
+        return {}
+
+
+class RandomScore(Learner):
+    name = "random"
+
+    def fit(self, X, t, y, seed=0):
+        self.seed = seed
+        return self
+
+    def effect(self, X):
+        return np.random.default_rng(self.seed + len(X)).random(len(X))
+
+
+class Response(Learner):
+    name = "response"
+
+    def fit(self, X, t, y, seed=0):
+        self.model = _logistic().fit(X[t == 1], y[t == 1])
+        return self
+
+    def effect(self, X):
+        return self.model.predict_proba(X)[:, 1]
+
+
+class TLearner(Learner):
+    def __init__(self, base: str):
+        self.base = base
+        self.name = f"t_{base}"
+
+    def _model(self, seed):
+        return _logistic() if self.base == "logistic" else _lgbm_classifier(seed)
+
+    def fit(self, X, t, y, seed=0):
+        self.treated = self._model(seed).fit(X[t == 1], y[t == 1])
+        self.control = self._model(seed).fit(X[t == 0], y[t == 0])
+        return self
+
+    def effect(self, X):
+        return self.treated.predict_proba(X)[:, 1] - self.control.predict_proba(X)[:, 1]
+
+
+class SLearner(Learner):
+    name = "s_lightgbm"
+
+    def fit(self, X, t, y, seed=0):
+        self.model = _lgbm_classifier(seed).fit(np.column_stack([X, t]), y)
+        return self
+
+    def effect(self, X):
+        ones, zeros = np.ones((len(X), 1)), np.zeros((len(X), 1))
+        return self.model.predict_proba(np.hstack([X, ones]))[:, 1] - self.model.predict_proba(np.hstack([X, zeros]))[:, 1]
+
+
+class ClassTransformation(Learner):
+    """z = t y + (1 - t)(1 - y); with unequal groups each row is weighted by 0.5 / its group's share, so that
+    2 P(z = 1 | x) - 1 is the effect (Jaskowski and Jaroszewicz 2012, with Athey and Imbens' reweighting)."""
+
+    name = "class_transformation"
+
+    def fit(self, X, t, y, seed=0):
+        z = (t * y + (1 - t) * (1 - y)).astype(int)
+        share = t.mean()
+        weight = np.where(t == 1, 0.5 / share, 0.5 / (1 - share))
+        self.model = _logistic()
+        self.model.fit(X, z, logisticregression__sample_weight=weight)
+        return self
+
+    def effect(self, X):
+        return 2 * self.model.predict_proba(X)[:, 1] - 1
+
+
+class XLearnerLGBM(Learner):
+    name = "x_lightgbm"
+
+    def fit(self, X, t, y, seed=0):
+        from econml.metalearners import XLearner
+
+        self.impute = Imputed().fit(X)
+        self.model = XLearner(models=_lgbm_regressor(seed), cate_models=_lgbm_regressor(seed), propensity_model=_constant_propensity())
+        with _quiet():
+            self.model.fit(y.astype(float), t.astype(int), X=self.impute(X))
+        return self
+
+    def effect(self, X):
+        return np.asarray(self.model.effect(self.impute(X)), dtype=float).ravel()
+
+
+class LinearDR(Learner):
+    name = "dr_linear"
+
+    def fit(self, X, t, y, seed=0):
+        from econml.dr import LinearDRLearner
+
+        self.impute = Imputed().fit(X)
+        self.scale = (np.nanmean(self.impute(X), axis=0), np.nanstd(self.impute(X), axis=0) + 1e-9)
+        self.model = LinearDRLearner(model_propensity=_constant_propensity(), model_regression=_lgbm_classifier(seed), discrete_outcome=True,
+                                     cv=2, random_state=seed)
+        with _quiet():
+            self.model.fit(y.astype(int), t.astype(int), X=self._x(X))
+        return self
+
+    def _x(self, X):
+        return (self.impute(X) - self.scale[0]) / self.scale[1]
+
+    def effect(self, X):
+        return np.asarray(self.model.effect(self._x(X)), dtype=float).ravel()
+
+
+class CausalForest(Learner):
+    name = "causal_forest"
+
+    def __init__(self, tune: bool = True, n_estimators: int = 200):
+        self.tune, self.n_estimators = tune, n_estimators
+
+    def fit(self, X, t, y, seed=0):
+        from econml.dml import CausalForestDML
+
+        self.impute = Imputed().fit(X)
+        Xi = self.impute(X)
+        self.model = CausalForestDML(model_y=_lgbm_regressor(seed), model_t=_constant_propensity(), discrete_treatment=True, cv=2,
+                                     n_estimators=self.n_estimators, random_state=seed, n_jobs=2)
+        with _quiet():
+            if self.tune:
+                self.model.tune(y.astype(float), t.astype(int), X=Xi)
+            self.model.fit(y.astype(float), t.astype(int), X=Xi)
+        return self
+
+    def effect(self, X):
+        return np.asarray(self.model.effect(self.impute(X)), dtype=float).ravel()
+
+    def params(self):
+        keys = ("n_estimators", "max_depth", "min_samples_leaf", "max_features", "max_samples", "min_weight_fraction_leaf")
+        return {k: getattr(self.model, k, None) for k in keys}
+
+
+LEARNERS = {
+    "random": RandomScore,
+    "response": Response,
+    "t_logistic": lambda: TLearner("logistic"),
+    "class_transformation": ClassTransformation,
+    "dr_linear": LinearDR,
+    "t_lightgbm": lambda: TLearner("lightgbm"),
+    "s_lightgbm": SLearner,
+    "x_lightgbm": XLearnerLGBM,
+    "causal_forest": CausalForest,
+}
+# the rule's simplicity order reads these kinds (simplest first)
+KINDS = {"random": "baseline", "response": "response", "t_logistic": "linear", "class_transformation": "linear", "dr_linear": "linear_dr",
+         "t_lightgbm": "gbm", "s_lightgbm": "gbm", "x_lightgbm": "gbm_x", "causal_forest": "forest"}
