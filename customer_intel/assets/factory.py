@@ -33,6 +33,7 @@ from customer_intel.modeling import (
     VALIDATION,
     CandidateConfigError,
     FamilyInputError,
+    FamilyNotApplicable,
     ModelFamily,
     NoChampionError,
     TimeSplit,
@@ -171,18 +172,23 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
     rule = family.rule
     frame_name, models_name = training_frame(name), models(name)
 
-    @dg.asset(name=frame_name, group_name=name, kinds={"pandas", "parquet"}, ins={i: dg.AssetIn(i) for i in spec.inputs},
+    @dg.asset(name=frame_name, group_name=name, kinds={"pandas", "parquet"}, ins={i: dg.AssetIn(i) for i in spec.inputs}, output_required=False,
               description=f"The data every {name} candidate is fitted and judged on, split in time by the one feature builder: "
               "`fit` rows (features and targets up to the cutoff), `validation` rows (features as of the cutoff, targets "
               "in the horizon after it; the champion is chosen here) and, when the family has one, a `test` window that "
-              "only reports. No target is a formula of the features; no feature sees past its as-of day.")
-    def _training_frame(context: dg.AssetExecutionContext, config: spec.frame_config, **inputs) -> dg.Output[pd.DataFrame]:
+              "only reports. No target is a formula of the features; no feature sees past its as-of day. When the family "
+              "has nothing to learn from here (e.g. uplift without a campaign table) it is skipped with a warning, and so is "
+              "the rest of its training.")
+    def _training_frame(context: dg.AssetExecutionContext, config: spec.frame_config, **inputs):
         try:
             split = family.split(inputs, **config.model_dump())
+        except FamilyNotApplicable as exc:
+            context.log.warning(f"{frame_name} skipped: {exc}")
+            return
         except FamilyInputError as exc:
             raise dg.Failure(description=f"{frame_name}: {exc}") from exc
         frame = split.to_frame()
-        return dg.Output(frame, metadata={
+        yield dg.Output(frame, metadata={
             "dagster/row_count": len(frame),
             "cutoff": str(split.cutoff.date()),
             "horizon_days": split.horizon_days,

@@ -29,6 +29,11 @@ class FamilyInputError(ValueError):
     """The upstream tables cannot make this family's split (e.g. CLTV without transactions)."""
 
 
+class FamilyNotApplicable(FamilyInputError):
+    """The family has nothing to learn from in this deployment (e.g. uplift without any campaign table): its training
+    assets are skipped, not failed, and its daily scores stay null."""
+
+
 class CandidateConfigError(ValueError):
     """The configuration names a candidate, or a hyperparameter, the family does not have."""
 

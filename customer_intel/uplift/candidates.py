@@ -69,8 +69,6 @@ class FittedUplift:
         return out
 
     def to_scorer(self) -> UpliftScorer | None:
-        if self.kind == "baseline":
-            return None
         return UpliftScorer(self.name, self.model, margin=self.margin, cutoff=self.cutoff, code_version=code_version())
 
 
@@ -102,9 +100,9 @@ class UpliftCandidate:
 
 
 def uplift_candidates(include: list[str] | None = None, seed: int = 0, quadrant_margin: float = DEFAULT_MARGIN, **_ignored) -> list[UpliftCandidate]:
-    """The candidates (``include``: which learners to fit; the random baseline is always compared)."""
+    """The candidates (``include``: which learners to fit; default all)."""
     unknown = sorted(set(include or []) - set(LEARNERS))
     if unknown:
         raise ValueError(f"unknown uplift learners {unknown}; choose from {sorted(LEARNERS)}")
-    names = [n for n in LEARNERS if n == "random" or include is None or n in include]
+    names = [n for n in LEARNERS if include is None or n in include]
     return [UpliftCandidate(name, KINDS[name], seed=seed, margin=quadrant_margin) for name in names]

@@ -68,9 +68,11 @@ def truth_report(comparison: Comparison, truth: pd.DataFrame, margin: float = 0.
     rows = {}
     for name, prediction in comparison.test_predictions.items():
         score = np.asarray(prediction.values, dtype=float)[:, 0]
-        effect = comparison.evaluated[name].model.effects(test)[:, 0] if name != "random" else score
+        effect = comparison.evaluated[name].model.effects(test)[:, 0]
         rows[name] = {"oracle_share_at_30": targeted_share(tau, score, TARGET_SHARE), "cate_corr": float(np.corrcoef(tau, effect)[0, 1]),
-                      "cate_rmse": float(np.sqrt(np.mean((effect - tau) ** 2))) if name not in ("random",) else np.nan}
+                      "cate_rmse": float(np.sqrt(np.mean((effect - tau) ** 2)))}
+    rows["random"] = {"oracle_share_at_30": float(np.mean([targeted_share(tau, np.random.default_rng(s).random(len(tau)), TARGET_SHARE)
+                                                           for s in range(20)]))}
     recency = test["recency"].to_numpy(dtype=float) if "recency" in test else np.zeros(len(test))
     rows["lapsing_first"] = {"oracle_share_at_30": targeted_share(tau, np.where(np.isfinite(recency), recency, np.inf), TARGET_SHARE)}
     table = pd.DataFrame.from_dict(rows, orient="index")

@@ -1,8 +1,9 @@
 """Uplift as a model family of the shared lifecycle: its split, candidates, metrics, rule and plots.
 
 The rule: the highest **normalised Qini coefficient** of the train part's out-of-fold
-predictions (cross-validated on the train part only), among candidates that beat the random
-ordering and lie above its 95% band there; the simplest within one standard error of the best
+predictions (cross-validated on the train part only), among candidates above the 95% band of
+random orderings of those rows (``require_above_random``; off: above 0, random's expectation);
+the simplest within one standard error of the best
 in the per-customer transformed-outcome loss (``y (t - e) / (e (1 - e))`` has the effect as its
 expectation, so its squared error to a prediction is an unbiased, paired per-customer CATE loss
 up to a constant) wins, in the order response < linear < linear_dr < gbm < forest. The held-out
@@ -30,9 +31,10 @@ from customer_intel.uplift.scorer import SCORE_COLUMNS
 
 PIP_REQUIREMENTS = ("customer_intel", "pandas<3", "scikit-learn", "lightgbm", "econml")
 ABOVE_RANDOM = Constraint("qini_above_random", minimum=0.0)
+BETTER_THAN_RANDOM_ON_AVERAGE = Constraint("qini", minimum=0.0)
 
 UPLIFT_RULE = ChampionRule(
-    metric="qini", higher_is_better=True, baselines=("random",), tie_breakers=(("auuc", True),), tolerance=0.1,
+    metric="qini", higher_is_better=True, baselines=(), tie_breakers=(("auuc", True),), tolerance=0.1,
     constraints=(ABOVE_RANDOM,),
     metric_label="normalised Qini coefficient (cross-validated, out of fold, on the train part)",
     rationale="how much better than random the ranking finds the customers the offer moves; sklift's qini_auc_score",
@@ -41,7 +43,7 @@ UPLIFT_RULE = ChampionRule(
 
 
 def configure_uplift_rule(rule: ChampionRule, require_above_random: bool | None = None) -> ChampionRule:
-    return dataclasses.replace(rule, constraints=(ABOVE_RANDOM,) if require_above_random in (None, True) else ())
+    return dataclasses.replace(rule, constraints=(ABOVE_RANDOM,) if require_above_random in (None, True) else (BETTER_THAN_RANDOM_ON_AVERAGE,))
 
 
 def _by_offer(rows: pd.DataFrame, values: np.ndarray):

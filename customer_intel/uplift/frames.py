@@ -31,7 +31,7 @@ import pandas as pd
 
 from customer_intel.features import as_of_day
 from customer_intel.features.rfm import DISPLAY_ONLY_COLUMNS, FeatureInputError, build_customer_features
-from customer_intel.modeling.family import FamilyInputError
+from customer_intel.modeling.family import FamilyInputError, FamilyNotApplicable
 from customer_intel.modeling.split import REFIT, TEST, VALIDATION, TimeSplit
 from customer_intel.table_names import RAW_CAMPAIGNS, RAW_CUSTOMERS, RAW_TRANSACTIONS
 
@@ -221,7 +221,7 @@ def uplift_split_from_inputs(inputs: Mapping[str, pd.DataFrame], control_arm: st
     """The split from the ingested tables (transactions optional: profile mode)."""
     campaigns = inputs.get(RAW_CAMPAIGNS)
     if campaigns is None or not len(campaigns):
-        raise UpliftInputError(f"{RAW_CAMPAIGNS} is not configured or empty: uplift needs a past campaign with a control group")
+        raise FamilyNotApplicable(f"{RAW_CAMPAIGNS} is not configured or empty: uplift needs a past campaign with a control group")
     return build_uplift_split(campaigns, inputs.get(RAW_TRANSACTIONS), inputs.get(RAW_CUSTOMERS), control_arm=control_arm,
                               window_days=window_days, test_share=test_share, folds=folds, seed=seed,
                               snapshot_profile=snapshot_profile_in_training)

@@ -14,8 +14,10 @@ confounded assignment without a real propensity model.
   non-responders (reweighted when the groups are unequal), effect = 2 P(z) - 1;
 - ``dr_linear``: econml's ``LinearDRLearner`` (LightGBM nuisances, linear final stage);
 - ``causal_forest``: econml's ``CausalForestDML`` (LightGBM outcome nuisance, constant
-  propensity), its hyperparameters chosen by ``tune()`` on the rows it is fitted on;
-- ``random``: a seeded random score (the baseline every champion must beat).
+  propensity), its hyperparameters chosen by ``tune()`` on the rows it is fitted on.
+
+Random targeting is not a candidate: one random draw's Qini is a noisy bar, so every row of the
+comparison carries the 95% band of random orderings of the same rows instead (``metrics.py``).
 """
 
 from __future__ import annotations
@@ -132,17 +134,6 @@ class Learner:
 
     def params(self) -> dict:
         return {}
-
-
-class RandomScore(Learner):
-    name = "random"
-
-    def fit(self, X, t, y, seed=0):
-        self.seed = seed
-        return self
-
-    def effect(self, X):
-        return np.random.default_rng(self.seed + len(X)).random(len(X))
 
 
 class Response(Learner):
@@ -268,7 +259,6 @@ class CausalForest(Learner):
 
 
 LEARNERS = {
-    "random": RandomScore,
     "response": Response,
     "t_logistic": lambda: TLearner("logistic"),
     "class_transformation": ClassTransformation,
@@ -279,5 +269,5 @@ LEARNERS = {
     "causal_forest": CausalForest,
 }
 # the rule's simplicity order reads these kinds (simplest first)
-KINDS = {"random": "baseline", "response": "response", "t_logistic": "linear", "class_transformation": "linear", "dr_linear": "linear_dr",
+KINDS = {"response": "response", "t_logistic": "linear", "class_transformation": "linear", "dr_linear": "linear_dr",
          "t_lightgbm": "gbm", "s_lightgbm": "gbm", "x_lightgbm": "gbm_x", "causal_forest": "forest"}
