@@ -6,7 +6,7 @@ random orderings of those rows (``require_above_random``; off: above 0, random's
 the simplest within one standard error of the best
 in the per-customer transformed-outcome loss (``y (t - e) / (e (1 - e))`` has the effect as its
 expectation, so its squared error to a prediction is an unbiased, paired per-customer CATE loss
-up to a constant) wins, in the order response < linear < linear_dr < gbm < forest. The held-out
+up to a constant) wins, in the order response < linear < doubly_robust < gbm < forest. The held-out
 customers only report.
 
 With several offers, every metric is the row-weighted mean over offers of the metric on the
@@ -38,7 +38,7 @@ UPLIFT_RULE = ChampionRule(
     constraints=(ABOVE_RANDOM,),
     metric_label="normalised Qini coefficient (cross-validated, out of fold, on the train part)",
     rationale="how much better than random the ranking finds the customers the offer moves; sklift's qini_auc_score",
-    simplicity=("response", "linear", "linear_dr", "gbm", "forest"),
+    simplicity=("response", "linear", "doubly_robust", "gbm", "forest"),  # by prefix: no kind may start with another
 )
 
 

@@ -303,5 +303,5 @@ LEARNERS = {
     "causal_forest": CausalForest,
 }
 # the rule's simplicity order reads these kinds (simplest first)
-KINDS = {"response": "response", "t_logistic": "linear", "class_transformation": "linear", "dr_linear": "linear_dr",
+KINDS = {"response": "response", "t_logistic": "linear", "class_transformation": "linear", "dr_linear": "doubly_robust",
          "t_lightgbm": "gbm", "s_lightgbm": "gbm", "x_lightgbm": "gbm_x", "causal_forest": "forest"}
