@@ -8,7 +8,7 @@ from pydantic import Field
 from customer_intel.assets._metadata import md, table_schema
 from customer_intel.assets.factory import SCORING_GROUP
 from customer_intel.assets.partitions import daily_partitions
-from customer_intel.planner.plan import TARGET_COLUMNS, PlanConfig, PlanInputError, plan_campaign
+from customer_intel.planner.plan import PlanConfig, PlanInputError, empty_targets, plan_campaign
 from customer_intel.reporting import markdown_table
 from customer_intel.table_names import CAMPAIGN_TARGETS, SCORED_CUSTOMERS
 
@@ -57,7 +57,7 @@ def campaign_targets(context: dg.AssetExecutionContext, config: CampaignPlanConf
     except PlanInputError as exc:
         if "no uplift champion" in str(exc) or (not scored.filter(like="uplift_for_").notna().any().any()):
             context.log.warning(f"{CAMPAIGN_TARGETS}: {exc}; the list is empty")
-            empty = pd.DataFrame({c: pd.Series(dtype=object) for c in TARGET_COLUMNS})
+            empty = empty_targets()
             return dg.Output(empty, metadata={"dagster/row_count": 0, "as_of": context.partition_key, "note": str(exc)})
         raise dg.Failure(description=f"{CAMPAIGN_TARGETS}: {exc}") from exc
     except ValueError as exc:  # a malformed option: the user's to fix, said plainly

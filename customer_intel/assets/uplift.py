@@ -19,8 +19,8 @@ class UpliftFrameConfig(dg.Config):
     folds: int = Field(default=3, description="cross-validation folds of the train part: the champion is chosen on out-of-fold Qini")
     seed: int = Field(default=0, description="seed of the holdout and the folds")
     snapshot_profile_in_training: bool = Field(
-        default=True, description="join raw_customers' attributes to the campaign rows although the table is a snapshot (no valid_from): "
-        "assignment is random, so the profile cannot differ by arm, but it may postdate the send")
+        default=False, description="join raw_customers' attributes to the campaign rows although the table is a snapshot (no valid_from): "
+        "its values may postdate the send and a treatment can move them, so the model may learn the effect through its consequence")
 
 
 class UpliftModelsConfig(CandidatesConfig):

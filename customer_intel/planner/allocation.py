@@ -40,8 +40,9 @@ class Option:
     capacity: int | None = None
 
 
-def parse_options(specs: list[str], offers: list[str]) -> list[Option]:
-    """``offer:channel:cost[:capacity]`` strings; offer ``*`` stands for every modelled offer."""
+def parse_options(specs: list[str], offers: list[str], slug=None) -> list[Option]:
+    """``offer:channel:cost[:capacity]`` strings; offer ``*`` stands for every modelled offer. With ``slug`` (a name ->
+    column-safe name function) an option may name an offer by either."""
     out = []
     for spec in specs:
         parts = spec.split(":")
@@ -54,7 +55,8 @@ def parse_options(specs: list[str], offers: list[str]) -> list[Option]:
             raise ValueError(f"option {spec!r}: cost must be a number and capacity an integer") from exc
         if cost <= 0:
             raise ValueError(f"option {spec!r}: the cost per contact must be positive")
-        names = offers if parts[0] == "*" else [parts[0]]
+        by_slug = {slug(o): o for o in offers} if slug is not None else {}
+        names = offers if parts[0] == "*" else [parts[0] if parts[0] in offers else by_slug.get(slug(parts[0]) if slug else None, parts[0])]
         unknown = [n for n in names if n not in offers]
         if unknown:
             raise ValueError(f"option {spec!r}: offer {unknown[0]!r} has no uplift model (offers: {', '.join(offers)})")

@@ -27,10 +27,14 @@ from customer_intel.planner.allocation import Allocation, Option, allocate, pars
 TEMPLATES_ENV = "CUSTOMER_INTEL_MESSAGE_TEMPLATES"
 DEFAULT_TEMPLATES = Path(__file__).with_name("message_templates.json")
 BUDGET_BUCKETS = 4
+TARGET_DTYPES = {"customer_id": "string", "as_of": "datetime64[ns, UTC]", "campaign": "string", "channel": "string", "rank": "int64",
+                 "budget_bucket": "int64", "segment_name": "string", "quadrant": "string", "message_template_id": "string", "message": "string"}
 TARGET_COLUMNS = ("customer_id", "as_of", "campaign", "channel", "expected_incremental_profit", "uplift", "expected_incremental_response",
                   "cltv", "value_of_response", "contact_cost", "segment_name", "quadrant", "rank", "budget_bucket",
                   "message_template_id", "message")
-NAIVE_POLICIES = {"random": None, "churn_risk": "churn_probability", "cltv": "cltv", "response_model": "uplift_response_treated"}
+# policy -> the score it contacts by; "response probability" is P(response | contacted) of the uplift champion (the
+# response-model way of targeting: those likeliest to respond, whether or not the contact is why)
+NAIVE_POLICIES = {"random": None, "churn_risk": "churn_probability", "cltv": "cltv", "response probability": "uplift_response_treated"}
 
 
 class PlanInputError(ValueError):
@@ -50,7 +54,8 @@ class PlanConfig:
 
 
 def offer_columns(scored: pd.DataFrame) -> dict[str, str]:
-    """offer name -> its uplift column, from the scorer's columns (``uplift_for_<slug>``) and the best-offer names."""
+    """offer name -> its uplift column, from the scorer's columns (``uplift_for_<slug>``) and the best-offer names.
+    An offer that is nobody's best today is named by its slug; options may name an offer either way."""
     columns = [c for c in scored.columns if c.startswith("uplift_for_")]
     names = {}
     if "uplift_best_offer" in scored.columns:
@@ -80,6 +85,11 @@ def response_value(scored: pd.DataFrame, config: PlanConfig) -> np.ndarray:
     return value
 
 
+def empty_targets() -> pd.DataFrame:
+    """A target list with no row and the columns and types of every other day's (readers scanning every partition agree)."""
+    return pd.DataFrame({c: pd.Series(dtype=TARGET_DTYPES.get(c, "float64")) for c in TARGET_COLUMNS})
+
+
 def load_templates(path: str | None = None) -> list[dict]:
     source = Path(path or os.environ.get(TEMPLATES_ENV) or DEFAULT_TEMPLATES)
     try:
@@ -99,7 +109,7 @@ def choose_template(segment: str, templates: list[dict]) -> dict:
 def _render(template: dict, variables: dict) -> str:
     try:
         return template["text"].format(**variables)
-    except (KeyError, IndexError, ValueError) as exc:
+    except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
         raise PlanInputError(f"message template {template.get('id')!r}: variable {exc} is not one of {', '.join(variables)}") from exc
 
 
@@ -117,7 +127,9 @@ def plan_campaign(scored: pd.DataFrame, config: PlanConfig) -> Plan:
     offer_cols = offer_columns(scored)
     if not offer_cols:
         raise PlanInputError("scored_customers has no uplift_for_<offer> column: no uplift champion is registered (run training_job)")
-    options = parse_options(config.options, list(offer_cols))
+    from customer_intel.uplift.frames import offer_slug
+
+    options = parse_options(config.options, list(offer_cols), slug=offer_slug)
     scored = scored.reset_index(drop=True)
     value = response_value(scored, config)
     uplift = np.column_stack([pd.to_numeric(scored[offer_cols[o.offer]], errors="coerce").to_numpy(dtype=float) for o in options])
@@ -160,7 +172,8 @@ def _targets(scored, allocation, options, uplift, value, profit, budget, config)
         ids.append(template["id"])
         texts.append(_render(template, {**profile.get(segment, _default_profile()), "offer": offer_name, "channel": channel}))
     frame["message_template_id"], frame["message"] = ids, texts
-    return frame[list(TARGET_COLUMNS)]
+    frame = frame[list(TARGET_COLUMNS)]
+    return frame.astype({c: t for c, t in TARGET_DTYPES.items() if c != "as_of"}) if len(frame) else empty_targets()
 
 
 def _default_profile() -> dict:
@@ -175,7 +188,7 @@ def _segment_profiles(scored: pd.DataFrame) -> dict:
         top = rows["top_category"].mode() if "top_category" in rows else pd.Series(dtype=object)
         out[segment] = {
             "segment": segment, "customers": len(rows),
-            "mean_cltv": round(float(pd.to_numeric(rows.get("cltv"), errors="coerce").mean()), 2) if "cltv" in rows else 0.0,
+            "mean_cltv": round(float(np.nan_to_num(pd.to_numeric(rows.get("cltv"), errors="coerce").mean())), 2) if "cltv" in rows else 0.0,
             "top_category": str(top.iloc[0]) if len(top) else "everyday purchases",
             "churn_share": round(float((pd.to_numeric(rows.get("churn_probability"), errors="coerce") >= 0.5).mean()), 3)
             if "churn_probability" in rows else 0.0,
@@ -194,7 +207,7 @@ def segment_ranking(scored, profit, allocation, options, config) -> pd.DataFrame
     rows = []
     for segment, index in segments.groupby(segments).groups.items():
         idx = np.asarray(index)
-        positive = np.clip(profit[idx], 0, None).sum(axis=0)
+        positive = np.nansum(np.clip(np.where(np.isfinite(profit[idx]), profit[idx], 0.0), 0, None), axis=0)
         best = int(np.argmax(positive))
         template = choose_template(segment, templates)
         variables = {**profiles.get(segment, {**_default_profile(), "segment": segment}), "offer": options[best].offer, "channel": options[best].channel}
@@ -208,7 +221,8 @@ def segment_ranking(scored, profit, allocation, options, config) -> pd.DataFrame
 
 def compare_policies(scored, profit, uplift, allocation, budget, costs, seed: int = 0) -> pd.DataFrame:
     """The plan against naive policies that spend the same budget on the first option: targeted, spend, expected
-    incremental responses and profit (all by the uplift model's estimates)."""
+    incremental responses and profit (all by the uplift model's estimates; a contact whose profit is unknown, e.g. no
+    uplift or no value for that customer, counts as its cost and no response)."""
     rows = {"planner": {"targeted": int(allocation.contacted.sum()), "spend": allocation.spend,
                         "expected_incremental_responses": float(uplift[allocation.contacted, allocation.chosen[allocation.contacted]].sum()),
                         "expected_incremental_profit": allocation.profit}}
@@ -221,7 +235,8 @@ def compare_policies(scored, profit, uplift, allocation, budget, costs, seed: in
         else:
             continue
         chosen = top_by_score(score, n)
+        gained = np.where(np.isfinite(profit[chosen, 0]), profit[chosen, 0], -costs[0])
         rows[f"by {name}" if column else name] = {"targeted": int(chosen.sum()), "spend": float(chosen.sum() * costs[0]),
                                                   "expected_incremental_responses": float(np.nansum(uplift[chosen, 0])),
-                                                  "expected_incremental_profit": float(np.nansum(profit[chosen, 0]))}
+                                                  "expected_incremental_profit": float(gained.sum())}
     return pd.DataFrame.from_dict(rows, orient="index")

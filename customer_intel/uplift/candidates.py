@@ -17,6 +17,7 @@ import pandas as pd
 from customer_intel.modeling.candidate import CandidateFitError, Prediction
 from customer_intel.modeling.lineage import code_version
 from customer_intel.modeling.split import FIT, TimeSplit
+from customer_intel.uplift.frames import UpliftInputError, normalise_check, offers
 from customer_intel.uplift.learners import KINDS, LEARNERS
 from customer_intel.uplift.model import UpliftModel, fit_uplift_model
 from customer_intel.uplift.scorer import DEFAULT_MARGIN, UpliftScorer
@@ -90,6 +91,13 @@ class UpliftCandidate:
             folds = sorted(int(f) for f in rows["fold"].unique() if f >= 0)
             if len(folds) < 2:
                 raise CandidateFitError(f"{self.name}: the train part has {len(folds)} fold(s); cross-validation needs two")
+            for f in folds:  # every fold's training rows must hold each offer's treated and control responders and non-responders
+                try:
+                    normalise_check(rows.loc[rows["fold"] != f])
+                except UpliftInputError as exc:
+                    raise CandidateFitError(f"{self.name}: the training rows of fold {f}: {exc}; too few customers for {len(folds)} folds") from exc
+                if offers(rows.loc[rows["fold"] != f]) != offers(rows):
+                    raise CandidateFitError(f"{self.name}: fold {f}'s training rows lack an offer; too few customers for {len(folds)} folds")
             fitted = {f: fit_uplift_model(self.name, rows.loc[rows["fold"] != f], split.horizon_days, self.seed) for f in folds}
             return FittedUplift(self.name, self.kind, rows, split.horizon_days, self.seed, folds=fitted, margin=self.margin,
                                 cutoff=str(split.cutoff.date()))

@@ -2,7 +2,7 @@
 
     python -m customer_intel.uplift.compare --dataset synthetic                 # the default synthetic bank (20k, seed 42)
     python -m customer_intel.uplift.compare --campaigns FILE --customers FILE [--transactions FILE]
-        [--columns JSON] [--control-arm LABEL] [--test-index FILE] [--candidates t_logistic,response]
+        [--columns JSON] [--control-arm LABEL] [--test-index FILE] [--candidates t_logistic,response] [--snapshot-profile]
 
 Files are CSV or Parquet. ``--columns`` maps contract columns to the export's (e.g.
 ``{"converted": "visit", "arm": "segment"}``: outcome from any response column, several arms
@@ -27,9 +27,12 @@ import numpy as np
 import pandas as pd
 
 from customer_intel.modeling import Comparison, NoChampionError
+from customer_intel.modeling.split import FIT, VALIDATION, TimeSplit
 from customer_intel.planner.allocation import allocate, top_by_score
-from customer_intel.uplift.family import UPLIFT
+from customer_intel.uplift.candidates import UpliftCandidate
+from customer_intel.uplift.family import UPLIFT, calibrate
 from customer_intel.uplift.frames import CONTROL, build_uplift_split
+from customer_intel.uplift.learners import KINDS
 from customer_intel.uplift.metrics import targeted_share
 
 COLUMNS = ["kind", "qini", "qini_ci_low", "qini_ci_high", "random_band_high", "test_qini", "test_qini_ci_low", "test_qini_ci_high",
@@ -53,12 +56,20 @@ def _read(path: str | None, columns: dict[str, str] | None = None) -> pd.DataFra
 
 
 def fit_and_score(campaigns: pd.DataFrame, score_rows: pd.DataFrame, transactions=None, customers=None, *, control_arm: str = CONTROL,
-                  include: list[str] | None = None, seed: int = 0, window_days: int = 30) -> tuple[Comparison, pd.DataFrame]:
-    """The champion procedure on ``campaigns`` (split, cross-validated choice, held-out report, refit on every row),
-    then the champion's scores of ``score_rows`` (feature rows from the same feature builder)."""
-    split = build_uplift_split(campaigns, transactions, customers, control_arm=control_arm, seed=seed, window_days=window_days, refit=False)
-    comparison = UPLIFT.compare(split, include=include, seed=seed, log=lambda _: None)
-    return comparison, comparison.production_scorer().score(score_rows)
+                  include: list[str] | None = None, seed: int = 0, window_days: int = 30, require_above_random: bool = True,
+                  snapshot_profile: bool = False) -> tuple[Comparison, pd.DataFrame]:
+    """The champion procedure on ``campaigns`` (split, cross-validated choice, held-out report), the champion's recipe
+    refitted on every labelled row, then its scores of ``score_rows`` (feature rows from the same feature builder, e.g.
+    ``build_customer_features(...).frame`` as of the scoring day): (comparison, scores)."""
+    split = build_uplift_split(campaigns, transactions, customers, control_arm=control_arm, seed=seed, window_days=window_days, refit=False,
+                               snapshot_profile=snapshot_profile)
+    comparison = UPLIFT.compare(split, include=include, seed=seed, require_above_random=require_above_random, log=lambda _: None)
+    known = split.cutoff + pd.Timedelta(days=split.horizon_days)  # every labelled row's window has closed by then
+    everyone = TimeSplit(known, split.horizon_days, {FIT: pd.concat([split.validation, split.test], ignore_index=True), VALIDATION: score_rows},
+                         {FIT: split.cutoff, VALIDATION: known}, {FIT: split.horizon_days, VALIDATION: split.horizon_days})
+    fitted = UpliftCandidate(comparison.champion, KINDS[comparison.champion], seed=seed).fit(everyone)
+    fitted = calibrate(fitted, split.origin(VALIDATION), comparison.predictions[comparison.champion])
+    return comparison, fitted.to_scorer().score(score_rows)
 
 
 def truth_report(comparison: Comparison, truth: pd.DataFrame, margin: float = 0.3, cost: float = 1.0) -> list[str]:
@@ -117,6 +128,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--test-index", default=None)
     parser.add_argument("--window-days", type=int, default=30)
     parser.add_argument("--candidates", default=None, help="comma-separated learners (default all)")
+    parser.add_argument("--snapshot-profile", action="store_true", help="join a snapshot customers table (no valid_from) to the "
+                        "campaign rows although it may postdate the send (the product's default leaves it out)")
     parser.add_argument("--n-customers", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=42, help="the synthetic bank's seed")
     args = parser.parse_args(argv)
@@ -138,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
         ids = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path) if path.suffix == ".parquet" else None
         test_index = ids["customer_id"].astype(str) if ids is not None and "customer_id" in ids else path.read_text().split()
     split = build_uplift_split(campaigns, transactions, customers, control_arm=args.control_arm, window_days=args.window_days,
-                               test_index=test_index, refit=False)
+                               test_index=test_index, refit=False, snapshot_profile=args.snapshot_profile)
     print(f"split: {split.describe()}")
     include = args.candidates.split(",") if args.candidates else None
     try:

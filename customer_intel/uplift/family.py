@@ -50,9 +50,11 @@ def _by_offer(rows: pd.DataFrame, values: np.ndarray):
     """(offer, mask, y, t, score of that offer) for each offer of ``rows``; the score column is the offer's position in ``offers(rows)``."""
     names = offers(rows)
     values = np.asarray(values, dtype=float).reshape(len(rows), -1)
+    if values.shape[1] != len(names):
+        raise ValueError(f"a prediction has {values.shape[1]} offer columns for the {len(names)} offers of these rows ({', '.join(names)})")
     for j, offer_name in enumerate(names):
         mask = offer_mask(rows, offer_name)
-        yield offer_name, mask, rows["converted"].to_numpy()[mask], rows["treated"].to_numpy()[mask], values[mask, min(j, values.shape[1] - 1)]
+        yield offer_name, mask, rows["converted"].to_numpy()[mask], rows["treated"].to_numpy()[mask], values[mask, j]
 
 
 def uplift_metrics(split: TimeSplit, prediction: Prediction, *, seed: int = 0) -> dict[str, float]:
@@ -75,12 +77,19 @@ def uplift_metrics(split: TimeSplit, prediction: Prediction, *, seed: int = 0) -
 
 
 def to_loss(split: TimeSplit, prediction: Prediction) -> np.ndarray:
-    """Per row: the transformed-outcome squared error, averaged over the offers the row judges."""
+    """Per row: the transformed-outcome squared error of the prediction after its best affine map to the transformed
+    outcome on these rows (so a score on another scale, the response model's P(response), is judged by the effect
+    information it carries, like every other candidate), averaged over the offers the row judges."""
     rows = split.validation
     loss, count = np.zeros(len(rows)), np.zeros(len(rows))
     for _, mask, y, t, score in _by_offer(rows, prediction.values):
         z = transformed_outcome(y, t, float(t.mean()))
-        loss[mask] += (z - score) ** 2
+        if np.isfinite(score).all() and np.std(score) > 0:
+            slope, intercept = np.polyfit(score, z, 1)
+            fitted = intercept + slope * score
+        else:
+            fitted = np.full(len(z), np.nan)
+        loss[mask] += (z - fitted) ** 2
         count[mask] += 1
     return loss / np.maximum(count, 1)
 

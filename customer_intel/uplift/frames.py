@@ -10,11 +10,14 @@ the same window. So the split is a ``TimeSplit`` with ``holdout=True``:
   production model is fitted beside (on both labelled parts) and what the nightly path scores.
 
 Features come from the one feature builder as of ``sent_at`` minus one day, so nothing on or
-after the send day is seen; profile attributes are joined (a snapshot is used as given: the
-assignment is random, so a profile that postdates the send cannot be caused by the treatment of
-some and not others, but it can still carry information from after the send; the training frame
-says which basis it used). Without transactions the builder's profile mode serves, so an A/B test
-on profile data alone trains too.
+after the send day is seen. Profile attributes join as the version valid then when the customers
+table has ``valid_from``; a snapshot table is left out by default (``snapshot_profile=False``): its
+values may postdate the send, and a treatment can move them (an app offer raises online visits),
+so a model would learn the effect through its own consequence. ``snapshot_profile=True`` joins it
+anyway (the training frame's ``profile_basis`` says which). Without transactions the builder's
+profile mode serves (the profile is then the only data), so an A/B test on profile data alone
+trains too. A campaign whose response window is still open on the last transaction day is left
+out (its conversions are incomplete), with a warning.
 
 Assignment: ``treated`` 0/1, or an ``arm`` label per row with a configured control label (several
 offers against one control). The **offer** of a treated row is its arm (or, with 0/1 only, its
@@ -23,6 +26,7 @@ campaign id); each offer is judged against the control rows of the campaigns it 
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 
@@ -35,6 +39,7 @@ from customer_intel.modeling.family import FamilyInputError, FamilyNotApplicable
 from customer_intel.modeling.split import REFIT, TEST, VALIDATION, TimeSplit
 from customer_intel.table_names import RAW_CAMPAIGNS, RAW_CUSTOMERS, RAW_TRANSACTIONS
 
+logger = logging.getLogger(__name__)
 CONTROL = "control"
 DAY = pd.Timedelta(days=1)
 CAMPAIGN_COLUMNS = ("campaign_id", "offer", "treated", "sent_at", "converted", "revenue", "fold")
@@ -61,22 +66,23 @@ def normalise_campaigns(campaigns: pd.DataFrame, control_arm: str = CONTROL) -> 
     if campaigns is None or not len(campaigns):
         raise UpliftInputError(f"{RAW_CAMPAIGNS} has no rows: uplift needs a past campaign with a control group")
     frame = campaigns.copy()
-    if "arm" in frame.columns and frame["arm"].notna().any():
-        arm = frame["arm"].astype("string")
-        if arm.isna().any():
-            raise UpliftInputError(f"{RAW_CAMPAIGNS}: column 'arm' is empty in {int(arm.isna().sum()):,} rows "
-                                   f"(e.g. customers {', '.join(frame.loc[arm.isna(), 'customer_id'].astype(str).head(3))})")
-        labels = sorted(arm.unique())
+    has_arm = frame["arm"].notna().to_numpy() if "arm" in frame.columns else np.zeros(len(frame), dtype=bool)
+    flag = pd.to_numeric(frame["treated"], errors="coerce") if "treated" in frame.columns else pd.Series(np.nan, index=frame.index)
+    neither = ~has_arm & flag.isna().to_numpy()
+    if neither.any():  # files of both forms in one folder: each row needs one of them
+        raise UpliftInputError(f"{RAW_CAMPAIGNS}: {int(neither.sum()):,} rows have neither an arm nor a treated flag (e.g. customers "
+                               f"{', '.join(frame.loc[neither, 'customer_id'].astype(str).head(3))})")
+    arm = frame["arm"].astype("string") if "arm" in frame.columns else pd.Series(pd.NA, index=frame.index, dtype="string")
+    if has_arm.any():
+        labels = sorted(arm[has_arm].unique())
         if control_arm not in labels:
             raise UpliftInputError(f"{RAW_CAMPAIGNS}: column 'arm' has no row with the control label {control_arm!r} "
                                    f"(labels: {', '.join(labels[:10])}); set control_arm to the label of the untreated group")
-        treated = (arm != control_arm).to_numpy()
-        offer = np.where(treated, arm.to_numpy(dtype=object), CONTROL)
-    elif "treated" in frame.columns:
-        treated = pd.to_numeric(frame["treated"]).to_numpy() == 1
-        offer = np.where(treated, frame["campaign_id"].astype(str).to_numpy(dtype=object), CONTROL)
-    else:
-        raise UpliftInputError(f"{RAW_CAMPAIGNS} has neither a 'treated' nor an 'arm' column")
+    # a row with an arm is treated unless it is the control arm (its offer: the arm); a row with the 0/1 flag only keeps
+    # the flag (its offer: the campaign id)
+    treated = np.where(has_arm, (arm != control_arm).fillna(False).to_numpy(dtype=bool), flag.fillna(0).to_numpy() == 1)
+    offer = np.where(~treated, CONTROL, np.where(has_arm, arm.fillna("").to_numpy(dtype=object),
+                                                   frame["campaign_id"].astype(str).to_numpy(dtype=object)))
     out = pd.DataFrame({
         "customer_id": frame["customer_id"].astype("string").to_numpy(),
         "campaign_id": frame["campaign_id"].astype(str).to_numpy(),
@@ -93,15 +99,27 @@ def normalise_campaigns(campaigns: pd.DataFrame, control_arm: str = CONTROL) -> 
         raise UpliftInputError(f"{RAW_CAMPAIGNS}: {int(repeated.sum()):,} rows repeat a (customer_id, campaign_id) pair, e.g. "
                                + "; ".join(f"{r.customer_id} in {r.campaign_id}" for r in rows.itertuples())
                                + ": a customer is assigned once per campaign")
+    normalise_check(out)
+    slugs = pd.Series(offers(out)).map(offer_slug)
+    if slugs.duplicated().any():
+        clash = sorted(pd.Series(offers(out))[slugs.duplicated(keep=False)])
+        raise UpliftInputError(f"{RAW_CAMPAIGNS}: offers {', '.join(clash)} share the column name uplift_for_{slugs[slugs.duplicated()].iloc[0]}; "
+                               "rename one arm")
+    return out
+
+
+def normalise_check(out: pd.DataFrame) -> None:
+    """Both groups present, and each offer's treated and control rows hold both outcomes."""
     if not out["treated"].any() or out["treated"].all():
         raise UpliftInputError(f"{RAW_CAMPAIGNS}: every row is {'treated' if out['treated'].all() else 'control'}; "
                                "uplift needs both a treated and a control group")
     for offer_name, rows in _offer_rows(out).items():
-        for group, part in rows.groupby("treated"):
+        for group in (0, 1):
+            part = rows.loc[rows["treated"] == group]
             if part["converted"].nunique() < 2:
-                raise UpliftInputError(f"{RAW_CAMPAIGNS}: in offer {offer_name!r} the {'treated' if group else 'control'} group's "
-                                       f"{len(part):,} rows all have converted = {int(part['converted'].iloc[0])}: nothing to learn")
-    return out
+                what = f"{len(part):,} rows all have converted = {int(part['converted'].iloc[0])}" if len(part) else "has no row"
+                raise UpliftInputError(f"{RAW_CAMPAIGNS}: in offer {offer_name!r} the {'treated' if group else 'control'} group {what}: "
+                                       "nothing to learn")
 
 
 def offers(rows: pd.DataFrame) -> list[str]:
@@ -130,7 +148,7 @@ def feature_columns(frame: pd.DataFrame) -> list[str]:
             and pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
 
 
-def features_as_of(transactions, customers, as_of, snapshot_profile: bool = True) -> pd.DataFrame:
+def features_as_of(transactions, customers, as_of, snapshot_profile: bool = False) -> pd.DataFrame:
     """The one feature builder's rows as of ``as_of`` (profile mode without transactions)."""
     try:
         return build_customer_features(transactions if transactions is not None and len(transactions) else None,
@@ -140,7 +158,7 @@ def features_as_of(transactions, customers, as_of, snapshot_profile: bool = True
         raise UpliftInputError(f"features as of {as_of_day(as_of).date()}: {exc}") from exc
 
 
-def campaign_rows(campaigns: pd.DataFrame, transactions, customers, snapshot_profile: bool = True) -> pd.DataFrame:
+def campaign_rows(campaigns: pd.DataFrame, transactions, customers, snapshot_profile: bool = False) -> pd.DataFrame:
     """Each campaign row with the customer's features as of the day before its send day (nothing on or after it).
 
     A customer without a purchase by then keeps the campaign row with null transactional features
@@ -180,21 +198,34 @@ def assign_parts(rows: pd.DataFrame, test_share: float, folds: int, seed: int) -
 
 def build_uplift_split(campaigns: pd.DataFrame, transactions=None, customers=None, *, control_arm: str = CONTROL,
                        window_days: int = 30, test_share: float = 0.3, folds: int = 3, seed: int = 0,
-                       snapshot_profile: bool = True, refit: bool = True, test_index=None) -> TimeSplit:
+                       snapshot_profile: bool = False, refit: bool = True, test_index=None) -> TimeSplit:
     """The holdout split of every campaign row (see the module docstring).
 
     ``test_index``: customer ids of a given test part instead of the stratified draw (e.g. a split
     fixed by an earlier study); the rest is the train part, folded as usual.
     """
     rows = normalise_campaigns(campaigns, control_arm)
+    has_tx = transactions is not None and len(transactions)
+    if has_tx:  # a campaign whose window has not closed by the last data day has responses still to come: left out
+        last_day = as_of_day(transactions["ts"].max())
+        open_window = (rows["sent_at"].dt.normalize() + pd.Timedelta(days=window_days)) > last_day
+        if open_window.all():
+            raise UpliftInputError(f"every campaign's {window_days}-day response window is still open on the last data day {last_day.date()}: "
+                                   "its conversions are incomplete; wait, or shorten window_days")
+        if open_window.any():
+            dropped = sorted(rows.loc[open_window, "campaign_id"].unique())
+            logger.warning("uplift: campaigns %s left out: their %d-day window is still open on %s", ", ".join(dropped), window_days,
+                           last_day.date())
+            rows = rows.loc[~open_window].reset_index(drop=True)
+            normalise_check(rows)
     rows = campaign_rows(rows, transactions, customers, snapshot_profile)
     rows = assign_parts(rows, test_share, folds, seed)
     if test_index is not None:
         held = rows["customer_id"].isin(pd.Index(pd.Series(list(test_index)).astype(str)))
         if not held.any():
             raise UpliftInputError("the given test index names none of the campaign's customers")
-        train_ids = rows.loc[~held, "customer_id"].drop_duplicates()
-        folded = pd.Series(np.arange(len(train_ids)) % folds, index=train_ids.to_numpy()).sample(frac=1.0, random_state=seed)
+        train_ids = rows.loc[~held, "customer_id"].drop_duplicates().to_numpy()
+        folded = pd.Series(np.random.default_rng(seed).permutation(np.arange(len(train_ids)) % folds), index=train_ids)
         rows["fold"] = np.where(held, -1, folded.reindex(rows["customer_id"].to_numpy()).fillna(0).to_numpy()).astype(np.int16)
     cutoff = rows["as_of"].max()
     parts = {VALIDATION: rows.loc[rows["fold"] >= 0].reset_index(drop=True), TEST: rows.loc[rows["fold"] < 0].reset_index(drop=True)}
@@ -206,7 +237,6 @@ def build_uplift_split(campaigns: pd.DataFrame, transactions=None, customers=Non
                                        f"{offer_name!r}: too few customers for a {test_share:.0%} holdout")
     cutoffs, horizons = {VALIDATION: cutoff, TEST: cutoff}, {VALIDATION: window_days, TEST: window_days}
     if refit:
-        has_tx = transactions is not None and len(transactions)
         last = as_of_day(transactions["ts"].max()) if has_tx else as_of_day(rows["sent_at"].max()) + pd.Timedelta(days=window_days)
         if last >= cutoff + pd.Timedelta(days=window_days):
             scoring = features_as_of(transactions, customers, last, snapshot_profile)
@@ -217,7 +247,7 @@ def build_uplift_split(campaigns: pd.DataFrame, transactions=None, customers=Non
 
 def uplift_split_from_inputs(inputs: Mapping[str, pd.DataFrame], control_arm: str = CONTROL, window_days: int = 30,
                              test_share: float = 0.3, folds: int = 3, seed: int = 0,
-                             snapshot_profile_in_training: bool = True) -> TimeSplit:
+                             snapshot_profile_in_training: bool = False) -> TimeSplit:
     """The split from the ingested tables (transactions optional: profile mode)."""
     campaigns = inputs.get(RAW_CAMPAIGNS)
     if campaigns is None or not len(campaigns):

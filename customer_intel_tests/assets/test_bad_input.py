@@ -59,7 +59,8 @@ def test_downstream_sets_follow_the_graph():
         "churn_training_frame", "churn_models", "churn_champion", "churn_scores",
         "uplift_training_frame", "uplift_models", "uplift_champion", "uplift_scores", "campaign_targets",
     }
-    assert downstream_of("raw_campaigns") == {"raw_campaigns"}
+    assert downstream_of("raw_campaigns") == {"raw_campaigns", "uplift_training_frame", "uplift_models", "uplift_champion", "uplift_scores",
+                                              "scored_customers", "campaign_targets"}
 
 
 def assert_names(message, path, column, rule):

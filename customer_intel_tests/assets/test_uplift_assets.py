@@ -63,3 +63,20 @@ def test_the_nightly_scores_and_the_target_list(trained):
     assert plan["targeted"].value == len(targets) and plan["spend"].value <= 60.0
     assert "by churn_risk" not in plan["policies"].value or "random" in plan["policies"].value
     assert "random" in plan["policies"].value and "planner" in plan["policies"].value
+
+
+def test_without_a_campaign_table_uplift_is_skipped_and_the_target_list_is_empty(small_frames, tmp_path):
+    raw_dir = write_raw(small_frames, tmp_path / "raw", fmt="parquet", tables=("transactions", "customers"))
+    result = materialize_graph(raw_dir, tmp_path / "warehouse", partition=None, groups=("ingest", "uplift"))
+    assert result.success, step_failures(result)
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert not materialized & {"uplift_training_frame", "uplift_models", "uplift_champion"}
+    skipped = [e for e in result.all_events if e.event_type_value == "STEP_SKIPPED"]
+    assert skipped, "the rest of the family's training is skipped, not failed"
+    result = materialize_graph(raw_dir, tmp_path / "warehouse", groups=("ingest", "features", "scoring"))
+    assert result.success, step_failures(result)
+    targets = pd.read_parquet(tmp_path / "warehouse" / "campaign_targets" / f"date={SMALL_END_DATE}")
+    assert targets.empty and list(targets.columns) == list(TARGET_COLUMNS)
+    assert str(targets["rank"].dtype) == "int64" and str(targets["expected_incremental_profit"].dtype) == "float64"
+    scored = pd.read_parquet(published(tmp_path / "warehouse" / "scored_customers" / f"date={SMALL_END_DATE}"))
+    assert scored["uplift"].isna().all() and scored["uplift_quadrant"].isna().all()

@@ -40,7 +40,7 @@ def test_the_plan_targets_only_positive_profit_within_the_budget(scored):
     digital = targets.loc[targets["segment_name"] == "High-limit digital"].iloc[0]
     assert digital["message_template_id"] == "high_digital" and "High-limit digital" in digital["message"] and "CAMP-A" in digital["message"]
     policies = plan.policies
-    assert set(policies.index) == {"planner", "random", "by churn_risk", "by cltv", "by response_model"}
+    assert set(policies.index) == {"planner", "random", "by churn_risk", "by cltv", "by response probability"}
     assert (policies["spend"] <= 50.0 + 1e-9).all()
     assert (policies.loc["planner", "expected_incremental_profit"] >= policies["expected_incremental_profit"]).all()
     assert set(plan.segments["segment_name"]) == set(scored["segment_name"])
@@ -61,3 +61,17 @@ def test_templates_and_errors_are_plain():
         plan_campaign(pd.DataFrame({"customer_id": ["a"]}), PlanConfig())
     with pytest.raises(PlanInputError, match="fixed_value"):
         plan_campaign(pd.DataFrame({"customer_id": ["a"], "uplift_for_x": [0.1]}), PlanConfig(value_source="fixed"))
+
+
+def test_customers_without_a_uplift_or_value_are_not_contacted_and_cost_the_naive_policies(scored):
+    holes = scored.copy()
+    holes.loc[:99, "cltv"] = np.nan  # a quarter of the customers have no CLTV (no purchase yet)
+    plan = plan_campaign(holes, PlanConfig(budget=400.0))
+    assert not plan.targets["customer_id"].isin(holes.loc[:99, "customer_id"]).any()
+    random = plan.policies.loc["random"]
+    chosen_holes = random["targeted"]  # every customer is contacted at this budget: the 100 without a value cost 1 each
+    assert chosen_holes == 400
+    finite = holes["cltv"].notna()
+    expected = (holes.loc[finite, "uplift_for_camp_a"] * holes.loc[finite, "cltv"] * 0.3 - 1.0).sum() - 100.0
+    assert random["expected_incremental_profit"] == pytest.approx(expected)
+    assert (plan.segments["recommended_offer"] == "CAMP-A").all()  # a missing value does not hide a segment's best offer
