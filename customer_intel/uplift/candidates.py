@@ -108,9 +108,9 @@ class UpliftCandidate:
 
 
 def uplift_candidates(include: list[str] | None = None, seed: int = 0, quadrant_margin: float = DEFAULT_MARGIN, **_ignored) -> list[UpliftCandidate]:
-    """The candidates (``include``: which learners to fit; default all)."""
+    """The candidates (``include``: which learners to fit, default all; the response model is always compared: it is the baseline)."""
     unknown = sorted(set(include or []) - set(LEARNERS))
     if unknown:
         raise ValueError(f"unknown uplift learners {unknown}; choose from {sorted(LEARNERS)}")
-    names = [n for n in LEARNERS if include is None or n in include]
+    names = [n for n in LEARNERS if n == "response" or include is None or n in include]
     return [UpliftCandidate(name, KINDS[name], seed=seed, margin=quadrant_margin) for name in names]

@@ -2,12 +2,15 @@
 
 The rule: the highest **normalised Qini coefficient** of the train part's out-of-fold
 predictions (cross-validated on the train part only), among candidates above the 95% band of
-random orderings of those rows (``require_above_random``; off: above 0, random's expectation);
-the simplest within one standard error of the best
+random orderings of those rows (``require_above_random``; off: above 0, random's expectation); the
+simplest within one standard error of the best
 in the per-customer transformed-outcome loss (``y (t - e) / (e (1 - e))`` has the effect as its
 expectation, so its squared error to a prediction is an unbiased, paired per-customer CATE loss
-up to a constant) wins, in the order response < linear < doubly_robust < gbm < forest. The held-out
-customers only report.
+up to a constant; each prediction after its best affine map to it, so scales do not matter) wins, in
+the order linear < doubly_robust < gbm < forest < response. The response model (the marketer's
+baseline, P(response | contacted)) comes last: it targets those likeliest to respond, not those the
+contact moves, so any uplift learner within the noise of it is preferred; it wins only when it is
+best and none is within one standard error (Hillstrom's men's e-mail). The held-out customers only report.
 
 With several offers, every metric is the row-weighted mean over offers of the metric on the
 offer's treated rows and its campaigns' control rows (each offer's own columns are in the table
@@ -38,7 +41,7 @@ UPLIFT_RULE = ChampionRule(
     constraints=(ABOVE_RANDOM,),
     metric_label="normalised Qini coefficient (cross-validated, out of fold, on the train part)",
     rationale="how much better than random the ranking finds the customers the offer moves; sklift's qini_auc_score",
-    simplicity=("response", "linear", "doubly_robust", "gbm", "forest"),  # by prefix: no kind may start with another
+    simplicity=("linear", "doubly_robust", "gbm", "forest", "response"),  # by prefix: no kind may start with another
 )
 
 
@@ -105,7 +108,7 @@ def evaluate_uplift_scorer(scorer, split: TimeSplit) -> Prediction:
 def calibrate(fitted, at_validation: TimeSplit, prediction: Prediction):
     """The response model's score is not an effect: map it to the uplift measured in its score bins on the validation
     rows (out of fold, per offer), made increasing. Other learners estimate the effect themselves and keep it."""
-    if getattr(fitted, "kind", None) != "response":
+    if getattr(fitted, "name", None) != "response":
         return fitted
     maps = {o: increasing_map(score, y, t) for o, _, y, t, score in _by_offer(at_validation.validation, prediction.values)}
     targets = [fitted.full] if fitted.full is not None else []
