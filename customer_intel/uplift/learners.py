@@ -84,13 +84,41 @@ def _logistic(C: float | None = None):
     from sklearn.preprocessing import StandardScaler
 
     C = LINEAR_C if C is None else C
-    if C is None:  # the strength chosen by an inner 3-fold cross-validation of the log loss on the rows it is fitted on
-        from sklearn.linear_model import LogisticRegressionCV
-
-        final = LogisticRegressionCV(Cs=LINEAR_CS, cv=3, scoring="neg_log_loss", max_iter=2000)
-    else:
-        final = LogisticRegression(C=C, max_iter=2000)
+    final = TunedLogistic() if C is None else LogisticRegression(C=C, max_iter=2000)
     return make_pipeline(SimpleImputer(strategy="median"), LogSkewed(), StandardScaler(), final)
+
+
+class TunedLogistic:
+    """A logistic regression whose C is chosen by a 3-fold cross-validation of the log loss on the rows it is fitted on
+    (``LogisticRegressionCV`` over ``LINEAR_CS``); with fewer than ``MIN_PER_CLASS`` rows of a class (a fold could hold
+    none of it) C = 1. A scikit-learn classifier (fit/predict_proba/get_params; ``sample_weight`` passes through)."""
+
+    MIN_PER_CLASS = 15
+    _estimator_type = "classifier"
+
+    def get_params(self, deep=True):
+        return {}
+
+    def set_params(self, **params):
+        return self
+
+    def fit(self, X, y, sample_weight=None):
+        from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+
+        counts = np.bincount(np.asarray(y, dtype=int), minlength=2)
+        if counts.min() >= self.MIN_PER_CLASS:
+            self.model_ = LogisticRegressionCV(Cs=list(LINEAR_CS), cv=3, scoring="neg_log_loss", max_iter=2000)
+        else:
+            self.model_ = LogisticRegression(C=1.0, max_iter=2000)
+        self.model_.fit(X, y, sample_weight=sample_weight)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict_proba(self, X):
+        return self.model_.predict_proba(X)
+
+    def predict(self, X):
+        return self.model_.predict(X)
 
 
 def _constant_propensity():
@@ -169,6 +197,9 @@ class TLearner(Learner):
         return _logistic(C) if self.base == "logistic" else _lgbm_classifier(seed)
 
     def _tune_c(self, X, t, y, seed) -> float:
+        smallest = min(np.bincount(y[t == g].astype(int), minlength=2).min() for g in (0, 1))
+        if smallest < TunedLogistic.MIN_PER_CLASS:  # a fold could miss a class: too few responders to tune on
+            return 1.0
         rng = np.random.default_rng(seed)
         fold = rng.integers(0, 3, len(y))
         e = t.mean()
