@@ -17,7 +17,7 @@ import pandas as pd
 from customer_intel.modeling.candidate import CandidateFitError, Prediction
 from customer_intel.modeling.lineage import code_version
 from customer_intel.modeling.split import FIT, TimeSplit
-from customer_intel.uplift.frames import UpliftInputError, normalise_check, offers
+from customer_intel.uplift.frames import UpliftInputError, normalise_check, offer_slug, offers
 from customer_intel.uplift.learners import KINDS, LEARNERS
 from customer_intel.uplift.model import UpliftModel, fit_uplift_model
 from customer_intel.uplift.scorer import DEFAULT_MARGIN, UpliftScorer
@@ -66,7 +66,8 @@ class FittedUplift:
         if model is not None:
             first = model.learners[model.offers[0]]
             out.update({f"{k}": v for k, v in first.params().items() if v is not None})
-            out.update({f"propensity_{k}": round(v, 4) for k, v in model.propensity.items()})
+            out.update({f"propensity_{offer_slug(k)}": round(v, 4) for k, v in model.propensity.items()})  # MLflow keys: no '%'
+            out.update({f"C_{offer_slug(k)}": learner.C for k, learner in model.learners.items() if getattr(learner, "C", None) is not None})
         return out
 
     def to_scorer(self) -> UpliftScorer | None:
