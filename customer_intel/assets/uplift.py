@@ -27,8 +27,8 @@ class UpliftModelsConfig(CandidatesConfig):
     """Uplift learners, the quadrant margin and the random-band requirement."""
 
     include: list[str] | None = Field(default=None, description="which learners to fit (t_logistic, class_transformation, dr_linear, "
-                                      "t_lightgbm, s_lightgbm, x_lightgbm, causal_forest; the response model is always compared: the baseline "
-                                      "a champion must beat); default: all")
+                                      "t_lightgbm, s_lightgbm, x_lightgbm, causal_forest; the response model is always compared, last in the "
+                                      "simplicity order); default: all")
     seed: int = Field(default=0, description="seed of the learners, the random baseline and the bootstrap")
     quadrant_margin: float = Field(default=DEFAULT_MARGIN, description="an uplift of at least this (in response probability) makes "
                                    "a persuadable, at most minus this a sleeping dog")

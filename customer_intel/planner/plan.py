@@ -54,17 +54,23 @@ class PlanConfig:
 
 
 def offer_columns(scored: pd.DataFrame) -> dict[str, str]:
-    """offer name -> its uplift column, from the scorer's columns (``uplift_for_<slug>``) and the best-offer names.
-    An offer that is nobody's best today is named by its slug; options may name an offer either way."""
-    columns = [c for c in scored.columns if c.startswith("uplift_for_")]
-    names = {}
-    if "uplift_best_offer" in scored.columns:
-        from customer_intel.uplift.frames import offer_slug
+    """offer name -> its uplift column (``uplift_for_<slug>``), the names from the scorer's ``uplift_offers`` list (else the
+    best-offer names seen today); an offer named nowhere keeps its slug. Options may name an offer either way."""
+    import json
 
-        for name in scored["uplift_best_offer"].dropna().unique():
-            column = f"uplift_for_{offer_slug(name)}"
-            if column in columns:
-                names[str(name)] = column
+    from customer_intel.uplift.frames import offer_slug
+
+    columns = [c for c in scored.columns if c.startswith("uplift_for_")]
+    known = []
+    if "uplift_offers" in scored.columns and scored["uplift_offers"].notna().any():
+        known = json.loads(scored["uplift_offers"].dropna().iloc[0])
+    elif "uplift_best_offer" in scored.columns:
+        known = [str(n) for n in scored["uplift_best_offer"].dropna().unique()]
+    names = {}
+    for name in known:
+        column = f"uplift_for_{offer_slug(name)}"
+        if column in columns:
+            names[str(name)] = column
     for column in columns:  # an offer that is never anyone's best keeps its slug as its name
         if column not in names.values():
             names[column.removeprefix("uplift_for_")] = column
@@ -148,7 +154,7 @@ def _targets(scored, allocation, options, uplift, value, profit, budget, config)
     j = allocation.chosen[rows]
     frame = pd.DataFrame({
         "customer_id": scored["customer_id"].to_numpy()[rows],
-        "as_of": scored["as_of"].to_numpy()[rows] if "as_of" in scored else pd.NaT,
+        "as_of": pd.to_datetime(scored["as_of"].to_numpy()[rows], utc=True) if "as_of" in scored else pd.NaT,
         "campaign": [options[k].offer for k in j],
         "channel": [options[k].channel for k in j],
         "expected_incremental_profit": profit[rows, j],
@@ -235,8 +241,9 @@ def compare_policies(scored, profit, uplift, allocation, budget, costs, seed: in
         else:
             continue
         chosen = top_by_score(score, n)
-        gained = np.where(np.isfinite(profit[chosen, 0]), profit[chosen, 0], -costs[0])
+        known = np.isfinite(profit[chosen, 0])
+        gained = np.where(known, profit[chosen, 0], -costs[0])
         rows[f"by {name}" if column else name] = {"targeted": int(chosen.sum()), "spend": float(chosen.sum() * costs[0]),
-                                                  "expected_incremental_responses": float(np.nansum(uplift[chosen, 0])),
+                                                  "expected_incremental_responses": float(np.where(known, uplift[chosen, 0], 0.0).sum()),
                                                   "expected_incremental_profit": float(gained.sum())}
     return pd.DataFrame.from_dict(rows, orient="index")

@@ -89,7 +89,7 @@ def to_loss(split: TimeSplit, prediction: Prediction) -> np.ndarray:
         z = transformed_outcome(y, t, float(t.mean()))
         if np.isfinite(score).all() and np.std(score) > 0:
             slope, intercept = np.polyfit(score, z, 1)
-            fitted = intercept + slope * score
+            fitted = intercept + slope * score if slope > 0 else np.full(len(z), z.mean())  # a backwards ranking earns no credit
         else:
             fitted = np.full(len(z), np.nan)
         loss[mask] += (z - fitted) ** 2

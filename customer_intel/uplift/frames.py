@@ -212,11 +212,14 @@ def build_uplift_split(campaigns: pd.DataFrame, transactions=None, customers=Non
         if open_window.all():
             raise UpliftInputError(f"every campaign's {window_days}-day response window is still open on the last data day {last_day.date()}: "
                                    "its conversions are incomplete; wait, or shorten window_days")
-        if open_window.any():
+        if open_window.any():  # the whole campaign: a part of it would leave its arms unbalanced
             dropped = sorted(rows.loc[open_window, "campaign_id"].unique())
             logger.warning("uplift: campaigns %s left out: their %d-day window is still open on %s", ", ".join(dropped), window_days,
                            last_day.date())
-            rows = rows.loc[~open_window].reset_index(drop=True)
+            rows = rows.loc[~rows["campaign_id"].isin(dropped)].reset_index(drop=True)
+            if rows.empty:
+                raise UpliftInputError(f"every campaign has a row whose {window_days}-day response window is still open on the last data "
+                                       f"day {last_day.date()}: its conversions are incomplete; wait, or shorten window_days")
             normalise_check(rows)
     rows = campaign_rows(rows, transactions, customers, snapshot_profile)
     rows = assign_parts(rows, test_share, folds, seed)
@@ -224,9 +227,10 @@ def build_uplift_split(campaigns: pd.DataFrame, transactions=None, customers=Non
         held = rows["customer_id"].isin(pd.Index(pd.Series(list(test_index)).astype(str)))
         if not held.any():
             raise UpliftInputError("the given test index names none of the campaign's customers")
-        train_ids = rows.loc[~held, "customer_id"].drop_duplicates().to_numpy()
-        folded = pd.Series(np.random.default_rng(seed).permutation(np.arange(len(train_ids)) % folds), index=train_ids)
-        rows["fold"] = np.where(held, -1, folded.reindex(rows["customer_id"].to_numpy()).fillna(0).to_numpy()).astype(np.int16)
+        train = assign_parts(rows.loc[~held], 1e-9, folds, seed)  # the rest folded as usual: stratified, shuffled
+        rows["fold"] = np.int16(-1)
+        rows.loc[~held, "fold"] = train["fold"].clip(lower=0).to_numpy()
+        rows["fold"] = rows["fold"].astype(np.int16)
     cutoff = rows["as_of"].max()
     parts = {VALIDATION: rows.loc[rows["fold"] >= 0].reset_index(drop=True), TEST: rows.loc[rows["fold"] < 0].reset_index(drop=True)}
     for name, part in parts.items():

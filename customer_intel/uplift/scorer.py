@@ -12,6 +12,7 @@ rarely).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +22,7 @@ from customer_intel.modeling.scorer import ScorerInfo
 from customer_intel.uplift.frames import offer_slug
 from customer_intel.uplift.model import UpliftModel
 
-SCORE_COLUMNS = ("uplift", "best_offer", "response_control", "response_treated", "quadrant")  # published as uplift, uplift_best_offer, ...
+SCORE_COLUMNS = ("uplift", "best_offer", "response_control", "response_treated", "quadrant", "offers")  # published as uplift, uplift_best_offer, ...
 QUADRANTS = ("persuadable", "sure_thing", "lost_cause", "sleeping_dog")
 DEFAULT_MARGIN = 0.01
 
@@ -84,6 +85,7 @@ class UpliftScorer:
             "response_control": base,
             "response_treated": np.clip(base + uplift, 0.0, 1.0),
             "quadrant": quadrants(uplift, base, self.margin, threshold),
+            "offers": json.dumps(list(self.model.offers)),  # the names behind the uplift_for_<slug> columns, in order
         }, index=index)
         for j, offer_name in enumerate(self.model.offers):
             out[offer_column(offer_name)] = effects[:, j] if len(features) else np.empty(0)

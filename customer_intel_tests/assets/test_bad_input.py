@@ -1,6 +1,7 @@
 """One test per bad-input rule: the run stops with a message naming file, column and rule, and
-the broken table and everything downstream of it keep the last good outputs byte for byte.
-(Tables that do not depend on the broken one validate and refresh independently.)"""
+the broken table and everything the run materialises downstream of it keep the last good outputs
+byte for byte. (Tables that do not depend on the broken one validate and refresh independently;
+the nightly scores read no campaign, so a bad campaign file stops only its own ingestion.)"""
 
 import shutil
 

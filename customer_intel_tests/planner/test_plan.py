@@ -75,3 +75,10 @@ def test_customers_without_a_uplift_or_value_are_not_contacted_and_cost_the_naiv
     expected = (holes.loc[finite, "uplift_for_camp_a"] * holes.loc[finite, "cltv"] * 0.3 - 1.0).sum() - 100.0
     assert random["expected_incremental_profit"] == pytest.approx(expected)
     assert (plan.segments["recommended_offer"] == "CAMP-A").all()  # a missing value does not hide a segment's best offer
+
+
+def test_offer_names_come_from_the_scorer_even_for_an_offer_that_is_nobodys_best(scored):
+    two = scored.assign(uplift_for_miles_x2=scored["uplift_for_camp_a"] - 0.5, uplift_offers='["CAMP-A", "Miles x2"]')
+    plan = plan_campaign(two, PlanConfig(options=["*:email:1.0", "miles_x2:sms:0.01"], budget=50.0))
+    assert [o.offer for o in plan.options] == ["CAMP-A", "Miles x2", "Miles x2"]
+    assert set(plan.targets["campaign"]) <= {"CAMP-A", "Miles x2"}
