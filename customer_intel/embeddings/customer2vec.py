@@ -22,11 +22,11 @@ from customer_intel.embeddings.tokens import TokenBags
 
 @dataclass
 class Customer2VecConfig:
-    dim: int = 48
+    dim: int = 64
     negatives: int = 5
     epochs: int = 30
     batch_size: int = 4096
-    learning_rate: float = 0.02
+    learning_rate: float = 0.002
     max_tokens_per_customer: int = 400  # occurrences per customer and epoch (more are subsampled)
     holdout_share: float = 0.1
     patience: int = 3
