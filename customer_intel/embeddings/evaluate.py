@@ -1,0 +1,61 @@
+"""How good an embedding's neighbours are: on a label (synthetic personas) and on what customers do next (observable).
+
+- ``neighbour_label_recall``: the share of each customer's ``k`` nearest neighbours (exact cosine,
+  itself excluded) that share its label; random neighbours score the sum of squared label shares.
+- ``next_top_category_accuracy``: predict a customer's top purchase category in the period after
+  the as-of day as the most common one among its neighbours' (itself excluded), against the
+  popularity baseline (the most common category of all). It needs no truth, only later
+  transactions, so the product can choose between embeddings with it on a backtest.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from customer_intel.embeddings.index import normalised
+from customer_intel.engine import TableInput, session
+from customer_intel.features.rfm import DAY, _transactions_view, as_of_day
+
+
+def _neighbours(vectors: np.ndarray, k: int) -> np.ndarray:
+    import faiss
+
+    X = normalised(vectors)
+    index = faiss.IndexFlatIP(X.shape[1])
+    index.add(X)
+    _, found = index.search(X, k + 1)
+    own = found == np.arange(len(X))[:, None]
+    # drop the customer itself (usually first; a tie may put it later), keep k others
+    return np.array([row[~mask][:k] for row, mask in zip(found, own)])
+
+
+def neighbour_label_recall(vectors: np.ndarray, labels, k: int = 10) -> float:
+    labels = np.asarray(labels)
+    return float((labels[_neighbours(vectors, k)] == labels[:, None]).mean())
+
+
+def top_category_between(transactions: TableInput, start, end, con=None) -> pd.Series:
+    """customer_id -> the category with the most purchases (amount >= 0) in the days (start, end] (ties: alphabetical)."""
+    start, end = as_of_day(start), as_of_day(end)
+    with session(con) as con:
+        _transactions_view(con, transactions, "later", end=end + DAY, start=start + DAY)
+        frame = con.execute("""
+            SELECT customer_id, arg_max(category, n ORDER BY category DESC) AS category FROM (
+                SELECT customer_id, category, count(*) AS n FROM later WHERE amount >= 0 AND category IS NOT NULL GROUP BY ALL
+            ) GROUP BY customer_id""").df()
+    return frame.set_index("customer_id")["category"]
+
+
+def next_top_category_accuracy(vectors: np.ndarray, customer_ids, next_top: pd.Series, k: int = 10) -> dict[str, float]:
+    """Accuracy of the neighbours' majority next-period top category, and of the popularity baseline, on the customers
+    with a next-period purchase (neighbours without one do not vote)."""
+    ids = pd.Index(np.asarray(customer_ids).astype(str))
+    target = next_top.reindex(ids).to_numpy(dtype=object)
+    known = pd.notna(target)
+    neighbours = _neighbours(vectors, k)
+    votes = pd.DataFrame(target[neighbours]).apply(lambda row: row.dropna().mode().sort_values().iloc[0] if row.notna().any() else None,
+                                                    axis=1).to_numpy(dtype=object)
+    popular = pd.Series(target[known]).mode().sort_values().iloc[0]
+    return {"neighbours": float((votes[known] == target[known]).mean()), "popularity": float((target[known] == popular).mean()),
+            "customers": int(known.sum())}
