@@ -8,7 +8,7 @@ from pydantic import Field
 from customer_intel.assets._metadata import md, table_schema
 from customer_intel.assets.factory import SCORING_GROUP
 from customer_intel.assets.partitions import daily_partitions
-from customer_intel.planner.plan import PlanConfig, PlanInputError, empty_targets, plan_campaign
+from customer_intel.planner.plan import NoUpliftScores, PlanConfig, PlanInputError, empty_targets, plan_campaign
 from customer_intel.reporting import markdown_table
 from customer_intel.table_names import CAMPAIGN_TARGETS, SCORED_CUSTOMERS
 
@@ -55,7 +55,7 @@ def campaign_targets(context: dg.AssetExecutionContext, config: CampaignPlanConf
     try:
         plan = plan_campaign(scored, PlanConfig(**config.model_dump()))
     except PlanInputError as exc:
-        if "no uplift champion" in str(exc) or (not scored.filter(like="uplift_for_").notna().any().any()):
+        if isinstance(exc, NoUpliftScores) or not scored.filter(like="uplift_for_").notna().any().any():
             context.log.warning(f"{CAMPAIGN_TARGETS}: {exc}; the list is empty")
             empty = empty_targets()
             return dg.Output(empty, metadata={"dagster/row_count": 0, "as_of": context.partition_key, "note": str(exc)})

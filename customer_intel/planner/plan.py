@@ -41,6 +41,10 @@ class PlanInputError(ValueError):
     """The scored customers cannot be planned (no uplift scores, a bad option, ...)."""
 
 
+class NoUpliftScores(PlanInputError):
+    """scored_customers carries no uplift column: no uplift champion is registered yet (the day's list is empty, not an error)."""
+
+
 @dataclass
 class PlanConfig:
     options: list[str] = field(default_factory=lambda: ["*:email:1.0"])
@@ -132,7 +136,7 @@ class Plan:
 def plan_campaign(scored: pd.DataFrame, config: PlanConfig) -> Plan:
     offer_cols = offer_columns(scored)
     if not offer_cols:
-        raise PlanInputError("scored_customers has no uplift_for_<offer> column: no uplift champion is registered (run training_job)")
+        raise NoUpliftScores("scored_customers has no uplift_for_<offer> column: no uplift champion is registered (run training_job)")
     from customer_intel.uplift.frames import offer_slug
 
     options = parse_options(config.options, list(offer_cols), slug=offer_slug)
@@ -143,13 +147,13 @@ def plan_campaign(scored: pd.DataFrame, config: PlanConfig) -> Plan:
     profit = uplift * value[:, None] - costs[None, :]
     budget = float(config.budget) if config.budget is not None else float(config.budget_share * len(scored) * costs[0])
     allocation = allocate(profit, costs, budget, [o.capacity for o in options])
-    targets = _targets(scored, allocation, options, uplift, value, profit, budget, config)
-    return Plan(targets, segment_ranking(scored, profit, allocation, options, config), compare_policies(scored, profit, uplift, allocation,
-                                                                                                          budget, costs, config.seed),
-                allocation, options, budget)
+    templates, profiles = load_templates(config.templates_path), _segment_profiles(scored)
+    targets = _targets(scored, allocation, options, uplift, value, profit, budget, templates, profiles)
+    return Plan(targets, segment_ranking(scored, profit, allocation, options, templates, profiles),
+                compare_policies(scored, profit, uplift, allocation, budget, costs, config.seed), allocation, options, budget)
 
 
-def _targets(scored, allocation, options, uplift, value, profit, budget, config) -> pd.DataFrame:
+def _targets(scored, allocation, options, uplift, value, profit, budget, templates, profiles) -> pd.DataFrame:
     rows = np.flatnonzero(allocation.contacted)
     j = allocation.chosen[rows]
     frame = pd.DataFrame({
@@ -170,14 +174,16 @@ def _targets(scored, allocation, options, uplift, value, profit, budget, config)
     frame["rank"] = np.arange(1, len(frame) + 1)
     spent = frame["contact_cost"].cumsum().to_numpy()
     frame["budget_bucket"] = np.clip(np.ceil(BUDGET_BUCKETS * spent / max(budget, 1e-12)), 1, BUDGET_BUCKETS).astype(int) if len(frame) else []
-    templates = load_templates(config.templates_path)
-    profile = _segment_profiles(scored)
-    ids, texts = [], []
-    for segment, offer_name, channel in zip(frame["segment_name"], frame["campaign"], frame["channel"]):
-        template = choose_template(segment if segment is not None else "", templates)
-        ids.append(template["id"])
-        texts.append(_render(template, {**profile.get(segment, _default_profile()), "offer": offer_name, "channel": channel}))
-    frame["message_template_id"], frame["message"] = ids, texts
+    segments = [s if isinstance(s, str) else None for s in frame["segment_name"]]  # no segment (NaN, None): the default profile
+    keys = list(zip(segments, frame["campaign"], frame["channel"]))
+    rendered = {}  # one message per segment, offer and channel
+    for key in dict.fromkeys(keys):
+        segment, offer_name, channel = key
+        template = choose_template(segment or "", templates)
+        rendered[key] = (template["id"], _render(template, {**profiles.get(segment, _default_profile()), "offer": offer_name,
+                                                           "channel": channel}))
+    messages = [rendered[key] for key in keys]
+    frame["message_template_id"], frame["message"] = [m[0] for m in messages], [m[1] for m in messages]
     frame = frame[list(TARGET_COLUMNS)]
     return frame.astype({c: t for c, t in TARGET_DTYPES.items() if c != "as_of"}) if len(frame) else empty_targets()
 
@@ -202,12 +208,10 @@ def _segment_profiles(scored: pd.DataFrame) -> dict:
     return out
 
 
-def segment_ranking(scored, profit, allocation, options, config) -> pd.DataFrame:
+def segment_ranking(scored, profit, allocation, options, templates, profiles) -> pd.DataFrame:
     """Per segment: customers, targeted, expected profit of the plan, the recommended offer and channel (the option with the
     most positive expected profit in the segment), its message template and the rendered message; best segment first."""
     segments = scored["segment_name"].fillna("unsegmented") if "segment_name" in scored else pd.Series("unsegmented", index=scored.index)
-    templates = load_templates(config.templates_path)
-    profiles = _segment_profiles(scored)
     contacted = allocation.contacted
     chosen_profit = np.where(contacted, profit[np.arange(len(profit)), np.maximum(allocation.chosen, 0)], 0.0)
     rows = []

@@ -49,8 +49,8 @@ class FittedUplift:
     def predict(self, frame: pd.DataFrame) -> Prediction:
         """Raw scores per offer (n x offers): out of fold for rows of a fold this candidate was cross-fitted on."""
         in_folds = frame["fold"].isin(list(self.folds)).to_numpy() if self.folds and "fold" in frame.columns else np.zeros(len(frame), bool)
-        offers = (self.full or next(iter(self.folds.values()))).offers if (self.full or self.folds) else []
-        values = np.full((len(frame), len(offers)), np.nan)
+        fitted = self.full or next(iter(self.folds.values()))  # every model of a candidate has the same offers
+        values = np.full((len(frame), len(fitted.offers)), np.nan)
         if (~in_folds).any():
             values[~in_folds] = self.model.scores(frame.loc[~in_folds])
         for fold, model in self.folds.items():

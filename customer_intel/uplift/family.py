@@ -125,7 +125,7 @@ def _qini_plot(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str) -> 
 
     fig, ax = plt.subplots(figsize=(4.6, 3.4))
     for name, (x, v) in curves.items():
-        ax.plot(x / max(x[-1], 1), v, lw=1.2 if name != "random" else 0.8, ls="-" if name != "random" else ":", label=name)
+        ax.plot(x / max(x[-1], 1), v, lw=1.2, label=name)
     last = next(iter(curves.values()))
     ax.plot([0, 1], [0, last[1][-1]], color="grey", lw=0.8, ls="--", label="random (expected)")
     ax.set_xlabel("share of customers targeted (highest predicted uplift first)", fontsize=8)
@@ -141,13 +141,11 @@ def uplift_plots(comparison: Comparison) -> dict[str, str]:
     on_test = bool(comparison.test_predictions)
     predictions = comparison.test_predictions if on_test else comparison.predictions
     rows = comparison.split.test if on_test else comparison.split.validation
-    curves = {}
-    first = offers(rows)[0] if len(rows) else None
+    curves, offer_name = {}, None
     for name, prediction in predictions.items():
-        _, _, y, t, score = next(_by_offer(rows, prediction.values))
+        offer_name, _, y, t, score = next(_by_offer(rows, prediction.values))
         if np.isfinite(score).all():
             curves[name] = qini_curve(y, score, t)
-    offer_name = first
     if not curves:
         return {}
     return {"qini_curve": _qini_plot(curves, f"Qini, {offer_name}, {'held-out' if on_test else 'train (out of fold)'} customers")}

@@ -113,7 +113,8 @@ def normalise_check(out: pd.DataFrame) -> None:
     if not out["treated"].any() or out["treated"].all():
         raise UpliftInputError(f"{RAW_CAMPAIGNS}: every row is {'treated' if out['treated'].all() else 'control'}; "
                                "uplift needs both a treated and a control group")
-    for offer_name, rows in _offer_rows(out).items():
+    for offer_name in offers(out):
+        rows = out.loc[offer_mask(out, offer_name)]
         for group in (0, 1):
             part = rows.loc[rows["treated"] == group]
             if part["converted"].nunique() < 2:
@@ -125,15 +126,6 @@ def normalise_check(out: pd.DataFrame) -> None:
 def offers(rows: pd.DataFrame) -> list[str]:
     """The treated offers, sorted (control excluded)."""
     return sorted(rows.loc[rows["treated"] == 1, "offer"].unique())
-
-
-def _offer_rows(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Per offer: its treated rows and the control rows of the campaigns it was sent in."""
-    out = {}
-    for offer_name in offers(rows):
-        campaigns = rows.loc[rows["offer"] == offer_name, "campaign_id"].unique()
-        out[offer_name] = rows.loc[(rows["offer"] == offer_name) | ((rows["treated"] == 0) & rows["campaign_id"].isin(campaigns))]
-    return out
 
 
 def offer_mask(rows: pd.DataFrame, offer_name: str) -> np.ndarray:

@@ -31,18 +31,20 @@ LINEAR_C: float | None = None  # None: tuned by inner cross-validation over LINE
 LINEAR_CS = (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 
 
+LGBM_PARAMS = {"n_estimators": 200, "learning_rate": 0.05, "num_leaves": 15, "min_child_samples": 50, "subsample": 0.8, "subsample_freq": 1,
+               "colsample_bytree": 0.8, "reg_lambda": 1.0, "n_jobs": 2, "verbose": -1}
+
+
 def _lgbm_classifier(seed: int):
     from lightgbm import LGBMClassifier
 
-    return LGBMClassifier(n_estimators=200, learning_rate=0.05, num_leaves=15, min_child_samples=50, subsample=0.8, subsample_freq=1,
-                          colsample_bytree=0.8, reg_lambda=1.0, n_jobs=2, random_state=seed, verbose=-1)
+    return LGBMClassifier(**LGBM_PARAMS, random_state=seed)
 
 
 def _lgbm_regressor(seed: int):
     from lightgbm import LGBMRegressor
 
-    return LGBMRegressor(n_estimators=200, learning_rate=0.05, num_leaves=15, min_child_samples=50, subsample=0.8, subsample_freq=1,
-                         colsample_bytree=0.8, reg_lambda=1.0, n_jobs=2, random_state=seed, verbose=-1)
+    return LGBMRegressor(**LGBM_PARAMS, random_state=seed)
 
 
 class LogSkewed:

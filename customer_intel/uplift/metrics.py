@@ -41,28 +41,28 @@ def _curve_start(x, values):
     return x, values
 
 
+def _cumulative(y, score, t):
+    """At each distinct score, highest first: rows targeted, treated rows, control rows, treated and control responders."""
+    y, t, idx = _sorted(y, score, t)
+    n = (idx + 1).astype(float)
+    n_t = np.cumsum(t)[idx]
+    return n, n_t, n - n_t, np.cumsum(y * t)[idx], np.cumsum(y * (1 - t))[idx]
+
+
+def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.divide(a, b, out=np.zeros_like(a), where=b != 0)
+
+
 def qini_curve(y, score, t) -> tuple[np.ndarray, np.ndarray]:
     """(number of rows targeted, incremental responses) at each distinct score, from the origin."""
-    y, t, idx = _sorted(y, score, t)
-    n_t = np.cumsum(t)[idx]
-    y_t = np.cumsum(y * t)[idx]
-    y_c = np.cumsum(y * (1 - t))[idx]
-    n = (idx + 1).astype(float)
-    n_c = n - n_t
-    values = y_t - y_c * np.divide(n_t, n_c, out=np.zeros_like(n_t), where=n_c != 0)
-    return _curve_start(n, values)
+    n, n_t, n_c, y_t, y_c = _cumulative(y, score, t)
+    return _curve_start(n, y_t - y_c * _ratio(n_t, n_c))
 
 
 def uplift_curve(y, score, t) -> tuple[np.ndarray, np.ndarray]:
     """(number of rows targeted, (treated rate - control rate) x rows) at each distinct score, from the origin."""
-    y, t, idx = _sorted(y, score, t)
-    n_t = np.cumsum(t)[idx]
-    y_t = np.cumsum(y * t)[idx]
-    y_c = np.cumsum(y * (1 - t))[idx]
-    n = (idx + 1).astype(float)
-    n_c = n - n_t
-    values = (np.divide(y_t, n_t, out=np.zeros_like(y_t), where=n_t != 0) - np.divide(y_c, n_c, out=np.zeros_like(y_c), where=n_c != 0)) * n
-    return _curve_start(n, values)
+    n, n_t, n_c, y_t, y_c = _cumulative(y, score, t)
+    return _curve_start(n, (_ratio(y_t, n_t) - _ratio(y_c, n_c)) * n)
 
 
 def _area(x, values) -> float:
