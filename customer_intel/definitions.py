@@ -8,14 +8,15 @@ import dagster as dg
 
 from customer_intel.assets import FAMILIES, features, ingest
 from customer_intel.assets.campaign_targets import campaign_targets
+from customer_intel.assets.embeddings import lookalike_audience_asset
 from customer_intel.assets.scoring import SCORED_CUSTOMERS_CHECKS, build_scored_customers
 from customer_intel.automation import feature_drift_sensor, nightly_scoring_schedule, raw_landing_sensor
 from customer_intel.jobs import scoring_job, training_job
 from customer_intel.resources import build_resources
 
-scored_customers = build_scored_customers([family.contribution for family in FAMILIES])
+scored_customers = build_scored_customers([family.contribution for family in FAMILIES if family.spec.in_scored_customers])
 all_assets = [*dg.load_assets_from_modules([ingest, features]), *(a for family in FAMILIES for a in family.assets), scored_customers,
-              campaign_targets]
+              campaign_targets, lookalike_audience_asset]
 all_asset_checks = [*(c for family in FAMILIES for c in family.checks), *SCORED_CUSTOMERS_CHECKS]
 
 defs = dg.Definitions(

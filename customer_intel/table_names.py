@@ -15,6 +15,8 @@ RAW_TABLES = (RAW_TRANSACTIONS, RAW_CUSTOMERS, RAW_CAMPAIGNS)
 CUSTOMER_FEATURES = "customer_features"
 SCORED_CUSTOMERS = "scored_customers"
 CAMPAIGN_TARGETS = "campaign_targets"
+CUSTOMER_EMBEDDINGS = "customer_embeddings"
+LOOKALIKE_AUDIENCE = "lookalike_audience"
 
 
 def training_frame(family: str) -> str:

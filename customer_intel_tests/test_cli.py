@@ -85,7 +85,8 @@ EXPECTED_ASSETS = {"raw_transactions", "raw_customers", "raw_campaigns", "custom
                    "cltv_training_frame", "cltv_models", "cltv_champion", "cltv_scores",
                    "segmentation_training_frame", "segmentation_models", "segmentation_champion", "segment_assignments",
                    "churn_training_frame", "churn_models", "churn_champion", "churn_scores",
-                   "uplift_training_frame", "uplift_models", "uplift_champion", "uplift_scores", "campaign_targets"}
+                   "uplift_training_frame", "uplift_models", "uplift_champion", "uplift_scores", "campaign_targets",
+                   "embeddings_training_frame", "embeddings_models", "embeddings_champion", "customer_embeddings", "lookalike_audience"}
 
 
 def test_dagster_dev_serves_every_asset_with_description_group_and_kinds(tmp_path):

@@ -14,11 +14,12 @@ def test_definitions_load_with_every_asset_documented_grouped_and_kinded():
                     "cltv_training_frame", "cltv_models", "cltv_champion", "cltv_scores",
                     "segmentation_training_frame", "segmentation_models", "segmentation_champion", "segment_assignments",
                     "churn_training_frame", "churn_models", "churn_champion", "churn_scores",
-                    "uplift_training_frame", "uplift_models", "uplift_champion", "uplift_scores", "campaign_targets"}
+                    "uplift_training_frame", "uplift_models", "uplift_champion", "uplift_scores", "campaign_targets",
+                    "embeddings_training_frame", "embeddings_models", "embeddings_champion", "customer_embeddings", "lookalike_audience"}
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.description and len(node.description) > 40, key
-        assert node.group_name in {"ingest", "features", "scoring", "cltv", "segmentation", "churn", "uplift"}, key
+        assert node.group_name in {"ingest", "features", "scoring", "cltv", "segmentation", "churn", "uplift", "embeddings"}, key
         assert node.kinds, key
 
 

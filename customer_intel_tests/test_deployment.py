@@ -212,8 +212,8 @@ def test_scoring_job_runs_on_the_deploy_instance_backed_by_postgres(tmp_path, mo
             assert cur.fetchone()[0] == 1
             cur.execute("SELECT count(*) FROM event_logs WHERE run_id = %s AND dagster_event_type = 'ASSET_MATERIALIZATION'",
                         (result.run_id,))
-            assert cur.fetchone()[0] == 10  # three raw tables, customer_features, cltv_scores, segment_assignments, churn_scores,
-            # uplift_scores, scored_customers, campaign_targets
+            assert cur.fetchone()[0] == 12  # three raw tables, customer_features, cltv_scores, segment_assignments, churn_scores,
+            # uplift_scores, scored_customers, campaign_targets, customer_embeddings, lookalike_audience
         conn.close()
         assert not list(home.rglob("*.db"))
     finally:

@@ -6,7 +6,8 @@ training job, the daily scores and ``scored_customers`` are built from it.
 
 from customer_intel.assets.churn import churn_assets
 from customer_intel.assets.cltv import cltv_assets
+from customer_intel.assets.embeddings import embeddings_assets
 from customer_intel.assets.segmentation import segmentation_assets
 from customer_intel.assets.uplift import uplift_assets
 
-FAMILIES = [cltv_assets, segmentation_assets, churn_assets, uplift_assets]
+FAMILIES = [cltv_assets, segmentation_assets, churn_assets, uplift_assets, embeddings_assets]

@@ -85,6 +85,8 @@ class FamilySpec:
     frame_config: type = TrainingFrameConfig
     models_config: type = CandidatesConfig
     scores_asset: str | None = None  # the daily scores asset's name (default ``<family>_scores``)
+    score_inputs: tuple[str, ...] = ()  # upstream tables the daily scores read beside the features (``family.score_frame``)
+    in_scored_customers: bool = True  # whether its columns join scored_customers (embeddings' vectors stay in their own table)
 
     @property
     def name(self) -> str:
@@ -346,11 +348,12 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
             "evaluated_run": model_registry.run_link(new["mlflow_run_id"])})
 
     @dg.asset(name=spec.scores_name, partitions_def=daily_partitions, group_name=SCORING_GROUP, kinds={"mlflow", "pandas", "parquet"},
-              ins={"features": dg.AssetIn(CUSTOMER_FEATURES)}, deps=[_champion],
+              ins={"features": dg.AssetIn(CUSTOMER_FEATURES), **{i: dg.AssetIn(i, metadata={"engine": True}) for i in spec.score_inputs}},
+              deps=[_champion],
               description=f"The {name} scores of every customer for the partition date, from the registered champion "
               f"(`models:/{family.registered_model}@champion`, never retrained here) over the day's features. Without a "
               "champion the columns are null and the metadata says why.")
-    def _scores(context: dg.AssetExecutionContext, features: pd.DataFrame, model_registry: ModelRegistry) -> dg.Output[pd.DataFrame]:
+    def _scores(context: dg.AssetExecutionContext, features: pd.DataFrame, model_registry: ModelRegistry, **score_inputs) -> dg.Output[pd.DataFrame]:
         if family.needs_transactions and not (features["feature_mode"] == "transactional").all():
             registered, note = None, f"profile mode: {name} needs transactions"
         else:
@@ -358,6 +361,8 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
             note = registered.label if registered else f"no {name} champion registered in {model_registry.uri}: run training_job first"
         if registered is None:
             context.log.warning(f"{spec.scores_name}: {note}; its columns are null")
+        if registered is not None and family.score_frame is not None:
+            features = family.score_frame(features, **score_inputs, as_of=context.partition_key)
         frame = daily_scores(family, features, registered.scorer if registered else None, registered.label if registered else None)
         return dg.Output(frame, metadata={"dagster/row_count": len(frame), "as_of": context.partition_key, "model": note,
                                           "dagster/column_schema": table_schema(frame)})

@@ -47,19 +47,26 @@ class Customer2Vec:
     negative_table: np.ndarray  # token sampling probabilities (unigram^0.75)
     history: list[dict] = field(default_factory=list)
 
-    def infer(self, bags: TokenBags) -> np.ndarray:
-        """Vectors of the customers in ``bags`` with the token vectors frozen (deterministic; see the module docstring)."""
+    def infer(self, bags: TokenBags, chunk: int = 50_000) -> np.ndarray:
+        """Vectors of the customers in ``bags`` with the token vectors frozen (deterministic; see the module docstring).
+        Customers with an empty bag (no known token) get a zero vector. Rows go ``chunk`` at a time: memory stays bounded."""
+        bags = bags.restricted(self.vocabulary) if bags.vocabulary != self.vocabulary else bags
+        out = np.zeros((len(bags), self.config.dim), dtype=np.float32)
+        for start in range(0, len(bags), chunk):
+            out[start:start + chunk] = self._infer_rows(bags, start, min(start + chunk, len(bags)))
+        return out
+
+    def _infer_rows(self, bags: TokenBags, start: int, stop: int) -> np.ndarray:
         import torch
 
-        bags = bags.restricted(self.vocabulary) if bags.vocabulary != self.vocabulary else bags
         W = torch.from_numpy(self.token_vectors.astype(np.float32))
-        n, V = len(bags), len(self.vocabulary)
+        n, V = stop - start, len(self.vocabulary)
         counts = np.zeros((n, V), dtype=np.float32)
-        for i in range(n):
-            tokens, c = bags.bag(i)
-            counts[i, tokens] = c
+        lo, hi = bags.indptr[start], bags.indptr[stop]
+        rows = np.repeat(np.arange(n), np.diff(bags.indptr[start:stop + 1]))
+        counts[rows, bags.tokens[lo:hi]] = bags.counts[lo:hi]
         C = torch.from_numpy(counts)
-        total = C.sum(dim=1, keepdim=True).clamp(min=1.0)
+        total = C.sum(dim=1, keepdim=True)
         P = torch.from_numpy(self.negative_table.astype(np.float32))
         D = torch.zeros((n, W.shape[1]), requires_grad=True)
         optimiser = torch.optim.Adam([D], lr=self.config.infer_learning_rate)
@@ -67,11 +74,13 @@ class Customer2Vec:
         for _ in range(self.config.infer_steps):  # the expected negative-sampling loss, exactly: no sampling noise
             optimiser.zero_grad()
             logits = D @ W.T  # n x V
-            positive = -(C * torch.nn.functional.logsigmoid(logits)).sum(dim=1) / total.squeeze(1)
+            positive = -(C * torch.nn.functional.logsigmoid(logits)).sum(dim=1) / total.clamp(min=1.0).squeeze(1)
             negative = -k * (P[None, :] * torch.nn.functional.logsigmoid(-logits)).sum(dim=1)
             (positive + negative).sum().backward()
             optimiser.step()
-        return D.detach().numpy().astype(np.float32)
+        vectors = D.detach().numpy().astype(np.float32)
+        vectors[total.squeeze(1).numpy() == 0] = 0.0
+        return vectors
 
 
 def _pairs(bags: TokenBags, rng: np.random.Generator, cap: int = 400) -> tuple[np.ndarray, np.ndarray]:

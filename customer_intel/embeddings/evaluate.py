@@ -18,7 +18,8 @@ from customer_intel.engine import TableInput, session
 from customer_intel.features.rfm import DAY, _transactions_view, as_of_day
 
 
-def _neighbours(vectors: np.ndarray, k: int) -> np.ndarray:
+def exact_neighbours(vectors: np.ndarray, k: int) -> np.ndarray:
+    """Positions of each row's ``k`` nearest other rows by exact cosine similarity (itself excluded)."""
     import faiss
 
     X = normalised(vectors)
@@ -32,7 +33,7 @@ def _neighbours(vectors: np.ndarray, k: int) -> np.ndarray:
 
 def neighbour_label_recall(vectors: np.ndarray, labels, k: int = 10) -> float:
     labels = np.asarray(labels)
-    return float((labels[_neighbours(vectors, k)] == labels[:, None]).mean())
+    return float((labels[exact_neighbours(vectors, k)] == labels[:, None]).mean())
 
 
 def top_category_between(transactions: TableInput, start, end, con=None) -> pd.Series:
@@ -47,15 +48,30 @@ def top_category_between(transactions: TableInput, start, end, con=None) -> pd.S
     return frame.set_index("customer_id")["category"]
 
 
+def neighbour_votes(neighbours: np.ndarray, target) -> np.ndarray:
+    """Per row, the most common ``target`` among its neighbours' (rows of ``neighbours``: positions), ties to the first
+    category alphabetically; None where no neighbour has one (neighbours without a target do not vote)."""
+    target = pd.Series(np.asarray(target, dtype=object))
+    codes = pd.Categorical(target.where(target.notna()))
+    categories = np.asarray(codes.categories, dtype=object)
+    own = np.asarray(codes.codes, dtype=np.int64)
+    if not len(categories):
+        return np.full(len(target), None, dtype=object)
+    votes = own[neighbours]  # n x k, -1 where the neighbour has no target
+    n, c = len(votes), len(categories)
+    flat = (np.arange(n)[:, None] * c + votes)[votes >= 0]
+    tally = np.bincount(flat, minlength=n * c).reshape(n, c)
+    winner = np.where(tally.max(axis=1) > 0, tally.argmax(axis=1), -1)  # argmax takes the first (alphabetical) of a tie
+    return np.where(winner >= 0, categories[np.maximum(winner, 0)], None).astype(object)
+
+
 def next_top_category_accuracy(vectors: np.ndarray, customer_ids, next_top: pd.Series, k: int = 10) -> dict[str, float]:
     """Accuracy of the neighbours' majority next-period top category, and of the popularity baseline, on the customers
     with a next-period purchase (neighbours without one do not vote)."""
     ids = pd.Index(np.asarray(customer_ids).astype(str))
     target = next_top.reindex(ids).to_numpy(dtype=object)
     known = pd.notna(target)
-    neighbours = _neighbours(vectors, k)
-    votes = pd.DataFrame(target[neighbours]).apply(lambda row: row.dropna().mode().sort_values().iloc[0] if row.notna().any() else None,
-                                                    axis=1).to_numpy(dtype=object)
+    votes = neighbour_votes(exact_neighbours(vectors, k), target)
     popular = pd.Series(target[known]).mode().sort_values().iloc[0]
     return {"neighbours": float((votes[known] == target[known]).mean()), "popularity": float((target[known] == popular).mean()),
             "customers": int(known.sum())}

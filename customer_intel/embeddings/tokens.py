@@ -39,6 +39,11 @@ class TokenBags:
     def bag(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         return self.tokens[self.indptr[i]:self.indptr[i + 1]], self.counts[self.indptr[i]:self.indptr[i + 1]]
 
+    def sizes(self) -> np.ndarray:
+        """Token occurrences per customer."""
+        totals = np.r_[0, np.cumsum(self.counts)]
+        return (totals[self.indptr[1:]] - totals[self.indptr[:-1]]).astype(np.int64)
+
     def restricted(self, vocabulary: tuple[str, ...]) -> TokenBags:
         """The same bags over another vocabulary (a trained model's); unknown tokens are dropped."""
         index = {t: j for j, t in enumerate(vocabulary)}

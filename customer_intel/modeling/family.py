@@ -61,6 +61,9 @@ class ModelFamily:
       later origin keeps from its validation forecasts (e.g. a conformal interval);
     - ``rule_params`` / ``configure_rule(rule, **params)``: launchpad fields that tune the rule
       (e.g. a bias bound); one the candidates also take (segmentation's k range) reaches both;
+    - ``score_frame(features, **score_inputs, as_of=day)``: the frame its scorer reads, from the day's
+      features and the extra upstream tables its spec names (e.g. embeddings' token bags from the
+      transactions); default: the features as they are;
     - ``column_prefix``: the prefix of its columns in ``scored_customers`` (default the name);
       ``has_horizon``: whether its scores cover a window (a ``<prefix>_horizon_days`` column).
     """
@@ -86,6 +89,7 @@ class ModelFamily:
     configure_rule: Callable[..., ChampionRule] | None = None
     column_prefix: str | None = None
     has_horizon: bool = True
+    score_frame: Callable[..., pd.DataFrame] | None = None
 
     @property
     def prefix(self) -> str:

@@ -74,14 +74,16 @@ def test_downstream_sets_follow_the_graph():
         "segmentation_training_frame", "segmentation_models", "segmentation_champion", "segment_assignments",
         "churn_training_frame", "churn_models", "churn_champion", "churn_scores",
         "uplift_training_frame", "uplift_models", "uplift_champion", "uplift_scores", "campaign_targets",
+        "embeddings_training_frame", "embeddings_models", "embeddings_champion", "customer_embeddings", "lookalike_audience",
     }
     assert downstream_of("raw_campaigns") == {"raw_campaigns", "uplift_training_frame", "uplift_models", "uplift_champion", "uplift_scores",
-                                              "scored_customers", "campaign_targets"}
-    # the nightly run reads no campaign: a bad campaign file fails its ingestion, and the day's scores come from the registry
-    assert downstream_in_run("raw_campaigns") == {"raw_campaigns"}
+                                              "scored_customers", "campaign_targets", "lookalike_audience"}
+    # the nightly run reads campaigns only for the lookalike seeds: a bad campaign file fails its ingestion and the lookalike,
+    # and the day's scores come from the registry
+    assert downstream_in_run("raw_campaigns") == {"raw_campaigns", "lookalike_audience"}
     assert downstream_in_run("raw_transactions") == {"raw_transactions", "raw_campaigns", "customer_features", "cltv_scores",
                                                      "segment_assignments", "churn_scores", "uplift_scores", "scored_customers",
-                                                     "campaign_targets"}
+                                                     "campaign_targets", "customer_embeddings", "lookalike_audience"}
 
 
 def assert_names(message, path, column, rule):

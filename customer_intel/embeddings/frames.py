@@ -1,0 +1,119 @@
+"""The rows every embedding is fitted on and scores: the one feature builder's features plus each customer's token bag.
+
+``embedding_rows(transactions, customers, as_of)`` is the frame a registered embedding scores,
+nightly and in the API: the customer's features as of the day (what a feature-based embedding
+reads) and a ``tokens`` column, the customer's token bag (``tokens.py``) as JSON ``{token: count}``,
+so the scorer's input is one plain table that MLflow's signature and the pyfunc boundary carry.
+
+``build_embedding_split`` makes the family's ``TimeSplit`` in successive windows of ``horizon``
+days (default 90) before the last data day ``L``:
+
+- ``fit``: rows as of ``C = L - 2h`` (the bags an embedding learns from);
+- ``validation``: the same customers as of ``C``, with ``next_top_category``, the category each
+  bought most in ``(C, C + h]``: a candidate's vectors are **inferred** for them as the nightly run
+  would, and its neighbours vote on it (the champion is chosen here);
+- ``test``: rows as of ``C + h`` with the category of ``(C + h, L]``, only reported;
+- ``refit``: rows as of ``L``: the chosen recipe is refitted on the test rows' bags (data up to
+  ``L - h``) and registered; its vectors for everyone are inferred nightly from their whole history.
+
+With less history than ``3h`` days the test window is dropped (``C = L - h``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from customer_intel.embeddings.evaluate import top_category_between
+from customer_intel.embeddings.tokens import TokenBags, token_bags
+from customer_intel.engine import TableInput, session
+from customer_intel.features import build_customer_features
+from customer_intel.features.rfm import as_of_day
+from customer_intel.modeling.family import FamilyInputError, FamilyNotApplicable
+from customer_intel.modeling.split import FIT, REFIT, TEST, VALIDATION, TimeSplit
+from customer_intel.table_names import RAW_CUSTOMERS, RAW_TRANSACTIONS
+
+TOKENS_COLUMN = "tokens"
+TARGET = "next_top_category"
+MIN_FIT_DAYS = 30  # a fit part needs this much history before its as-of day
+
+
+class EmbeddingSplitError(FamilyInputError):
+    """The inputs cannot make an embedding split."""
+
+
+def encode_bags(bags: TokenBags) -> pd.Series:
+    """customer_id -> the bag as JSON ``{token: count}`` (tokens in vocabulary order)."""
+    vocabulary = np.asarray(bags.vocabulary, dtype=object)
+    text = [json.dumps(dict(zip(vocabulary[t].tolist(), c.tolist())), separators=(",", ":"))
+            for t, c in (bags.bag(i) for i in range(len(bags)))]
+    return pd.Series(text, index=pd.Index(bags.customer_ids, name="customer_id"), name=TOKENS_COLUMN, dtype=object)
+
+
+def bags_from_frame(frame: pd.DataFrame, as_of=None) -> TokenBags:
+    """The token bags of ``frame``'s rows, in row order (an empty or null ``tokens`` is an empty bag)."""
+    if TOKENS_COLUMN not in frame.columns:
+        raise ValueError(f"an embedding needs a {TOKENS_COLUMN!r} column (customer_intel.embeddings.frames.embedding_rows)")
+    parsed = [json.loads(text) if isinstance(text, str) and text else {} for text in frame[TOKENS_COLUMN]]
+    vocabulary = tuple(sorted({token for bag in parsed for token in bag}))
+    index = {t: j for j, t in enumerate(vocabulary)}
+    lengths = np.array([len(bag) for bag in parsed], dtype=np.int64)
+    tokens = np.fromiter((index[t] for bag in parsed for t in sorted(bag, key=index.get)), dtype=np.int64, count=int(lengths.sum()))
+    counts = np.fromiter((bag[t] for bag in parsed for t in sorted(bag, key=index.get)), dtype=np.int64, count=int(lengths.sum()))
+    day = as_of_day(as_of if as_of is not None else frame["as_of"].iloc[0]) if len(frame) and (as_of is not None or "as_of" in frame) else None
+    return TokenBags(frame["customer_id"].astype(str).to_numpy(), np.r_[0, np.cumsum(lengths)].astype(np.int64), tokens, counts,
+                     vocabulary, day)
+
+
+def embedding_rows(transactions: TableInput, customers: TableInput | None, as_of, con=None) -> pd.DataFrame:
+    """Every customer of the feature builder as of ``as_of``, with its token bag (``{}`` without a purchase yet)."""
+    with session(con) as con:
+        features = build_customer_features(transactions, customers, as_of, con=con).frame
+        bags = token_bags(transactions, as_of, con=con)
+    encoded = encode_bags(bags)
+    ids = features["customer_id"].astype(str)
+    return features.assign(**{TOKENS_COLUMN: ids.map(encoded).fillna("{}").to_numpy(dtype=object)})
+
+
+def _with_purchases(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows.loc[rows[TOKENS_COLUMN] != "{}"].reset_index(drop=True)
+
+
+def build_embedding_split(inputs: Mapping[str, pd.DataFrame], cutoff: str | None = None, horizon_days: int = 90) -> TimeSplit:
+    """The embeddings' ``TimeSplit`` (see the module docstring); no transactions: the family does not apply."""
+    transactions, customers = inputs.get(RAW_TRANSACTIONS), inputs.get(RAW_CUSTOMERS)
+    if transactions is None or not len(transactions):
+        raise FamilyNotApplicable("no transactions: a Customer2Vec embedding learns from each customer's purchases")
+    customers = customers if customers is not None and len(customers) else None
+    if horizon_days < 7:
+        raise EmbeddingSplitError(f"horizon_days must be at least 7; got {horizon_days}")
+    h = pd.Timedelta(days=horizon_days)
+    first, last = as_of_day(transactions["ts"].min()), as_of_day(transactions["ts"].max())
+    with_test = cutoff is None and last - 2 * h - first >= pd.Timedelta(days=MIN_FIT_DAYS)
+    day = as_of_day(cutoff) if cutoff else (last - 2 * h if with_test else last - h)
+    if day - first < pd.Timedelta(days=MIN_FIT_DAYS) or day + h > last:
+        raise EmbeddingSplitError(f"transactions span {first.date()} to {last.date()}: a cutoff {day.date()} needs {MIN_FIT_DAYS} days "
+                                  f"before it and the {horizon_days}-day window after it inside the data")
+    with_test = with_test or (cutoff is not None and day + 2 * h <= last)
+    with session() as con:
+        fit = _with_purchases(embedding_rows(transactions, customers, day, con=con))
+        validation = fit.assign(**{TARGET: fit["customer_id"].astype(str).map(top_category_between(transactions, day, day + h, con=con))})
+        parts = {FIT: fit, VALIDATION: validation}
+        cutoffs, horizons = {FIT: day, VALIDATION: day}, {FIT: 0, VALIDATION: horizon_days}
+        if with_test:
+            test_day = day + h
+            rows = _with_purchases(embedding_rows(transactions, customers, test_day, con=con))
+            parts[TEST] = rows.assign(**{TARGET: rows["customer_id"].astype(str).map(top_category_between(transactions, test_day, test_day + h, con=con))})
+            cutoffs[TEST], horizons[TEST] = test_day, horizon_days
+        refit_day = max(last, day + (2 if with_test else 1) * h)
+        parts[REFIT] = _with_purchases(embedding_rows(transactions, customers, refit_day, con=con))
+        cutoffs[REFIT], horizons[REFIT] = refit_day, horizon_days
+    if len(fit) < 50:
+        raise EmbeddingSplitError(f"{len(fit)} customers with a purchase by {day.date()}: too few to learn neighbours from")
+    if validation[TARGET].notna().sum() < 20:
+        raise EmbeddingSplitError(f"only {int(validation[TARGET].notna().sum())} customers buy in the {horizon_days} days after "
+                                  f"{day.date()}: too few to judge whose neighbours predict what they buy next")
+    return TimeSplit(day, horizon_days, parts, cutoffs, horizons)
