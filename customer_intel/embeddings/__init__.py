@@ -1,5 +1,9 @@
-"""Customer2Vec embeddings (pure domain code): token bags from the feature engine and a PV-DBOW model with inference.
+"""Customer embeddings (pure domain code): Customer2Vec over token bags from the feature engine, a FAISS index, lookalikes.
 
-In progress (issue 22): the FAISS index, similar customers, the lookalike audience and the daily
-``customer_embeddings`` asset on the shared lifecycle come next.
+- ``tokens``: each customer's token bag as of a day (category, channel, amount and gap buckets);
+- ``customer2vec``: PV-DBOW in PyTorch with negative sampling, early stopping and deterministic inference;
+- ``frames``: the rows an embedding is fitted on and scores (features + the bag as JSON) and the family's split;
+- ``candidates``, ``scorer``, ``family``: the embeddings family of the shared lifecycle;
+- ``index``: exact or HNSW search tuned to a recall target; ``similar_customers``;
+- ``lookalike``: seed queries and the lookalike audience; ``evaluate``: neighbour metrics; ``compare``: the CLI.
 """

@@ -32,7 +32,7 @@ from customer_intel.segmentation.space import PROFILE_ATTRIBUTES, TRANSACTIONAL
 
 KINDS = ("baseline", "features", "sequence", "hybrid")  # simplest first after the baseline
 FEATURE_SETS = {"rfm_behaviour": "transactional", "profile": "profile", "all_features": "both"}
-DEFAULT_PROFILE_WEIGHT = 0.5
+DEFAULT_PROFILE_WEIGHT = 1.0  # the profile block as heavy as the sequence block (README: persona recall vs next category)
 NAMES = ("random", *FEATURE_SETS, "customer2vec", "customer2vec_profile")
 
 

@@ -42,9 +42,9 @@ def top_category_between(transactions: TableInput, start, end, con=None) -> pd.S
     with session(con) as con:
         _transactions_view(con, transactions, "later", end=end + DAY, start=start + DAY)
         frame = con.execute("""
-            SELECT customer_id, arg_max(category, n ORDER BY category DESC) AS category FROM (
+            SELECT customer_id, category FROM (
                 SELECT customer_id, category, count(*) AS n FROM later WHERE amount >= 0 AND category IS NOT NULL GROUP BY ALL
-            ) GROUP BY customer_id""").df()
+            ) QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY n DESC, category) = 1""").df()
     return frame.set_index("customer_id")["category"]
 
 

@@ -7,7 +7,15 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from customer_intel.embeddings.lookalike import AUDIENCE_COLUMNS
-from customer_intel_tests.conftest import SMALL_END_DATE, materialize_graph, mlflow_pointed_at, model_registry_at, published, step_failures, write_raw
+from customer_intel_tests.conftest import (
+    SMALL_END_DATE,
+    materialize_graph,
+    mlflow_pointed_at,
+    model_registry_at,
+    published,
+    step_failures,
+    write_raw,
+)
 
 pytestmark = pytest.mark.e2e
 TRAIN_CONFIG = {"ops": {"embeddings_models": {"config": {"include": ["rfm_behaviour", "customer2vec"], "dim": 16, "epochs": 3}}}}

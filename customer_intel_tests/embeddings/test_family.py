@@ -1,0 +1,114 @@
+"""The embeddings family: rows as of a day, the split in successive windows, the neighbour metric and the scorer."""
+
+import cloudpickle
+import numpy as np
+import pandas as pd
+import pytest
+
+from customer_intel.embeddings.candidates import embedding_candidates
+from customer_intel.embeddings.family import EMBEDDINGS, embedding_metrics, embedding_row_loss, embedding_score_frame
+from customer_intel.embeddings.frames import TARGET, EmbeddingSplitError, bags_from_frame, embedding_rows, encode_bags
+from customer_intel.embeddings.tokens import token_bags
+from customer_intel.modeling import Prediction
+from customer_intel.modeling.family import FamilyNotApplicable
+from customer_intel.modeling.split import FIT, REFIT, TEST, VALIDATION, TimeSplit
+from customer_intel.table_names import RAW_CUSTOMERS, RAW_TRANSACTIONS
+
+
+@pytest.fixture(scope="module")
+def inputs(small_frames):
+    return {RAW_TRANSACTIONS: small_frames["transactions"], RAW_CUSTOMERS: small_frames["customers"]}
+
+
+def test_bags_survive_the_frame_and_rows_see_nothing_after_their_day(inputs):
+    tx = inputs[RAW_TRANSACTIONS]
+    day = pd.Timestamp("2026-03-01", tz="UTC")
+    bags = token_bags(tx, day)
+    back = bags_from_frame(encode_bags(bags).reset_index())
+    for i in (0, 7, len(bags) - 1):
+        mine = dict(zip(np.asarray(bags.vocabulary)[bags.bag(i)[0]], bags.bag(i)[1]))
+        theirs = dict(zip(np.asarray(back.vocabulary)[back.bag(i)[0]], back.bag(i)[1]))
+        assert mine == theirs and sum(mine.values()) == bags.sizes()[i]
+    later = tx["ts"] >= day + pd.Timedelta(days=1)
+    rewritten = tx.assign(category=tx["category"].where(~later, "travel"), amount=tx["amount"].where(~later, 999.0))
+    pd.testing.assert_frame_equal(embedding_rows(tx, inputs[RAW_CUSTOMERS], day), embedding_rows(rewritten, inputs[RAW_CUSTOMERS], day))
+    moved = tx.assign(category=tx["category"].where(tx["ts"].dt.normalize() != day, "travel"))
+    assert not embedding_rows(moved, None, day)["tokens"].equals(embedding_rows(tx, None, day)["tokens"])
+
+
+def test_the_split_runs_in_successive_windows_with_next_period_top_categories(inputs):
+    split = EMBEDDINGS.split(inputs)
+    last = inputs[RAW_TRANSACTIONS]["ts"].max().normalize()
+    assert split.cutoff == last - pd.Timedelta(days=180) and set(split.parts) == {FIT, VALIDATION, TEST, REFIT}
+    assert split.cutoff_of(FIT) == split.cutoff and split.cutoff_of(TEST) == last - pd.Timedelta(days=90) and split.cutoff_of(REFIT) == last
+    assert TARGET not in split.fit and split.validation[TARGET].notna().mean() > 0.5
+    # the target is the category each customer bought most in the 90 days after the cutoff
+    tx = inputs[RAW_TRANSACTIONS]
+    window = tx.loc[(tx["ts"] >= split.cutoff + pd.Timedelta(days=1)) & (tx["ts"] < split.cutoff + pd.Timedelta(days=91)) & (tx["amount"] >= 0)]
+    counts = window.groupby(["customer_id", "category"]).size().reset_index(name="n").sort_values(["customer_id", "n", "category"],
+                                                                                                   ascending=[True, False, True])
+    expected = counts.drop_duplicates("customer_id").set_index("customer_id")["category"]
+    got = split.validation.set_index("customer_id")[TARGET].dropna()
+    pd.testing.assert_series_equal(got.sort_index(), expected.reindex(got.index).sort_index(), check_names=False)
+    assert set(got.index) == set(expected.index) & set(split.validation["customer_id"])
+    again = TimeSplit.from_frame(split.to_frame())
+    assert again.describe() == split.describe()
+
+
+def test_no_transactions_skips_the_family_and_short_history_says_why(inputs):
+    with pytest.raises(FamilyNotApplicable, match="no transactions"):
+        EMBEDDINGS.split({RAW_TRANSACTIONS: inputs[RAW_TRANSACTIONS].iloc[:0], RAW_CUSTOMERS: inputs[RAW_CUSTOMERS]})
+    tx = inputs[RAW_TRANSACTIONS]
+    short = tx.loc[tx["ts"] >= tx["ts"].max() - pd.Timedelta(days=100)]
+    with pytest.raises(EmbeddingSplitError, match="needs 30 days before it and the 90-day window after it"):
+        EMBEDDINGS.split({RAW_TRANSACTIONS: short})
+
+
+def _split_with(target: list[str]) -> TimeSplit:
+    rows = pd.DataFrame({"customer_id": [f"C{i}" for i in range(len(target))], TARGET: target})
+    return TimeSplit("2026-01-01", 90, {FIT: rows.drop(columns=TARGET), VALIDATION: rows}, {FIT: "2026-01-01"}, {FIT: 0})
+
+
+def test_neighbours_that_buy_alike_beat_popularity_and_random_vectors_do_not():
+    target = ["fuel"] * 60 + ["travel"] * 30 + [None] * 10
+    split = _split_with(target)
+    rng = np.random.default_rng(0)
+    grouped = np.array([[1.0, 0.0] if t == "fuel" else [0.0, 1.0] for t in target]) + 0.05 * rng.normal(size=(100, 2))
+    good = embedding_metrics(split, Prediction(grouped.astype(np.float32)))
+    assert good["next_category_accuracy"] == 1.0 and good["popularity_accuracy"] == pytest.approx(60 / 90)
+    assert good["customers_buying_next"] == 90 and good["lift_over_popularity"] == pytest.approx(1 - 60 / 90)
+    noise = embedding_metrics(split, Prediction(rng.normal(size=(100, 8)).astype(np.float32)))
+    assert noise["next_category_accuracy"] < 0.8
+    loss = embedding_row_loss(split, Prediction(grouped.astype(np.float32)))
+    assert len(loss) == 90 and loss.mean() == -good["next_category_accuracy"]
+
+
+def test_scorers_give_unit_vectors_zero_without_history_and_keep_their_index_through_pickling(inputs):
+    split = EMBEDDINGS.split(inputs)
+    candidates = {c.name: c for c in embedding_candidates(include=["all_features", "customer2vec_profile"], dim=8, epochs=2)}
+    fitted = candidates["customer2vec_profile"].fit(split.origin(VALIDATION))
+    scorer = cloudpickle.loads(cloudpickle.dumps(fitted.to_scorer()))
+    rows = split.validation.head(50).copy()
+    rows.loc[rows.index[:3], "tokens"] = "{}"
+    scores = scorer.score(rows)
+    norms = np.linalg.norm(np.vstack(scores["vector"]), axis=1)
+    assert np.allclose(norms, 1.0, atol=1e-5) and (scores["tokens"].iloc[:3] == 0).all() and (scores["tokens"].iloc[3:] > 0).all()
+    sequence_only = np.vstack(scores["vector"])[:3, :8]
+    assert np.allclose(sequence_only, 0.0)  # no token: the sequence block is zero, the profile block still places the customer
+    index = scorer.index()
+    assert index.kind == "flat" and len(index.ids) == len(split.fit)
+    _, found = index.search(fitted.fit_vectors[:5], 1)
+    assert found[:, 0].tolist() == [0, 1, 2, 3, 4]
+    features_only = candidates["all_features"].fit(split.origin(VALIDATION)).to_scorer()
+    assert features_only.model is None and features_only.dim == len(features_only.features.columns)
+
+
+def test_the_nightly_frame_carries_each_customers_bag_as_of_the_partition_day(inputs):
+    from customer_intel.features import build_customer_features
+
+    day = "2026-05-01"
+    features = build_customer_features(inputs[RAW_TRANSACTIONS], inputs[RAW_CUSTOMERS], day).frame
+    frame = embedding_score_frame(features, inputs[RAW_TRANSACTIONS], as_of=day)
+    expected = encode_bags(token_bags(inputs[RAW_TRANSACTIONS], day))
+    assert frame["tokens"].tolist() == features["customer_id"].astype(str).map(expected).fillna("{}").tolist()
+    assert (frame.drop(columns="tokens").columns == features.columns).all()
