@@ -22,7 +22,7 @@ from customer_intel.table_names import (
     RAW_TRANSACTIONS,
     SCORED_CUSTOMERS,
 )
-from customer_intel.uplift.frames import CONTROL, UpliftInputError, normalise_campaigns
+from customer_intel.uplift.frames import CONTROL, UpliftInputError, campaign_assignments
 
 
 class EmbeddingFrameConfig(dg.Config):
@@ -31,13 +31,16 @@ class EmbeddingFrameConfig(dg.Config):
     cutoff: str | None = Field(default=None, description="YYYY-MM-DD: the as-of day of the fit and validation rows; default: the last "
                                "data day minus two horizons (one validation window, one test window), or one when history is short")
     horizon_days: int = Field(default=90, description="the window whose top category the neighbours predict")
+    snapshot_profile_in_training: bool = Field(
+        default=False, description="give the fit, validation and test rows raw_customers' attributes although the table is a snapshot "
+        "(no valid_from): today's values at past as-of days; without it the profile candidates are skipped")
 
 
 class EmbeddingModelsConfig(CandidatesConfig):
     """Which embeddings to compare and the Customer2Vec settings."""
 
     include: list[str] | None = Field(default=None, description="which candidates to fit (rfm_behaviour, profile, all_features, "
-                                      "customer2vec, customer2vec_profile; random is always compared); default: all")
+                                      "category_shares, customer2vec, customer2vec_profile; random is always compared); default: all")
     dim: int = Field(default=64, description="dimension of the Customer2Vec vectors")
     epochs: int = Field(default=30, description="most Customer2Vec epochs (early stopping on held-out tokens usually ends sooner)")
     profile_weight: float = Field(default=DEFAULT_PROFILE_WEIGHT, description="weight of the profile block beside the Customer2Vec "
@@ -51,7 +54,8 @@ embeddings_assets = champion_assets(FamilySpec(EMBEDDINGS, inputs=(RAW_TRANSACTI
 
 
 class LookalikeConfig(dg.Config):
-    """The seed list (one of campaign, segment or ids; default: the latest campaign's best responders) and the audience size."""
+    """The seed list (one of campaign, segment or ids; default: the best responders of the latest campaign sent by the partition
+    day that has any) and the audience size."""
 
     seed_campaign: str | None = Field(default=None, description="campaign_id whose treated converters seed the audience")
     seed_segment: str | None = Field(default=None, description="segment_name whose top-CLTV customers seed the audience")
@@ -61,12 +65,24 @@ class LookalikeConfig(dg.Config):
     control_arm: str = Field(default=CONTROL, description="the control arm label when raw_campaigns has an arm column")
 
 
+def _campaigns_until(campaigns: pd.DataFrame, day: str, control_arm: str) -> pd.DataFrame | None:
+    """The campaigns sent on or before the partition day (a backfill never seeds from a later one), as assignments."""
+    if campaigns is None or not len(campaigns):
+        return None
+    rows = campaign_assignments(campaigns, control_arm)
+    return rows.loc[rows["sent_at"] < pd.Timestamp(day, tz="UTC") + pd.Timedelta(days=1)].reset_index(drop=True)
+
+
 def _query(config: LookalikeConfig, campaigns: pd.DataFrame | None) -> SeedQuery | None:
+    """The configured seed query; by default the latest campaign (sent by the day) with treated converters, else None."""
     if config.seed_campaign or config.seed_segment or config.seed_ids:
         return SeedQuery(config.seed_campaign, config.seed_segment, tuple(config.seed_ids) if config.seed_ids else None, config.seed_size)
     if campaigns is None or not len(campaigns):
         return None
-    latest = campaigns.sort_values(["sent_at", "campaign_id"]).iloc[-1]["campaign_id"]
+    responders = campaigns.loc[(campaigns["treated"] == 1) & (campaigns["converted"] == 1)]
+    if not len(responders):
+        return None
+    latest = responders.sort_values(["sent_at", "campaign_id"]).iloc[-1]["campaign_id"]
     return SeedQuery(campaign=str(latest), seed_size=config.seed_size)
 
 
@@ -104,14 +120,16 @@ def lookalike_audience_asset(context: dg.AssetExecutionContext, config: Lookalik
         return _empty(f"no embedding vectors ({embeddings['embedding_model'].dropna().unique()[:1].tolist() or 'no champion'}): see "
                       f"{CUSTOMER_EMBEDDINGS}", partition, context)
     try:
-        normalised = normalise_campaigns(campaigns, config.control_arm) if len(campaigns) else None
-        query = _query(config, normalised)
+        sent = _campaigns_until(campaigns, partition, config.control_arm)
+        query = _query(config, sent)
         if query is None:
-            return _empty("no seed query configured and no campaign to take best responders from", partition, context)
-        seeds = seed_customers(query, normalised, scored)
+            return _empty(f"no seed query configured and no campaign sent by {partition} with a treated customer who converted",
+                          partition, context)
+        seeds = seed_customers(query, sent, scored)
         rows = embeddings.loc[embeddings["embedding_vector"].notna()]
         started = time.perf_counter()
-        audience = lookalike_audience(np.vstack(rows["embedding_vector"].to_numpy()), rows["customer_id"], seeds, config.k)
+        X = np.vstack(rows["embedding_vector"].to_numpy())
+        audience = lookalike_audience(X, rows["customer_id"], seeds, config.k)
         seconds = time.perf_counter() - started
     except (LookalikeInputError, UpliftInputError) as exc:
         raise dg.Failure(description=f"{LOOKALIKE_AUDIENCE}: {exc}") from exc
@@ -122,7 +140,7 @@ def lookalike_audience_asset(context: dg.AssetExecutionContext, config: Lookalik
         "as_of": partition,
         "seed_query": query.describe(),
         "seeds": len(seeds),
-        "seeds_with_vector": int(pd.Index(seeds).isin(rows["customer_id"].astype(str)).sum()),
+        "seeds_with_vector": int(pd.Index(seeds).isin(rows.loc[np.linalg.norm(X, axis=1) > 0, "customer_id"].astype(str)).sum()),
         "mean_similarity": round(float(audience["similarity"].mean()), 4) if len(audience) else 0.0,
         "min_similarity": round(float(audience["similarity"].min()), 4) if len(audience) else 0.0,
         "model": ", ".join(map(str, embeddings["embedding_model"].dropna().unique())),

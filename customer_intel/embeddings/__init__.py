@@ -4,6 +4,6 @@
 - ``customer2vec``: PV-DBOW in PyTorch with negative sampling, early stopping and deterministic inference;
 - ``frames``: the rows an embedding is fitted on and scores (features + the bag as JSON) and the family's split;
 - ``candidates``, ``scorer``, ``family``: the embeddings family of the shared lifecycle;
-- ``index``: exact or HNSW search tuned to a recall target; ``similar_customers``;
+- ``index``: exact, IVF or HNSW search tuned to a recall target; ``similar_customers``;
 - ``lookalike``: seed queries and the lookalike audience; ``evaluate``: neighbour metrics; ``compare``: the CLI.
 """

@@ -7,10 +7,13 @@ with the fit rows' means. The family's metrics then ask what the neighbours of t
 about what each customer buys next.
 
 - ``customer2vec``: PV-DBOW from the token bags alone;
-- ``customer2vec_profile``: the same vector beside the five profile attributes' z-scores, the
-  profile block weighted ``profile_weight`` (its share of the cosine similarity);
+- ``customer2vec_profile``: the same vector beside the five profile attributes' z-scores, both
+  blocks L2-normalised and the profile block weighted ``profile_weight`` = w (its share of the
+  squared norm, so of the cosine similarity of two customers, is w² / (1 + w²): 50% at w = 1);
 - ``rfm_behaviour``, ``profile``, ``all_features``: z-scores of the transactional (RFM and
   behaviour) columns, of the profile attributes, of both: what an analyst would try first;
+- ``category_shares``: each category's share of the customer's purchases (from the same bag):
+  the plain vector that knows *what* a customer buys, the bar Customer2Vec has to clear;
 - ``random``: seeded Gaussian vectors, the floor (never registered).
 """
 
@@ -33,7 +36,8 @@ from customer_intel.segmentation.space import PROFILE_ATTRIBUTES, TRANSACTIONAL
 KINDS = ("baseline", "features", "sequence", "hybrid")  # simplest first after the baseline
 FEATURE_SETS = {"rfm_behaviour": "transactional", "profile": "profile", "all_features": "both"}
 DEFAULT_PROFILE_WEIGHT = 1.0  # the profile block as heavy as the sequence block (README: persona recall vs next category)
-NAMES = ("random", *FEATURE_SETS, "customer2vec", "customer2vec_profile")
+NAMES = ("random", *FEATURE_SETS, "category_shares", "customer2vec", "customer2vec_profile")
+SHARE_PREFIX = "cat="
 
 
 def feature_set_columns(frame: pd.DataFrame, which: str) -> list[str]:
@@ -74,7 +78,7 @@ class FittedEmbedding:
     seed: int = 0
 
     def predict(self, frame: pd.DataFrame) -> Prediction:
-        if self.scorer is None:  # random: fresh Gaussian vectors, seeded by the rows' count
+        if self.scorer is None:  # random: seeded Gaussian vectors
             return Prediction(np.random.default_rng(self.seed).standard_normal((len(frame), 32)).astype(np.float32))
         vectors, _ = self.scorer.embed(frame)
         return Prediction(vectors)
@@ -97,6 +101,7 @@ class EmbeddingCandidate:
     sequence: bool = False
     feature_set: str | None = None
     feature_weight: float = 1.0
+    shares: str | None = None  # a token prefix: a token-share block over the training bags' tokens with it
     config: Customer2VecConfig = field(default_factory=Customer2VecConfig)
     log: object = print
 
@@ -119,8 +124,14 @@ class EmbeddingCandidate:
             info.update({**{f"c2v.{k}": v for k, v in self.config.__dict__.items()}, "vocabulary": len(model.vocabulary),
                          "epochs_run": len(model.history), "best_holdout_loss": min(h["holdout_loss"] for h in model.history),
                          "train_seconds": round(seconds, 1)})
+        share_tokens = None
+        if self.shares is not None:
+            share_tokens = tuple(t for t in bags_from_frame(rows).vocabulary if t.startswith(self.shares))
+            if not share_tokens:
+                raise CandidateSkipped(f"{self.name}: no {self.shares} tokens in the training bags")
+            info["share_tokens"] = len(share_tokens)
         scorer = EmbeddingScorer(self.name, model, features, 1.0, self.feature_weight if model is not None else 1.0,
-                                 cutoff=str(split.cutoff_of("fit").date()), code_version=code_version())
+                                 cutoff=str(split.cutoff_of("fit").date()), code_version=code_version(), share_tokens=share_tokens)
         vectors, _ = scorer.embed(rows)
         return FittedEmbedding(self.name, scorer, ids, vectors, info, self.config.seed)
 
@@ -137,6 +148,7 @@ def embedding_candidates(include: list[str] | None = None, dim: int = 64, epochs
     every = [
         EmbeddingCandidate("random", "baseline", config=config),
         *(EmbeddingCandidate(name, "features", feature_set=which, config=config) for name, which in FEATURE_SETS.items()),
+        EmbeddingCandidate("category_shares", "features", shares=SHARE_PREFIX, config=config),
         EmbeddingCandidate("customer2vec", "sequence", sequence=True, config=config, log=log),
         EmbeddingCandidate("customer2vec_profile", "hybrid", sequence=True, feature_set="profile",
                            feature_weight=profile_weight, config=config, log=log),

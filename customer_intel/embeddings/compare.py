@@ -1,12 +1,12 @@
 """Every embedding candidate on the synthetic bank, from the command line, judged on what the product sees and on the truth.
 
     python -m customer_intel.embeddings.compare                       # the default bank: 20k customers, seed 42
-    python -m customer_intel.embeddings.compare --customers 5000 --profile-weights 0.2,1.0 --epochs 30
+    python -m customer_intel.embeddings.compare --snapshot-profile --profile-weights 0.2,0.5   # the README's table
 
 The comparison is the shared lifecycle's (the family spec's split, candidates, metric and rule):
 next-period top category from the neighbours on the validation window, reported on the test
 window. Then, from the generator's truth (only this script reads it), for each candidate as
-refitted at the test origin (data up to the last day minus one horizon):
+refitted at the test origin (bags as of the last day minus two horizons):
 
 - **persona recall@10**: the share of a customer's 10 nearest neighbours (exact cosine) with its
   persona, every customer with a purchase as of the last day, vectors inferred;
@@ -27,7 +27,7 @@ import pandas as pd
 
 from customer_intel.embeddings.candidates import EmbeddingCandidate, embedding_candidates
 from customer_intel.embeddings.evaluate import neighbour_label_recall
-from customer_intel.embeddings.family import EMBEDDINGS
+from customer_intel.embeddings.family import EMBEDDINGS, projection_figure
 from customer_intel.embeddings.frames import embedding_rows
 from customer_intel.embeddings.lookalike import lookalike_audience
 from customer_intel.features.rfm import as_of_day
@@ -41,10 +41,10 @@ COLUMNS = ["kind", "next_category_accuracy", "popularity_accuracy", "delta_ci_lo
 
 
 def lookalike_lift(scorer, campaigns: pd.DataFrame, truth: pd.DataFrame, transactions, customers, audience_share: float = 0.2,
-                   seed: int = 0) -> dict[str, float]:
+                   seed: int = 0, snapshot_profile: bool = False) -> dict[str, float]:
     """The lookalike evaluation of the module docstring for one scorer."""
     sent = as_of_day(campaigns["sent_at"].min())
-    rows = embedding_rows(transactions, customers, sent - pd.Timedelta(days=1))
+    rows = embedding_rows(transactions, customers, sent - pd.Timedelta(days=1), snapshot_profile=snapshot_profile)
     vectors, _ = scorer.embed(rows)
     ids = rows["customer_id"].astype(str).to_numpy()
     eligible = campaigns.assign(customer_id=campaigns["customer_id"].astype(str)).drop_duplicates("customer_id")
@@ -75,12 +75,15 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--include", default=None, help="comma-separated candidates (default: all)")
     parser.add_argument("--profile-weights", default="", help="more customer2vec_profile weights to compare, e.g. 0.2,1.0")
     parser.add_argument("--audience-share", type=float, default=0.2)
+    parser.add_argument("--snapshot-profile", action="store_true", help="give past rows the profile snapshot (the synthetic bank's "
+                        "profiles are drawn once and never change, so there the snapshot is the past value too)")
+    parser.add_argument("--plot", default=None, help="write the champion's 2-D projection coloured by true persona to this PNG")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
     frames = generate_bank(n_customers=args.customers, seed=args.seed).frames()
     transactions, customers, truth = frames["transactions"], frames["customers"], frames["truth"]
-    split = EMBEDDINGS.split({RAW_TRANSACTIONS: transactions, RAW_CUSTOMERS: customers})
+    split = EMBEDDINGS.split({RAW_TRANSACTIONS: transactions, RAW_CUSTOMERS: customers}, snapshot_profile_in_training=args.snapshot_profile)
     print(f"split: {split.describe()} ({time.perf_counter() - started:.0f} s)")
     candidates = embedding_candidates(include=args.include.split(",") if args.include else None, dim=args.dim, epochs=args.epochs)
     hybrid = next((c for c in candidates if c.kind == "hybrid"), None)
@@ -100,9 +103,14 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
             vectors, _ = scorer.embed(refit_rows)
         table.loc[name, "persona_recall_at_10"] = neighbour_label_recall(vectors, personas.reindex(refit_rows["customer_id"].astype(str)).to_numpy())
         if scorer is not None:
-            for key, value in lookalike_lift(scorer, frames["campaigns"], truth, transactions, customers, args.audience_share).items():
+            for key, value in lookalike_lift(scorer, frames["campaigns"], truth, transactions, customers, args.audience_share,
+                                              snapshot_profile=args.snapshot_profile).items():
                 table.loc[name, key] = value
     labels = personas.reindex(refit_rows["customer_id"].astype(str)).to_numpy()
+    if args.plot and comparison.evaluated[comparison.champion].scorer is not None:
+        champion_vectors, _ = comparison.evaluated[comparison.champion].scorer.embed(refit_rows)
+        figure = projection_figure(champion_vectors, labels, f"{comparison.champion}: 2-D PCA by true persona ({len(refit_rows):,} customers)")
+        figure.savefig(args.plot, dpi=110, bbox_inches="tight")
     shares = pd.Series(labels).value_counts(normalize=True)
     pd.set_option("display.width", 250)
     pd.set_option("display.max_columns", 40)

@@ -19,21 +19,26 @@ from customer_intel.features.rfm import DAY, _transactions_view, as_of_day
 
 
 def exact_neighbours(vectors: np.ndarray, k: int) -> np.ndarray:
-    """Positions of each row's ``k`` nearest other rows by exact cosine similarity (itself excluded)."""
+    """Positions of each row's ``k`` nearest other rows by exact cosine similarity (itself excluded); -1 pads a row
+    with fewer than ``k`` others, and a zero vector (nothing known about the customer) has no neighbours (all -1)."""
     import faiss
 
     X = normalised(vectors)
     index = faiss.IndexFlatIP(X.shape[1])
     index.add(X)
     _, found = index.search(X, k + 1)
-    own = found == np.arange(len(X))[:, None]
-    # drop the customer itself (usually first; a tie may put it later), keep k others
-    return np.array([row[~mask][:k] for row, mask in zip(found, own)])
+    out = np.full((len(X), k), -1, dtype=np.int64)
+    for i, row in enumerate(found):  # drop the customer itself (usually first; a tie may put it later) and the padding
+        others = row[(row != i) & (row >= 0)][:k]
+        out[i, :len(others)] = others
+    out[np.linalg.norm(X, axis=1) == 0] = -1
+    return out
 
 
 def neighbour_label_recall(vectors: np.ndarray, labels, k: int = 10) -> float:
     labels = np.asarray(labels)
-    return float((labels[exact_neighbours(vectors, k)] == labels[:, None]).mean())
+    found = exact_neighbours(vectors, k)
+    return float(((labels[np.maximum(found, 0)] == labels[:, None]) & (found >= 0)).sum() / max((found >= 0).sum(), 1))
 
 
 def top_category_between(transactions: TableInput, start, end, con=None) -> pd.Series:
@@ -57,7 +62,7 @@ def neighbour_votes(neighbours: np.ndarray, target) -> np.ndarray:
     own = np.asarray(codes.codes, dtype=np.int64)
     if not len(categories):
         return np.full(len(target), None, dtype=object)
-    votes = own[neighbours]  # n x k, -1 where the neighbour has no target
+    votes = np.where(neighbours >= 0, own[np.maximum(neighbours, 0)], -1)  # n x k, -1: no neighbour, or one without a target
     n, c = len(votes), len(categories)
     flat = (np.arange(n)[:, None] * c + votes)[votes >= 0]
     tally = np.bincount(flat, minlength=n * c).reshape(n, c)

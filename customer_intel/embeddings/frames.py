@@ -12,9 +12,16 @@ days (default 90) before the last data day ``L``:
 - ``validation``: the same customers as of ``C``, with ``next_top_category``, the category each
   bought most in ``(C, C + h]``: a candidate's vectors are **inferred** for them as the nightly run
   would, and its neighbours vote on it (the champion is chosen here);
-- ``test``: rows as of ``C + h`` with the category of ``(C + h, L]``, only reported;
+- ``test``: rows as of ``C + h`` with the category of ``(C + h, C + 2h]``, only reported (the
+  shared lifecycle fits each candidate again on the validation rows' bags, as of ``C``);
 - ``refit``: rows as of ``L``: the chosen recipe is refitted on the test rows' bags (data up to
-  ``L - h``) and registered; its vectors for everyone are inferred nightly from their whole history.
+  ``C + h``, ``L - h`` by default) and registered; its vectors for everyone are inferred nightly from
+  their whole history.
+
+At the validation origin a Customer2Vec is judged on the bags it was trained on (inferred again,
+0 days old); at the test origin and in production its token vectors are ``h`` days older than
+the bags it reads. Choices are made on the first, the second only reports: the test column says
+what staleness costs.
 
 With less history than ``3h`` days the test window is dropped (``C = L - h``).
 """
@@ -68,10 +75,11 @@ def bags_from_frame(frame: pd.DataFrame, as_of=None) -> TokenBags:
                      vocabulary, day)
 
 
-def embedding_rows(transactions: TableInput, customers: TableInput | None, as_of, con=None) -> pd.DataFrame:
-    """Every customer of the feature builder as of ``as_of``, with its token bag (``{}`` without a purchase yet)."""
+def embedding_rows(transactions: TableInput, customers: TableInput | None, as_of, con=None, snapshot_profile: bool = True) -> pd.DataFrame:
+    """Every customer of the feature builder as of ``as_of``, with its token bag (``{}`` without a purchase yet);
+    ``snapshot_profile=False`` leaves a snapshot profile table (no ``valid_from``) out, as for a past as-of day."""
     with session(con) as con:
-        features = build_customer_features(transactions, customers, as_of, con=con).frame
+        features = build_customer_features(transactions, customers, as_of, con=con, snapshot_profile=snapshot_profile).frame
         bags = token_bags(transactions, as_of, con=con)
     encoded = encode_bags(bags)
     ids = features["customer_id"].astype(str)
@@ -82,8 +90,13 @@ def _with_purchases(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.loc[rows[TOKENS_COLUMN] != "{}"].reset_index(drop=True)
 
 
-def build_embedding_split(inputs: Mapping[str, pd.DataFrame], cutoff: str | None = None, horizon_days: int = 90) -> TimeSplit:
-    """The embeddings' ``TimeSplit`` (see the module docstring); no transactions: the family does not apply."""
+def build_embedding_split(inputs: Mapping[str, pd.DataFrame], cutoff: str | None = None, horizon_days: int = 90,
+                          snapshot_profile_in_training: bool = False) -> TimeSplit:
+    """The embeddings' ``TimeSplit`` (see the module docstring); no transactions: the family does not apply.
+
+    A snapshot profile table (no ``valid_from``) holds today's values, which postdate the fit,
+    validation and test days: it is left out of those rows unless ``snapshot_profile_in_training``
+    (then the profile candidates see it; with ``valid_from`` every row takes the version valid on its day)."""
     transactions, customers = inputs.get(RAW_TRANSACTIONS), inputs.get(RAW_CUSTOMERS)
     if transactions is None or not len(transactions):
         raise FamilyNotApplicable("no transactions: a Customer2Vec embedding learns from each customer's purchases")
@@ -99,13 +112,14 @@ def build_embedding_split(inputs: Mapping[str, pd.DataFrame], cutoff: str | None
                                   f"before it and the {horizon_days}-day window after it inside the data")
     with_test = with_test or (cutoff is not None and day + 2 * h <= last)
     with session() as con:
-        fit = _with_purchases(embedding_rows(transactions, customers, day, con=con))
+        past = {"con": con, "snapshot_profile": snapshot_profile_in_training}
+        fit = _with_purchases(embedding_rows(transactions, customers, day, **past))
         validation = fit.assign(**{TARGET: fit["customer_id"].astype(str).map(top_category_between(transactions, day, day + h, con=con))})
         parts = {FIT: fit, VALIDATION: validation}
         cutoffs, horizons = {FIT: day, VALIDATION: day}, {FIT: 0, VALIDATION: horizon_days}
         if with_test:
             test_day = day + h
-            rows = _with_purchases(embedding_rows(transactions, customers, test_day, con=con))
+            rows = _with_purchases(embedding_rows(transactions, customers, test_day, **past))
             parts[TEST] = rows.assign(**{TARGET: rows["customer_id"].astype(str).map(top_category_between(transactions, test_day, test_day + h, con=con))})
             cutoffs[TEST], horizons[TEST] = test_day, horizon_days
         refit_day = max(last, day + (2 if with_test else 1) * h)

@@ -72,6 +72,8 @@ def seed_customers(query: SeedQuery, campaigns: pd.DataFrame | None = None, scor
             raise LookalikeInputError(f"campaign {query.campaign!r} has no treated customer who converted: no best responders to seed")
         if "revenue" in best.columns and best["revenue"].notna().any():
             best = best.sort_values(["revenue", "customer_id"], ascending=[False, True])
+        else:  # no revenue: a stable order, whatever the file's
+            best = best.sort_values("customer_id")
         return list(dict.fromkeys(best["customer_id"].astype(str)))[:query.seed_size]
     if scored is None or "segment_name" not in scored.columns or scored["segment_name"].isna().all():
         raise LookalikeInputError(f"seed segment {query.segment!r}: the day's scored_customers has no segments (no segmentation champion)")

@@ -31,6 +31,16 @@ def unit_rows(X: np.ndarray) -> np.ndarray:
     return np.divide(X, norm, out=np.zeros_like(X), where=norm > 0)
 
 
+def token_shares(bags, tokens: tuple[str, ...]) -> np.ndarray:
+    """Per customer, each of ``tokens``' share of the customer's occurrences of them (zeros without any)."""
+    bags = bags.restricted(tuple(tokens)) if bags.vocabulary != tuple(tokens) else bags
+    out = np.zeros((len(bags), len(tokens)), dtype=np.float32)
+    rows = np.repeat(np.arange(len(bags)), np.diff(bags.indptr))
+    out[rows, bags.tokens] = bags.counts
+    total = out.sum(axis=1, keepdims=True)
+    return np.divide(out, total, out=np.zeros_like(out), where=total > 0)
+
+
 @dataclass
 class FeatureBlock:
     """Standardised feature columns (means and standard deviations of the training customers)."""
@@ -55,8 +65,8 @@ class FeatureBlock:
 
 @dataclass
 class EmbeddingScorer:
-    """Vectors for every customer: ``model`` (Customer2Vec, or None) with weight ``sequence_weight`` and
-    ``features`` (or None) with weight ``feature_weight``; ``index``: the FAISS index over the
+    """Vectors for every customer: ``model`` (Customer2Vec, or None) with weight ``sequence_weight``,
+    ``features`` (or None) with weight ``feature_weight`` and/or the ``share_tokens`` block; ``index``: the FAISS index over the
     training customers' vectors (serialised), for ``similar_customers`` without a daily table."""
 
     candidate: str
@@ -70,6 +80,8 @@ class EmbeddingScorer:
     index_ids: np.ndarray | None = None
     index_kind: str | None = None
     index_recall_at_10: float | None = None
+    index_search_parameter: int | None = None
+    share_tokens: tuple[str, ...] | None = None  # a token-share block: each token's share of these tokens in the bag
     extra: dict = field(default_factory=dict)
 
     @property
@@ -82,18 +94,21 @@ class EmbeddingScorer:
 
     @property
     def dim(self) -> int:
-        return (self.model.config.dim if self.model is not None else 0) + (len(self.features.columns) if self.features is not None else 0)
+        return ((self.model.config.dim if self.model is not None else 0) + (len(self.features.columns) if self.features is not None else 0)
+                + len(self.share_tokens or ()))
 
     def embed(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(L2-normalised vectors, token counts) of ``frame``'s rows, in order."""
         blocks = []
-        bags = bags_from_frame(frame) if self.model is not None or TOKENS_COLUMN in frame.columns else None
+        bags = bags_from_frame(frame) if self.model is not None or self.share_tokens or TOKENS_COLUMN in frame.columns else None
         if self.model is not None:
             blocks.append(self.sequence_weight * unit_rows(self.model.infer(bags)))
         if self.features is not None:
             blocks.append(self.feature_weight * unit_rows(self.features.transform(frame)))
+        if self.share_tokens:
+            blocks.append(unit_rows(token_shares(bags if bags is not None else bags_from_frame(frame), self.share_tokens)))
         if not blocks:
-            raise ValueError(f"{self.candidate}: an embedding needs a sequence model or a feature block")
+            raise ValueError(f"{self.candidate}: an embedding needs a sequence model, a feature block or token shares")
         n_tokens = bags.sizes() if bags is not None else np.zeros(len(frame), dtype=np.int64)
         return unit_rows(np.hstack(blocks).astype(np.float32)), n_tokens
 
@@ -101,16 +116,36 @@ class EmbeddingScorer:
         vectors, n_tokens = self.embed(features)
         return pd.DataFrame({"vector": list(vectors), "tokens": n_tokens}, index=features.index)
 
+    def __getstate__(self):  # the deserialised index is a cache: the bytes travel, not the FAISS object
+        state = dict(self.__dict__)
+        state.pop("_index_cache", None)
+        return state
+
     def index(self):
-        """The ``VectorIndex`` over the training customers (None when none was stored)."""
+        """The ``VectorIndex`` over the training customers (None when none was stored); deserialised once per process."""
         if self.index_bytes is None:
             return None
-        import faiss
+        cached = self.__dict__.get("_index_cache")
+        if cached is None:
+            import faiss
 
-        from customer_intel.embeddings.index import VectorIndex
+            from customer_intel.embeddings.index import VectorIndex
 
-        index = faiss.deserialize_index(np.frombuffer(self.index_bytes, dtype=np.uint8))
-        return VectorIndex(index, np.asarray(self.index_ids), self.index_kind or "flat", float(self.index_recall_at_10 or 1.0))
+            index = faiss.deserialize_index(np.frombuffer(self.index_bytes, dtype=np.uint8))
+            cached = VectorIndex(index, np.asarray(self.index_ids), self.index_kind or "flat", float(self.index_recall_at_10 or 1.0),
+                                 self.index_search_parameter)
+            self.__dict__["_index_cache"] = cached
+        return cached
+
+    def similar_customers(self, customer_id, k: int = 10) -> list[tuple[str, float]]:
+        """The ``k`` training customers most similar to ``customer_id`` (one of them), by the stored index."""
+        from customer_intel.embeddings.index import similar_customers
+
+        index = self.index()
+        if index is None:
+            raise ValueError(f"{self.candidate}: this scorer was registered without an index")
+        position = int(index.positions([str(customer_id)])[0])
+        return similar_customers(index, np.atleast_2d(index.index.reconstruct(position)), str(customer_id), k, position_in_vectors=0)
 
     def with_index(self, vectors: np.ndarray, ids) -> EmbeddingScorer:
         """This scorer with the index over ``vectors`` (rows of ``ids``) stored in it."""
@@ -122,4 +157,5 @@ class EmbeddingScorer:
 
         built = build_index(vectors, ids)
         return dataclasses.replace(self, index_bytes=faiss.serialize_index(built.index).tobytes(), index_ids=np.asarray(built.ids),
-                                   index_kind=built.kind, index_recall_at_10=built.recall_at_10)
+                                   index_kind=built.kind, index_recall_at_10=built.recall_at_10,
+                                   index_search_parameter=built.search_parameter)

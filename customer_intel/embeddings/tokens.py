@@ -50,8 +50,8 @@ class TokenBags:
         mapping = np.array([index.get(t, -1) for t in self.vocabulary], dtype=np.int64)
         new = mapping[self.tokens]
         keep = new >= 0
-        lengths = np.add.reduceat(keep.astype(np.int64), self.indptr[:-1]) if len(self.tokens) else np.zeros(len(self), np.int64)
-        lengths = np.where(np.diff(self.indptr) > 0, lengths, 0)
+        owner = np.repeat(np.arange(len(self)), np.diff(self.indptr))
+        lengths = np.bincount(owner[keep], minlength=len(self)).astype(np.int64)
         return TokenBags(self.customer_ids, np.r_[0, np.cumsum(lengths)], new[keep], self.counts[keep], tuple(vocabulary), self.as_of)
 
 

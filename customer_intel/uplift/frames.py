@@ -57,14 +57,42 @@ def offer_slug(offer: str) -> str:
 
 
 def normalise_campaigns(campaigns: pd.DataFrame, control_arm: str = CONTROL) -> pd.DataFrame:
-    """customer_id, campaign_id, offer, treated, sent_at, converted, revenue from either assignment form.
-
-    With an ``arm`` column, a row is treated unless its arm is ``control_arm`` and its offer is the
-    arm; with ``treated`` only, the offer of a treated row is its campaign id. Control rows have the
-    offer ``control``. Raises ``UpliftInputError`` when no row is control or none treated.
+    """customer_id, campaign_id, offer, treated, sent_at, converted, revenue from either assignment form
+    (``campaign_assignments``), checked for what uplift needs: a control label among the arms, one
+    assignment per customer and campaign, both groups with both outcomes (``normalise_check``) and
+    offers with distinct column names. Raises ``UpliftInputError`` otherwise.
     """
     if campaigns is None or not len(campaigns):
         raise UpliftInputError(f"{RAW_CAMPAIGNS} has no rows: uplift needs a past campaign with a control group")
+    if "arm" in campaigns.columns and campaigns["arm"].notna().any():
+        labels = sorted(campaigns["arm"].dropna().astype(str).unique())
+        if control_arm not in labels:
+            raise UpliftInputError(f"{RAW_CAMPAIGNS}: column 'arm' has no row with the control label {control_arm!r} "
+                                   f"(labels: {', '.join(labels[:10])}); set control_arm to the label of the untreated group")
+    out = campaign_assignments(campaigns, control_arm)
+    repeated = out.duplicated(["customer_id", "campaign_id"], keep=False)
+    if repeated.any():
+        rows = out.loc[repeated, ["customer_id", "campaign_id"]].drop_duplicates().head(3)
+        raise UpliftInputError(f"{RAW_CAMPAIGNS}: {int(repeated.sum()):,} rows repeat a (customer_id, campaign_id) pair, e.g. "
+                               + "; ".join(f"{r.customer_id} in {r.campaign_id}" for r in rows.itertuples())
+                               + ": a customer is assigned once per campaign")
+    normalise_check(out)
+    slugs = pd.Series(offers(out)).map(offer_slug)
+    if slugs.duplicated().any():
+        clash = sorted(pd.Series(offers(out))[slugs.duplicated(keep=False)])
+        raise UpliftInputError(f"{RAW_CAMPAIGNS}: offers {', '.join(clash)} share the column name uplift_for_{slugs[slugs.duplicated()].iloc[0]}; "
+                               "rename one arm")
+    return out
+
+
+def campaign_assignments(campaigns: pd.DataFrame, control_arm: str = CONTROL) -> pd.DataFrame:
+    """customer_id, campaign_id, offer, treated, sent_at, converted, revenue from either assignment form, with no
+    uplift requirement (a campaign without a control group, or without conversions yet, is read as it is).
+
+    With an ``arm`` column, a row is treated unless its arm is ``control_arm`` and its offer is the
+    arm; with ``treated`` only, the offer of a treated row is its campaign id. Control rows have the
+    offer ``control``. Raises ``UpliftInputError`` only for a row with neither an arm nor a flag.
+    """
     frame = campaigns.copy()
     has_arm = frame["arm"].notna().to_numpy() if "arm" in frame.columns else np.zeros(len(frame), dtype=bool)
     flag = pd.to_numeric(frame["treated"], errors="coerce") if "treated" in frame.columns else pd.Series(np.nan, index=frame.index)
@@ -73,11 +101,6 @@ def normalise_campaigns(campaigns: pd.DataFrame, control_arm: str = CONTROL) -> 
         raise UpliftInputError(f"{RAW_CAMPAIGNS}: {int(neither.sum()):,} rows have neither an arm nor a treated flag (e.g. customers "
                                f"{', '.join(frame.loc[neither, 'customer_id'].astype(str).head(3))})")
     arm = frame["arm"].astype("string") if "arm" in frame.columns else pd.Series(pd.NA, index=frame.index, dtype="string")
-    if has_arm.any():
-        labels = sorted(arm[has_arm].unique())
-        if control_arm not in labels:
-            raise UpliftInputError(f"{RAW_CAMPAIGNS}: column 'arm' has no row with the control label {control_arm!r} "
-                                   f"(labels: {', '.join(labels[:10])}); set control_arm to the label of the untreated group")
     # a row with an arm is treated unless it is the control arm (its offer: the arm); a row with the 0/1 flag only keeps
     # the flag (its offer: the campaign id)
     treated = np.where(has_arm, (arm != control_arm).fillna(False).to_numpy(dtype=bool), flag.fillna(0).to_numpy() == 1)
@@ -93,18 +116,6 @@ def normalise_campaigns(campaigns: pd.DataFrame, control_arm: str = CONTROL) -> 
         "revenue": pd.to_numeric(frame["revenue"], errors="coerce").to_numpy(dtype=float) if "revenue" in frame.columns else np.nan,
     })
     out["sent_at"] = pd.to_datetime(out["sent_at"], utc=True)
-    repeated = out.duplicated(["customer_id", "campaign_id"], keep=False)
-    if repeated.any():
-        rows = out.loc[repeated, ["customer_id", "campaign_id"]].drop_duplicates().head(3)
-        raise UpliftInputError(f"{RAW_CAMPAIGNS}: {int(repeated.sum()):,} rows repeat a (customer_id, campaign_id) pair, e.g. "
-                               + "; ".join(f"{r.customer_id} in {r.campaign_id}" for r in rows.itertuples())
-                               + ": a customer is assigned once per campaign")
-    normalise_check(out)
-    slugs = pd.Series(offers(out)).map(offer_slug)
-    if slugs.duplicated().any():
-        clash = sorted(pd.Series(offers(out))[slugs.duplicated(keep=False)])
-        raise UpliftInputError(f"{RAW_CAMPAIGNS}: offers {', '.join(clash)} share the column name uplift_for_{slugs[slugs.duplicated()].iloc[0]}; "
-                               "rename one arm")
     return out
 
 

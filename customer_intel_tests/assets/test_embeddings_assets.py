@@ -72,3 +72,31 @@ def test_the_nightly_vectors_and_a_lookalike_list_that_excludes_its_seeds(traine
     assert not set(audience["customer_id"]) & set(SEEDS) and set(audience["closest_seed"]) <= set(SEEDS)
     assert audience["rank"].tolist() == list(range(1, 26)) and audience["similarity"].is_monotonic_decreasing
     assert audience["customer_id"].is_unique and (audience["seed_query"] == "3 listed customers").all()
+
+
+def test_by_default_the_latest_campaign_sent_by_the_day_with_converters_seeds_the_list():
+    from customer_intel.assets.embeddings import LookalikeConfig, _campaigns_until, _query
+
+    raw = pd.DataFrame({"customer_id": ["A", "B", "C", "D"], "campaign_id": ["old", "old", "new", "later"],
+                        "arm": ["email", "email", "sms", "push"], "converted": [1, 0, 0, 1], "revenue": [5.0, 0.0, 0.0, 9.0],
+                        "sent_at": pd.to_datetime(["2026-01-01", "2026-01-01", "2026-06-01", "2026-07-15"], utc=True)})
+    # no control group and no conversion yet in 'new': read as it is (uplift's checks are not the lookalike's)
+    sent = _campaigns_until(raw, "2026-06-30", "control")
+    assert set(sent["campaign_id"]) == {"old", "new"}  # 'later' is after the partition day: a backfill never sees it
+    assert _query(LookalikeConfig(), sent).campaign == "old"  # 'new' has no treated converter yet
+    assert _query(LookalikeConfig(), sent.loc[sent["campaign_id"] == "new"]) is None  # nothing to seed from: an empty list
+    assert _query(LookalikeConfig(seed_ids=["A"]), sent).ids == ("A",)
+
+
+def test_the_nightly_default_lookalike_seeds_from_the_campaigns_best_responders(trained, small_frames):
+    _, raw_dir, root = trained
+    result = materialize_graph(raw_dir, root / "warehouse", groups=("ingest", "features", "scoring"))
+    assert result.success, step_failures(result)
+    audience = pd.read_parquet(root / "warehouse" / "lookalike_audience" / f"date={SMALL_END_DATE}")
+    campaigns = small_frames["campaigns"]
+    responders = set(campaigns.loc[(campaigns["treated"] == 1) & (campaigns["converted"] == 1), "customer_id"].astype(str))
+    vectors = pd.read_parquet(published(root / "warehouse" / "customer_embeddings" / f"date={SMALL_END_DATE}"))
+    with_vector = set(vectors.loc[[np.linalg.norm(v) > 0 for v in vectors["embedding_vector"]], "customer_id"].astype(str))
+    assert len(audience) == min(1000, len(with_vector - responders))  # everyone else with a vector, ranked
+    assert not set(audience["customer_id"]) & responders and set(audience["closest_seed"]) <= responders
+    assert audience["seed_query"].iloc[0].startswith("campaign CAMP-2026-05-REACTIVATE best responders")

@@ -8,6 +8,7 @@ import pytest
 from customer_intel.embeddings.candidates import embedding_candidates
 from customer_intel.embeddings.family import EMBEDDINGS, embedding_metrics, embedding_row_loss, embedding_score_frame
 from customer_intel.embeddings.frames import TARGET, EmbeddingSplitError, bags_from_frame, embedding_rows, encode_bags
+from customer_intel.embeddings.index import similar_customers
 from customer_intel.embeddings.tokens import token_bags
 from customer_intel.modeling import Prediction
 from customer_intel.modeling.family import FamilyNotApplicable
@@ -65,7 +66,8 @@ def test_no_transactions_skips_the_family_and_short_history_says_why(inputs):
 
 
 def _split_with(target: list[str]) -> TimeSplit:
-    rows = pd.DataFrame({"customer_id": [f"C{i}" for i in range(len(target))], TARGET: target})
+    rows = pd.DataFrame({"customer_id": [f"C{i}" for i in range(len(target))], TARGET: target,
+                         "tokens": ['{"cat=fuel":3,"cat=travel":1}'] * len(target)})  # everyone's past favourite: fuel
     return TimeSplit("2026-01-01", 90, {FIT: rows.drop(columns=TARGET), VALIDATION: rows}, {FIT: "2026-01-01"}, {FIT: 0})
 
 
@@ -77,28 +79,49 @@ def test_neighbours_that_buy_alike_beat_popularity_and_random_vectors_do_not():
     good = embedding_metrics(split, Prediction(grouped.astype(np.float32)))
     assert good["next_category_accuracy"] == 1.0 and good["popularity_accuracy"] == pytest.approx(60 / 90)
     assert good["customers_buying_next"] == 90 and good["lift_over_popularity"] == pytest.approx(1 - 60 / 90)
+    assert good["own_history_accuracy"] == pytest.approx(60 / 90)
     noise = embedding_metrics(split, Prediction(rng.normal(size=(100, 8)).astype(np.float32)))
     assert noise["next_category_accuracy"] < 0.8
     loss = embedding_row_loss(split, Prediction(grouped.astype(np.float32)))
     assert len(loss) == 90 and loss.mean() == -good["next_category_accuracy"]
 
 
+def test_a_snapshot_profile_stays_out_of_past_rows_unless_asked(inputs):
+    from customer_intel.embeddings.candidates import feature_set_columns
+    from customer_intel.modeling.candidate import CandidateSkipped
+
+    split = EMBEDDINGS.split(inputs)  # raw_customers here is a snapshot (no valid_from): today's values
+    assert feature_set_columns(split.fit, "profile") == [] and feature_set_columns(split.test, "profile") == []
+    assert feature_set_columns(split.parts[REFIT], "profile")  # at the last day the snapshot is the day's value
+    hybrid = embedding_candidates(include=["customer2vec_profile"], dim=4, epochs=1)[-1]
+    with pytest.raises(CandidateSkipped, match="no profile columns"):
+        hybrid.fit(split.origin(VALIDATION))
+    asked = EMBEDDINGS.split(inputs, snapshot_profile_in_training=True)
+    assert feature_set_columns(asked.fit, "profile") == ["Avg_Credit_Limit", "Total_Credit_Cards", "Total_visits_bank",
+                                                         "Total_visits_online", "Total_calls_made"]
+
+
 def test_scorers_give_unit_vectors_zero_without_history_and_keep_their_index_through_pickling(inputs):
-    split = EMBEDDINGS.split(inputs)
+    split = EMBEDDINGS.split(inputs, snapshot_profile_in_training=True)
     candidates = {c.name: c for c in embedding_candidates(include=["all_features", "customer2vec_profile"], dim=8, epochs=2)}
     fitted = candidates["customer2vec_profile"].fit(split.origin(VALIDATION))
     scorer = cloudpickle.loads(cloudpickle.dumps(fitted.to_scorer()))
     rows = split.validation.head(50).copy()
     rows.loc[rows.index[:3], "tokens"] = "{}"
+    rows.loc[rows.index[-1], "tokens"] = None  # a trailing empty bag too
     scores = scorer.score(rows)
     norms = np.linalg.norm(np.vstack(scores["vector"]), axis=1)
-    assert np.allclose(norms, 1.0, atol=1e-5) and (scores["tokens"].iloc[:3] == 0).all() and (scores["tokens"].iloc[3:] > 0).all()
+    assert np.allclose(norms, 1.0, atol=1e-5) and (scores["tokens"].iloc[[0, 1, 2, -1]] == 0).all() and (scores["tokens"].iloc[3:-1] > 0).all()
     sequence_only = np.vstack(scores["vector"])[:3, :8]
     assert np.allclose(sequence_only, 0.0)  # no token: the sequence block is zero, the profile block still places the customer
     index = scorer.index()
     assert index.kind == "flat" and len(index.ids) == len(split.fit)
     _, found = index.search(fitted.fit_vectors[:5], 1)
     assert found[:, 0].tolist() == [0, 1, 2, 3, 4]
+    first = str(split.fit["customer_id"].iloc[0])
+    similar = scorer.similar_customers(first, k=5)  # what the API will ask, from the registered model alone
+    assert len(similar) == 5 and first not in [c for c, _ in similar]
+    assert [c for c, _ in similar] == [c for c, _ in similar_customers(index, fitted.fit_vectors, first, k=5)]
     features_only = candidates["all_features"].fit(split.origin(VALIDATION)).to_scorer()
     assert features_only.model is None and features_only.dim == len(features_only.features.columns)
 
