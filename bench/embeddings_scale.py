@@ -80,6 +80,7 @@ def main(argv=None) -> None:
     parser.add_argument("--from-bank", type=int, default=None, help="use the product's vectors from a synthetic bank of this many customers")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-hnsw", action="store_true", help="leave out the HNSW row (its build takes minutes at 1M)")
+    parser.add_argument("--vectors", default=None, help="an .npy file of vectors: reuse it (and with --from-bank, write it first if missing)")
     args = parser.parse_args(argv)
 
     import faiss
@@ -88,9 +89,14 @@ def main(argv=None) -> None:
     from customer_intel.embeddings.index import build_index, normalised, recall_at_k
 
     threads = faiss.omp_get_max_threads()
-    if args.from_bank:
+    if args.vectors and Path(args.vectors).is_file():
+        vectors = np.load(args.vectors)
+        source = f"{len(vectors):,} vectors from {args.vectors}"
+    elif args.from_bank:
         vectors, seconds = _timed(lambda: bank_vectors(args.from_bank, args.dim))
         source = f"Customer2Vec vectors of a {args.from_bank:,}-customer synthetic bank ({seconds:.0f} s to make)"
+        if args.vectors:
+            np.save(args.vectors, vectors)
     else:
         vectors = mixture(args.customers, args.dim, args.seed)
         source = f"a {args.dim}-dim Gaussian mixture of {args.customers:,} vectors"
