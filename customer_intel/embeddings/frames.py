@@ -127,6 +127,11 @@ def build_embedding_split(inputs: Mapping[str, pd.DataFrame], cutoff: str | None
         cutoffs[REFIT], horizons[REFIT] = refit_day, horizon_days
     if len(fit) < 50:
         raise EmbeddingSplitError(f"{len(fit)} customers with a purchase by {day.date()}: too few to learn neighbours from")
+    categories = validation[TARGET].dropna().unique()
+    if len(categories) < 2:
+        raise FamilyNotApplicable(f"the transactions name {len(categories)} purchase category after {day.date()} "
+                                  f"({', '.join(map(str, categories)) or 'none'}): there is nothing for neighbours to predict, "
+                                  "so embeddings are not trained on this data")
     if validation[TARGET].notna().sum() < 20:
         raise EmbeddingSplitError(f"only {int(validation[TARGET].notna().sum())} customers buy in the {horizon_days} days after "
                                   f"{day.date()}: too few to judge whose neighbours predict what they buy next")

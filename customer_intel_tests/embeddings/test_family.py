@@ -60,6 +60,8 @@ def test_no_transactions_skips_the_family_and_short_history_says_why(inputs):
     with pytest.raises(FamilyNotApplicable, match="no transactions"):
         EMBEDDINGS.split({RAW_TRANSACTIONS: inputs[RAW_TRANSACTIONS].iloc[:0], RAW_CUSTOMERS: inputs[RAW_CUSTOMERS]})
     tx = inputs[RAW_TRANSACTIONS]
+    with pytest.raises(FamilyNotApplicable, match="name 1 purchase category after .* nothing for neighbours to predict"):
+        EMBEDDINGS.split({RAW_TRANSACTIONS: tx.assign(category="all")})
     short = tx.loc[tx["ts"] >= tx["ts"].max() - pd.Timedelta(days=100)]
     with pytest.raises(EmbeddingSplitError, match="needs 30 days before it and the 90-day window after it"):
         EMBEDDINGS.split({RAW_TRANSACTIONS: short})
