@@ -110,6 +110,17 @@ def materialize_graph(raw_dir: Path, warehouse: Path, partition: str | None = SM
     )
 
 
+@contextlib.contextmanager
+def trained_family(frames: dict[str, pd.DataFrame], root: Path, family: str, run_config=None):
+    """Train one family (its group and ingest) on ``frames`` under ``root``; yields (result, raw_dir, root) with
+    MLflow's fluent API pointed at that run's store."""
+    raw_dir = write_raw(frames, root / "raw", fmt="parquet")
+    result = materialize_graph(raw_dir, root / "warehouse", partition=None, groups=("ingest", family), run_config=run_config)
+    assert result.success, step_failures(result)
+    with mlflow_pointed_at(f"sqlite:///{root / 'mlflow' / 'mlflow.db'}"):
+        yield result, raw_dir, root
+
+
 def good_pipeline(frames: dict[str, pd.DataFrame], root: Path, fmt: str):
     """Write the raw tables as ``fmt`` under ``root`` and materialise the graph: (result, raw_dir, warehouse)."""
     raw_dir = write_raw(frames, root / "raw", fmt=fmt)

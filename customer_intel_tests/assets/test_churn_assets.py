@@ -5,21 +5,22 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from customer_intel_tests.conftest import SMALL_END_DATE, materialize_graph, mlflow_pointed_at, published, step_failures, write_raw
+from customer_intel_tests.conftest import (
+    SMALL_END_DATE,
+    materialize_graph,
+    published,
+    step_failures,
+    trained_family,
+)
 
 pytestmark = pytest.mark.e2e
-TRAIN = ("ingest", "churn")
 CANDIDATES = {"recency", "one_minus_p_alive", "bgnbd", "logistic", "stacked", "lightgbm"}
 
 
 @pytest.fixture(scope="module")
 def trained(small_frames, tmp_path_factory):
-    root = tmp_path_factory.mktemp("churn")
-    raw_dir = write_raw(small_frames, root / "raw", fmt="parquet")
-    result = materialize_graph(raw_dir, root / "warehouse", partition=None, groups=TRAIN)
-    assert result.success, step_failures(result)
-    with mlflow_pointed_at(f"sqlite:///{root / 'mlflow' / 'mlflow.db'}"):
-        yield result, raw_dir, root
+    with trained_family(small_frames, tmp_path_factory.mktemp("churn"), "churn") as trained_run:
+        yield trained_run
 
 
 def test_every_candidate_is_judged_on_validation_reported_on_test_and_tracked(trained):

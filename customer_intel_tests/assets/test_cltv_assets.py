@@ -12,11 +12,10 @@ from customer_intel.modeling import TimeSplit
 from customer_intel_tests.conftest import (
     SMALL_END_DATE,
     materialize_graph,
-    mlflow_pointed_at,
     model_registry_at,
     published,
     step_failures,
-    write_raw,
+    trained_family,
 )
 
 pytestmark = pytest.mark.e2e
@@ -25,12 +24,8 @@ TRAIN = ("ingest", "cltv")
 
 @pytest.fixture(scope="module")
 def trained(small_frames, tmp_path_factory):
-    root = tmp_path_factory.mktemp("cltv")
-    raw_dir = write_raw(small_frames, root / "raw", fmt="parquet")
-    result = materialize_graph(raw_dir, root / "warehouse", partition=None, groups=TRAIN)
-    assert result.success, step_failures(result)
-    with mlflow_pointed_at(f"sqlite:///{root / 'mlflow' / 'mlflow.db'}"):
-        yield result, raw_dir, root
+    with trained_family(small_frames, tmp_path_factory.mktemp("cltv"), "cltv") as trained_run:
+        yield trained_run
 
 
 def test_every_candidate_has_an_mlflow_run_with_metrics_and_a_model(trained):

@@ -10,11 +10,10 @@ from customer_intel.embeddings.lookalike import AUDIENCE_COLUMNS
 from customer_intel_tests.conftest import (
     SMALL_END_DATE,
     materialize_graph,
-    mlflow_pointed_at,
     model_registry_at,
     published,
     step_failures,
-    write_raw,
+    trained_family,
 )
 
 pytestmark = pytest.mark.e2e
@@ -25,12 +24,8 @@ LOOKALIKE = {"ops": {"lookalike_audience": {"config": {"seed_ids": SEEDS, "k": 2
 
 @pytest.fixture(scope="module")
 def trained(small_frames, tmp_path_factory):
-    root = tmp_path_factory.mktemp("embeddings")
-    raw_dir = write_raw(small_frames, root / "raw", fmt="parquet")
-    result = materialize_graph(raw_dir, root / "warehouse", partition=None, groups=("ingest", "embeddings"), run_config=TRAIN_CONFIG)
-    assert result.success, step_failures(result)
-    with mlflow_pointed_at(f"sqlite:///{root / 'mlflow' / 'mlflow.db'}"):
-        yield result, raw_dir, root
+    with trained_family(small_frames, tmp_path_factory.mktemp("embeddings"), "embeddings", TRAIN_CONFIG) as trained_run:
+        yield trained_run
 
 
 def test_candidates_are_judged_on_next_period_categories_and_the_champion_carries_its_index(trained):

@@ -5,21 +5,22 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from customer_intel_tests.conftest import SMALL_END_DATE, materialize_graph, mlflow_pointed_at, published, step_failures, write_raw
+from customer_intel_tests.conftest import (
+    SMALL_END_DATE,
+    materialize_graph,
+    published,
+    step_failures,
+    trained_family,
+)
 
 pytestmark = pytest.mark.e2e
-TRAIN = ("ingest", "segmentation")
 METHODS = {"kmeans", "gmm", "som", "spectral", "hdbscan", "dec", "clustergan"}
 
 
 @pytest.fixture(scope="module")
 def trained(small_frames, tmp_path_factory):
-    root = tmp_path_factory.mktemp("segmentation")
-    raw_dir = write_raw(small_frames, root / "raw", fmt="parquet")
-    result = materialize_graph(raw_dir, root / "warehouse", partition=None, groups=TRAIN)
-    assert result.success, step_failures(result)
-    with mlflow_pointed_at(f"sqlite:///{root / 'mlflow' / 'mlflow.db'}"):
-        yield result, raw_dir, root
+    with trained_family(small_frames, tmp_path_factory.mktemp("segmentation"), "segmentation") as trained_run:
+        yield trained_run
 
 
 def test_every_method_is_compared_in_one_input_space_and_tracked(trained):

@@ -7,7 +7,14 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from customer_intel.planner.plan import TARGET_COLUMNS
-from customer_intel_tests.conftest import SMALL_END_DATE, materialize_graph, mlflow_pointed_at, published, step_failures, write_raw
+from customer_intel_tests.conftest import (
+    SMALL_END_DATE,
+    materialize_graph,
+    published,
+    step_failures,
+    trained_family,
+    write_raw,
+)
 
 pytestmark = pytest.mark.e2e
 # 600 customers are too few for a Qini above the random band: the wiring, not the model, is under test here
@@ -18,12 +25,8 @@ PLAN_CONFIG = {"ops": {"campaign_targets": {"config": {"value_source": "fixed", 
 
 @pytest.fixture(scope="module")
 def trained(small_frames, tmp_path_factory):
-    root = tmp_path_factory.mktemp("uplift")
-    raw_dir = write_raw(small_frames, root / "raw", fmt="parquet")
-    result = materialize_graph(raw_dir, root / "warehouse", partition=None, groups=("ingest", "uplift"), run_config=TRAIN_CONFIG)
-    assert result.success, step_failures(result)
-    with mlflow_pointed_at(f"sqlite:///{root / 'mlflow' / 'mlflow.db'}"):
-        yield result, raw_dir, root
+    with trained_family(small_frames, tmp_path_factory.mktemp("uplift"), "uplift", TRAIN_CONFIG) as trained_run:
+        yield trained_run
 
 
 def test_every_learner_is_chosen_on_cross_validated_qini_reported_on_held_out_customers_and_tracked(trained):
