@@ -97,10 +97,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     refit_rows = split.parts[REFIT]
     for name, fitted in comparison.evaluated.items():
         scorer = fitted.scorer
-        if scorer is None:
-            vectors = np.random.default_rng(0).standard_normal((len(refit_rows), 32)).astype(np.float32)
-        else:
-            vectors, _ = scorer.embed(refit_rows)
+        vectors = fitted.predict(refit_rows).values
         table.loc[name, "persona_recall_at_10"] = neighbour_label_recall(vectors, personas.reindex(refit_rows["customer_id"].astype(str)).to_numpy())
         if scorer is not None:
             for key, value in lookalike_lift(scorer, frames["campaigns"], truth, transactions, customers, args.audience_share,

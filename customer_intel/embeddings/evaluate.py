@@ -70,13 +70,19 @@ def neighbour_votes(neighbours: np.ndarray, target) -> np.ndarray:
     return np.where(winner >= 0, categories[np.maximum(winner, 0)], None).astype(object)
 
 
-def next_top_category_accuracy(vectors: np.ndarray, customer_ids, next_top: pd.Series, k: int = 10) -> dict[str, float]:
-    """Accuracy of the neighbours' majority next-period top category, and of the popularity baseline, on the customers
-    with a next-period purchase (neighbours without one do not vote)."""
-    ids = pd.Index(np.asarray(customer_ids).astype(str))
-    target = next_top.reindex(ids).to_numpy(dtype=object)
+def vote_accuracy(votes: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    """On the rows with a target: the share the votes get right, the share the most common target gets right
+    (popularity; ties alphabetical) and how many rows that is (NaN shares without any)."""
     known = pd.notna(target)
-    votes = neighbour_votes(exact_neighbours(vectors, k), target)
+    if not known.any():
+        return {"neighbours": float("nan"), "popularity": float("nan"), "customers": 0}
     popular = pd.Series(target[known]).mode().sort_values().iloc[0]
     return {"neighbours": float((votes[known] == target[known]).mean()), "popularity": float((target[known] == popular).mean()),
             "customers": int(known.sum())}
+
+
+def next_top_category_accuracy(vectors: np.ndarray, customer_ids, next_top: pd.Series, k: int = 10) -> dict[str, float]:
+    """Accuracy of the neighbours' majority next-period top category, and of the popularity baseline, on the customers
+    with a next-period purchase (neighbours without one do not vote)."""
+    target = next_top.reindex(pd.Index(np.asarray(customer_ids).astype(str))).to_numpy(dtype=object)
+    return vote_accuracy(neighbour_votes(exact_neighbours(vectors, k), target), target)

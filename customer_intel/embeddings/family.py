@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from customer_intel.embeddings.candidates import embedding_candidates
-from customer_intel.embeddings.evaluate import exact_neighbours, neighbour_votes
-from customer_intel.embeddings.frames import TARGET, TOKENS_COLUMN, build_embedding_split, encode_bags
+from customer_intel.embeddings.evaluate import exact_neighbours, neighbour_votes, vote_accuracy
+from customer_intel.embeddings.frames import TARGET, TOKENS_COLUMN, build_embedding_split, with_bags
 from customer_intel.embeddings.scorer import SCORE_COLUMNS
 from customer_intel.embeddings.tokens import token_bags
 from customer_intel.modeling import Comparison, ModelFamily, Prediction, TimeSplit
@@ -88,13 +88,12 @@ def embedding_metrics(split: TimeSplit, prediction: Prediction) -> dict[str, flo
     """Next-period top category from the neighbours vs popularity, on customers who buy in the window; and, for
     scale, the customer's own most-bought category so far (not a neighbour method: a bar no lookalike can use)."""
     known, votes, target = _hits(split, prediction)
-    accuracy = float((votes[known] == target[known]).mean()) if known.any() else float("nan")
-    popular = pd.Series(target[known]).mode().sort_values().iloc[0] if known.any() else None
-    popularity = float((target[known] == popular).mean()) if known.any() else float("nan")
-    return {"next_category_accuracy": accuracy, "popularity_accuracy": popularity, "lift_over_popularity": accuracy - popularity,
+    scores = vote_accuracy(votes, target)
+    return {"next_category_accuracy": scores["neighbours"], "popularity_accuracy": scores["popularity"],
+            "lift_over_popularity": scores["neighbours"] - scores["popularity"],
             "voted_share": float(pd.notna(votes[known]).mean()) if known.any() else float("nan"),
-            "own_history_accuracy": float((own_top_category(split.validation)[known] == target[known]).mean()) if known.any() else float("nan"),
-            "customers_buying_next": int(known.sum()), "dim": int(np.asarray(prediction.values).shape[1])}
+            "own_history_accuracy": vote_accuracy(own_top_category(split.validation), target)["neighbours"],
+            "customers_buying_next": scores["customers"], "dim": int(np.asarray(prediction.values).shape[1])}
 
 
 def embedding_row_loss(split: TimeSplit, prediction: Prediction) -> np.ndarray:
@@ -170,8 +169,7 @@ def embedding_score_frame(features: pd.DataFrame, raw_transactions, as_of=None) 
     """The day's features with each customer's token bag as of the same day (what the scorer reads): the bags
     from the feature engine's own transactions view, so "as of" means what it means for the features."""
     day = as_of if as_of is not None else features["as_of"].iloc[0]
-    encoded = encode_bags(token_bags(raw_transactions, day))
-    return features.assign(**{TOKENS_COLUMN: features["customer_id"].astype(str).map(encoded).fillna("{}").to_numpy(dtype=object)})
+    return with_bags(features, token_bags(raw_transactions, day))
 
 
 EMBEDDINGS = ModelFamily(

@@ -67,9 +67,10 @@ def bags_from_frame(frame: pd.DataFrame, as_of=None) -> TokenBags:
     parsed = [json.loads(text) if isinstance(text, str) and text else {} for text in frame[TOKENS_COLUMN]]
     vocabulary = tuple(sorted({token for bag in parsed for token in bag}))
     index = {t: j for j, t in enumerate(vocabulary)}
+    ordered = [sorted(bag, key=index.get) for bag in parsed]
     lengths = np.array([len(bag) for bag in parsed], dtype=np.int64)
-    tokens = np.fromiter((index[t] for bag in parsed for t in sorted(bag, key=index.get)), dtype=np.int64, count=int(lengths.sum()))
-    counts = np.fromiter((bag[t] for bag in parsed for t in sorted(bag, key=index.get)), dtype=np.int64, count=int(lengths.sum()))
+    tokens = np.fromiter((index[t] for keys in ordered for t in keys), dtype=np.int64, count=int(lengths.sum()))
+    counts = np.fromiter((bag[t] for bag, keys in zip(parsed, ordered) for t in keys), dtype=np.int64, count=int(lengths.sum()))
     day = as_of_day(as_of if as_of is not None else frame["as_of"].iloc[0]) if len(frame) and (as_of is not None or "as_of" in frame) else None
     return TokenBags(frame["customer_id"].astype(str).to_numpy(), np.r_[0, np.cumsum(lengths)].astype(np.int64), tokens, counts,
                      vocabulary, day)
@@ -80,10 +81,13 @@ def embedding_rows(transactions: TableInput, customers: TableInput | None, as_of
     ``snapshot_profile=False`` leaves a snapshot profile table (no ``valid_from``) out, as for a past as-of day."""
     with session(con) as con:
         features = build_customer_features(transactions, customers, as_of, con=con, snapshot_profile=snapshot_profile).frame
-        bags = token_bags(transactions, as_of, con=con)
+        return with_bags(features, token_bags(transactions, as_of, con=con))
+
+
+def with_bags(features: pd.DataFrame, bags: TokenBags) -> pd.DataFrame:
+    """``features`` with each customer's bag in the ``tokens`` column (``{}`` for a customer without one)."""
     encoded = encode_bags(bags)
-    ids = features["customer_id"].astype(str)
-    return features.assign(**{TOKENS_COLUMN: ids.map(encoded).fillna("{}").to_numpy(dtype=object)})
+    return features.assign(**{TOKENS_COLUMN: features["customer_id"].astype(str).map(encoded).fillna("{}").to_numpy(dtype=object)})
 
 
 def _with_purchases(rows: pd.DataFrame) -> pd.DataFrame:
