@@ -1,6 +1,7 @@
 """Customer embeddings on the shared lifecycle, and the daily lookalike audience over their vectors."""
 
 import time
+from typing import Literal
 
 import dagster as dg
 import numpy as np
@@ -46,9 +47,13 @@ class EmbeddingModelsConfig(CandidatesConfig):
     profile_weight: float = Field(default=DEFAULT_PROFILE_WEIGHT, description="weight of the profile block beside the Customer2Vec "
                                   "block in customer2vec_profile (both L2-normalised first)")
     seed: int = Field(default=0, description="seed of Customer2Vec, of the random baseline and of the bootstrap")
+    select_on: Literal["lookalike", "next_category"] | None = Field(
+        default=None, description="the champion's metric: lookalike (the treated response lift of audiences seeded by a past "
+        "campaign's responders) or next_category (the neighbours' vote on what a customer buys most next); default: lookalike "
+        "when the training frame holds a campaign sent after its last as-of day, else next_category")
 
 
-embeddings_assets = champion_assets(FamilySpec(EMBEDDINGS, inputs=(RAW_TRANSACTIONS, RAW_CUSTOMERS), frame_config=EmbeddingFrameConfig,
+embeddings_assets = champion_assets(FamilySpec(EMBEDDINGS, inputs=(RAW_TRANSACTIONS, RAW_CUSTOMERS, RAW_CAMPAIGNS), frame_config=EmbeddingFrameConfig,
                                                models_config=EmbeddingModelsConfig, scores_asset=CUSTOMER_EMBEDDINGS,
                                                score_inputs=(RAW_TRANSACTIONS,), in_scored_customers=False))
 

@@ -167,6 +167,11 @@ def _recipe_gate(rule, table: pd.DataFrame, new: pd.Series, incumbent, split: Ti
         "limit": decision.limit, "tolerance": tolerance})
 
 
+def _rule_of(family, row: pd.Series):
+    """The rule a comparison table's champion row was chosen by (rebuilt from its ``rule_*`` columns)."""
+    return family.rule_for(**{p: row[f"rule_{p}"] for p in family.rule_params if f"rule_{p}" in row and pd.notna(row[f"rule_{p}"])})
+
+
 def champion_assets(spec: FamilySpec) -> FamilyAssets:
     """The training assets, gate, registry alias and daily scores of ``spec.family``."""
     family = spec.family
@@ -223,7 +228,7 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
         rule_used = comparison.rule  # the family's rule as this run's config tuned it (e.g. a bias bound)
         table = comparison.table.copy()
         for param in family.rule_params:  # the gate rebuilds the same rule from the table
-            table[f"rule_{param}"] = getattr(config, param, None)
+            table[f"rule_{param}"] = comparison.rule_params.get(param, getattr(config, param, None))
         table["mlflow_run_id"], table["model_uri"] = "", ""
         plots = family.plots(comparison) if family.plots else {}
         example = family.input_example(split)
@@ -253,7 +258,7 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
                     table.loc[comparison.champion, "production_model_uri"] = model_registry.log_scorer(
                         comparison.production_scorer(), family, family.input_example(refit_split))
                     table.loc[comparison.champion, "production_run_id"] = run.info.run_id
-            model_registry.log(metrics={f"champion_{rule.metric}": table.loc[comparison.champion, rule.metric]},
+            model_registry.log(metrics={f"champion_{rule_used.metric}": table.loc[comparison.champion, rule_used.metric]},
                                params={f"ensemble_weight_{k}": round(v, 6) for k, v in comparison.weights.items()},
                                tags={"champion": comparison.champion, "champion_rule": rule_used.describe()},
                                texts={"comparison.md": comparison.markdown(), **{f"{k}.md": v for k, v in plots.items()}})
@@ -299,7 +304,7 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
         if incumbent is None:
             return dg.AssetCheckResult(passed=True, description="no registered champion yet", metadata={"new_champion": new["candidate"]})
         split = family.split_from_frame(split_frame)
-        rule = family.rule_for(**{p: new[f"rule_{p}"] for p in family.rule_params if f"rule_{p}" in new and pd.notna(new[f"rule_{p}"])})
+        rule = _rule_of(family, new)
         by_recipe = _recipe_gate(rule, comparison_table, new, incumbent, split, model_registry.tolerance(rule),
                                  missing_recipe_falls_back=config.compare_with_later_incumbent)
         if by_recipe is not None:
@@ -333,6 +338,7 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
               f"`champion` to it. Runs only when `{gate(name)}` passed; the daily `{spec.scores_name}` load this alias.")
     def _champion(context: dg.AssetExecutionContext, comparison_table: pd.DataFrame, model_registry: ModelRegistry) -> dg.MaterializeResult:
         new = comparison_table.loc[comparison_table["champion"]].iloc[0]
+        rule = _rule_of(family, new)
         refit = bool(new.get("production_model_uri"))
         tags = {"candidate": new["candidate"], "dagster_run_id": context.run.run_id, "evaluated_run_id": new["mlflow_run_id"]}
         if refit:

@@ -1,17 +1,28 @@
-"""Customer embeddings as a model family of the shared lifecycle: split, candidates, metric, rule, plots.
+"""Customer embeddings as a model family of the shared lifecycle: split, candidates, metrics, rules, plots.
 
-What a customer embedding is for here is its neighbours: similar customers for the API and
-lookalike audiences for marketing. So the champion is the embedding whose neighbours best predict
-what a customer does next, which every bank can observe: the category a customer buys most in the
-``horizon`` after the as-of day, voted by its ``K`` nearest neighbours (exact cosine, itself
-excluded), on the validation window; it must beat random vectors and may not fall below the
-popularity baseline (the most common category for everyone). Within one standard error of the
-best (of the paired per-customer differences in hits) the simpler kind wins: feature vectors < Customer2Vec < Customer2Vec with
-the profile. The synthetic bank's personas (truth) are only for ``compare.py``'s report.
+What a customer embedding is for here is its neighbours: lookalike audiences for marketing and
+similar customers for the API. So the champion is chosen on what its neighbours do next, as every
+bank observes it (the synthetic bank's personas and true uplift are only for ``compare.py``):
+
+- **with a past campaign** (``frames.lookalike_campaign``): the **lookalike response lift**. The
+  treated converters of the campaign's seed share seed an audience of the ``AUDIENCE_SHARE`` of
+  the validation pool most similar to their closest seed (``lookalike.lookalike_audience``, the
+  daily asset's own method), from vectors as of a day before the send; the lift is the treated
+  response rate of that audience over the pool's (what a random audience of the same size
+  expects). The test pool, other customers of the same campaign, only reports.
+- **without one**: the **next-period top category**: the share of the validation customers whose
+  ``K`` nearest neighbours (exact cosine, itself excluded) vote for the category they buy most in
+  the ``horizon`` after the as-of day.
+
+Either way a champion must beat random vectors on the metric and its neighbours may not predict
+the next category worse than popularity (the most common category for everyone). Within one
+standard error of the best (paired per-customer differences) the simpler kind wins: feature
+vectors < Customer2Vec < Customer2Vec with the profile. ``select_on`` forces one metric.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -19,7 +30,20 @@ import pandas as pd
 
 from customer_intel.embeddings.candidates import embedding_candidates
 from customer_intel.embeddings.evaluate import exact_neighbours, neighbour_votes, vote_accuracy
-from customer_intel.embeddings.frames import TARGET, TOKENS_COLUMN, build_embedding_split, with_bags
+from customer_intel.embeddings.frames import (
+    LOOKALIKE_COLUMNS,
+    LOOKALIKE_CONVERTED,
+    LOOKALIKE_ROLE,
+    LOOKALIKE_TREATED,
+    MIN_LOOKALIKE_SEEDS,
+    POOL,
+    SEED,
+    TARGET,
+    TOKENS_COLUMN,
+    build_embedding_split,
+    with_bags,
+)
+from customer_intel.embeddings.lookalike import LookalikeInputError, lookalike_audience
 from customer_intel.embeddings.scorer import SCORE_COLUMNS
 from customer_intel.embeddings.tokens import token_bags
 from customer_intel.modeling import Comparison, ModelFamily, Prediction, TimeSplit
@@ -30,14 +54,103 @@ K = 10
 PIP_REQUIREMENTS = ("customer_intel", "pandas<3", "scikit-learn", "faiss-cpu", "torch==2.13.0")
 SIMPLICITY = ("features", "sequence", "hybrid")
 
-EMBEDDINGS_RULE = ChampionRule(
+AUDIENCE_SHARE = 0.2  # the lookalike audience: this share of the pool, the most similar first
+LOOKALIKE, NEXT_CATEGORY = "lookalike", "next_category"
+_NEIGHBOURS_LIKE_POPULARITY = Constraint("lift_over_popularity", minimum=0.0)
+
+NEXT_CATEGORY_RULE = ChampionRule(
     metric="next_category_accuracy", higher_is_better=True, tie_breakers=(("lift_over_popularity", True),), tolerance=0.02,
-    baselines=("random",), constraints=(Constraint("lift_over_popularity", minimum=0.0),),
+    baselines=("random",), constraints=(_NEIGHBOURS_LIKE_POPULARITY,),
     metric_label=f"share of the validation customers whose {K} nearest neighbours' majority vote is the category they buy most next",
-    rationale="an embedding is as good as its neighbours: lookalikes and similar customers are only useful if neighbours behave alike "
-    "later, which every bank observes (no persona truth needed)",
+    rationale="no past campaign to judge lookalikes on: neighbours are only useful if they behave alike later, which every bank "
+    "observes",
     simplicity=SIMPLICITY,
 )
+LOOKALIKE_RULE = ChampionRule(
+    metric="lookalike_response_lift", higher_is_better=True, tie_breakers=(("next_category_accuracy", True),), tolerance=0.05,
+    baselines=("random",), constraints=(_NEIGHBOURS_LIKE_POPULARITY,),
+    metric_label=f"treated response rate of the {AUDIENCE_SHARE:.0%} of a past campaign's validation pool most similar to the "
+    "campaign's seed responders, over the pool's",
+    rationale="what a lookalike audience is for, observed on a campaign sent after the vectors' as-of day; its neighbours must "
+    "also predict the next category at least as well as popularity",
+    simplicity=SIMPLICITY,
+)
+EMBEDDINGS_RULE = LOOKALIKE_RULE
+
+
+def configure_embeddings_rule(rule: ChampionRule, select_on: str | None = None) -> ChampionRule:
+    """The rule ``select_on`` names (``lookalike`` or ``next_category``); ``rule``'s tolerance is kept."""
+    if select_on is None:
+        return rule
+    chosen = {LOOKALIKE: LOOKALIKE_RULE, NEXT_CATEGORY: NEXT_CATEGORY_RULE}.get(select_on)
+    if chosen is None:
+        raise ValueError(f"select_on must be {LOOKALIKE!r} or {NEXT_CATEGORY!r}; got {select_on!r}")
+    return chosen if rule in (LOOKALIKE_RULE, NEXT_CATEGORY_RULE) else dataclasses.replace(chosen, tolerance=rule.tolerance)
+
+
+def has_lookalike_campaign(rows: pd.DataFrame) -> bool:
+    """Whether ``rows`` carry a campaign with enough seed responders and a pool to judge lookalikes on."""
+    if LOOKALIKE_ROLE not in rows.columns:
+        return False
+    role = rows[LOOKALIKE_ROLE]
+    seeds = (role == SEED) & (rows[LOOKALIKE_TREATED] == 1) & (rows[LOOKALIKE_CONVERTED] == 1)
+    pool = (role == POOL) & (rows[LOOKALIKE_TREATED] == 1)
+    return int(seeds.sum()) >= MIN_LOOKALIKE_SEEDS and int(pool.sum()) >= 5 * MIN_LOOKALIKE_SEEDS
+
+
+def embedding_rule_params(split: TimeSplit) -> dict[str, str]:
+    """The metric this split can judge on: lookalikes when its validation rows carry a campaign, else the next category."""
+    return {"select_on": LOOKALIKE if has_lookalike_campaign(split.validation) else NEXT_CATEGORY}
+
+
+def _lookalike(rows: pd.DataFrame, vectors: np.ndarray):
+    """(treated pool mask, audience mask) of ``rows`` (see the module docstring); None without a campaign to judge on."""
+    if not has_lookalike_campaign(rows):
+        return None
+    ids = rows["customer_id"].astype(str).to_numpy()
+    role, treated, converted = rows[LOOKALIKE_ROLE].to_numpy(dtype=object), rows[LOOKALIKE_TREATED].to_numpy(), rows[LOOKALIKE_CONVERTED].to_numpy()
+    pool = role == POOL
+    seeds = ids[(role == SEED) & (treated == 1) & (converted == 1)]
+    try:
+        audience = lookalike_audience(vectors, ids, seeds, max(1, int(round(AUDIENCE_SHARE * pool.sum()))), exclude=ids[~pool])
+    except LookalikeInputError:
+        return None
+    return pool & (treated == 1), np.isin(ids, audience["customer_id"].to_numpy())
+
+
+def lookalike_metrics(rows: pd.DataFrame, vectors: np.ndarray) -> dict[str, float]:
+    """The lookalike audience's treated response rate and uplift (treated minus control rate) against its pool's."""
+    found = _lookalike(rows, vectors)
+    if found is None:
+        return {}
+    treated_pool, audience = found
+    pool = rows[LOOKALIKE_ROLE].to_numpy(dtype=object) == POOL
+    treated, converted = rows[LOOKALIKE_TREATED].to_numpy(), rows[LOOKALIKE_CONVERTED].to_numpy()
+
+    def uplift(mask):
+        return float(converted[mask & (treated == 1)].mean() - converted[mask & (treated == 0)].mean()) if (mask & (treated == 0)).any() else float("nan")
+
+    response, pool_response = float(converted[treated_pool & audience].mean()), float(converted[treated_pool].mean())
+    audience_uplift, pool_uplift = uplift(audience & pool), uplift(pool)
+    return {"lookalike_response_lift": response / pool_response if pool_response > 0 else float("nan"),
+            "lookalike_response": response, "pool_response": pool_response,
+            "lookalike_uplift": audience_uplift, "pool_uplift": pool_uplift,
+            "lookalike_uplift_lift": audience_uplift / pool_uplift if pool_uplift > 0 else float("nan"),
+            "lookalike_audience": int((audience & pool).sum()), "lookalike_seeds": int(((rows[LOOKALIKE_ROLE] == SEED) & (treated == 1) & (converted == 1)).sum())}
+
+
+def lookalike_row_loss(rows: pd.DataFrame, vectors: np.ndarray) -> np.ndarray | None:
+    """Per treated pool customer: minus its response when in the audience, scaled so that the mean is minus the lift."""
+    found = _lookalike(rows, vectors)
+    if found is None:
+        return None
+    treated_pool, audience = found
+    converted = rows[LOOKALIKE_CONVERTED].to_numpy()
+    pool_response, chosen = float(converted[treated_pool].mean()), int((treated_pool & audience).sum())
+    if pool_response <= 0 or chosen == 0:
+        return None
+    hit = (audience[treated_pool] & (converted[treated_pool] == 1)).astype(float)
+    return -hit * (int(treated_pool.sum()) / chosen) / pool_response
 
 
 class _Neighbours:
@@ -93,11 +206,17 @@ def embedding_metrics(split: TimeSplit, prediction: Prediction) -> dict[str, flo
             "lift_over_popularity": scores["neighbours"] - scores["popularity"],
             "voted_share": float(pd.notna(votes[known]).mean()) if known.any() else float("nan"),
             "own_history_accuracy": vote_accuracy(own_top_category(split.validation), target)["neighbours"],
-            "customers_buying_next": scores["customers"], "dim": int(np.asarray(prediction.values).shape[1])}
+            "customers_buying_next": scores["customers"], "dim": int(np.asarray(prediction.values).shape[1]),
+            **lookalike_metrics(split.validation, _values(prediction))}
 
 
-def embedding_row_loss(split: TimeSplit, prediction: Prediction) -> np.ndarray:
-    """Minus each buying customer's hit (1 when its neighbours' vote is right): its mean is minus the metric."""
+def embedding_row_loss(split: TimeSplit, prediction: Prediction, rule: ChampionRule = LOOKALIKE_RULE) -> np.ndarray:
+    """The per-row loss whose mean is minus ``rule``'s metric: the lookalike response lift's when the rule selects on it
+    and the split can judge it, else minus each buying customer's hit (1 when its neighbours' vote is right)."""
+    if rule.metric == LOOKALIKE_RULE.metric:
+        loss = lookalike_row_loss(split.validation, _values(prediction))
+        if loss is not None:
+            return loss
     known, votes, target = _hits(split, prediction)
     return -(votes[known] == target[known]).astype(float)
 
@@ -183,11 +302,14 @@ EMBEDDINGS = ModelFamily(
     metrics=embedding_metrics,
     evaluate_scorer=evaluate_embedding_scorer,
     score_columns=SCORE_COLUMNS,
-    target_columns=(TARGET,),
+    target_columns=(TARGET, *LOOKALIKE_COLUMNS),
     pip_requirements=PIP_REQUIREMENTS,
     plots=embedding_plots,
     score_frame=embedding_score_frame,
     row_loss=embedding_row_loss,
+    rule_params=("select_on",),
+    configure_rule=configure_embeddings_rule,
+    rule_params_for=embedding_rule_params,
     column_prefix="embedding",
     has_horizon=False,
 )

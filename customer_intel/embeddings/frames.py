@@ -24,6 +24,16 @@ the bags it reads. Choices are made on the first, the second only reports: the t
 what staleness costs.
 
 With less history than ``3h`` days the test window is dropped (``C = L - h``).
+
+**Lookalike roles.** With a campaign table, the latest campaign sent after the last scored as-of
+day (``C + h`` with a test window, else ``C``) whose outcomes have had ``MIN_OBSERVED_DAYS`` to
+arrive by ``L`` and that has treated converters is the lookalike campaign. Its customers among
+the rows are split at random by a hash of the campaign and customer ids into seeds and pools:
+with a test window a third each for ``seed``, the validation pool and the test pool (the
+validation rows' ``lookalike_role`` is ``pool`` for the first, the test rows' for the second),
+else a half each for ``seed`` and the validation pool. The seeds' treated converters seed an
+audience drawn from the pool (``family.lookalike_metrics``). Vectors are as of a day before the
+send, outcomes after it: split in time, and the pool that reports was never chosen on.
 """
 
 from __future__ import annotations
@@ -41,11 +51,17 @@ from customer_intel.features import build_customer_features
 from customer_intel.features.rfm import as_of_day
 from customer_intel.modeling.family import FamilyInputError, FamilyNotApplicable
 from customer_intel.modeling.split import FIT, REFIT, TEST, VALIDATION, TimeSplit
-from customer_intel.table_names import RAW_CUSTOMERS, RAW_TRANSACTIONS
+from customer_intel.table_names import RAW_CAMPAIGNS, RAW_CUSTOMERS, RAW_TRANSACTIONS
 
 TOKENS_COLUMN = "tokens"
 TARGET = "next_top_category"
 MIN_FIT_DAYS = 30  # a fit part needs this much history before its as-of day
+LOOKALIKE_CAMPAIGN, LOOKALIKE_ROLE = "lookalike_campaign", "lookalike_role"
+LOOKALIKE_TREATED, LOOKALIKE_CONVERTED = "lookalike_treated", "lookalike_converted"
+LOOKALIKE_COLUMNS = (LOOKALIKE_CAMPAIGN, LOOKALIKE_ROLE, LOOKALIKE_TREATED, LOOKALIKE_CONVERTED)
+SEED, POOL = "seed", "pool"
+MIN_OBSERVED_DAYS = 30  # a campaign's conversions need this long after the send to be counted
+MIN_LOOKALIKE_SEEDS = 20  # fewer seeds (treated converters of the seed share) make no audience worth judging
 
 
 class EmbeddingSplitError(FamilyInputError):
@@ -90,6 +106,47 @@ def with_bags(features: pd.DataFrame, bags: TokenBags) -> pd.DataFrame:
     return features.assign(**{TOKENS_COLUMN: features["customer_id"].astype(str).map(encoded).fillna("{}").to_numpy(dtype=object)})
 
 
+def lookalike_campaign(campaigns: pd.DataFrame | None, after: pd.Timestamp, last: pd.Timestamp) -> tuple[str, pd.DataFrame] | None:
+    """(campaign id, its assignment rows) of the latest campaign sent after the day ``after`` whose outcomes have had
+    ``MIN_OBSERVED_DAYS`` to arrive by ``last`` and with a treated converter; None without one."""
+    from customer_intel.uplift.frames import campaign_assignments
+
+    if campaigns is None or not len(campaigns):
+        return None
+    rows = campaign_assignments(campaigns)
+    sent = rows.groupby("campaign_id")["sent_at"].min()
+    responders = rows.loc[(rows["treated"] == 1) & (rows["converted"] == 1)].groupby("campaign_id").size()
+    usable = sent.loc[(sent >= after + pd.Timedelta(days=1)) & (sent <= last - pd.Timedelta(days=MIN_OBSERVED_DAYS))
+                      & sent.index.isin(responders.index)]
+    if usable.empty:
+        return None
+    chosen = str(usable.sort_values(kind="stable").index[-1])
+    return chosen, rows.loc[rows["campaign_id"] == chosen].drop_duplicates("customer_id").reset_index(drop=True)
+
+
+def lookalike_roles(customer_ids, campaign_id: str, shares: int) -> np.ndarray:
+    """Each customer's share (0 = seed, 1 = the first pool, 2 = the second) of ``shares``, from a hash of the campaign and
+    customer ids: the same customer has the same role in every part and every run, whatever the row order."""
+    keys = pd.Series([f"{campaign_id}\x1f{c}" for c in np.asarray(customer_ids, dtype=object)], dtype=object)
+    return (pd.util.hash_pandas_object(keys, index=False).to_numpy() % np.uint64(shares)).astype(np.int64)
+
+
+def with_lookalike(rows: pd.DataFrame, campaign: tuple[str, pd.DataFrame] | None, pool_share: int, shares: int) -> pd.DataFrame:
+    """``rows`` with the ``LOOKALIKE_COLUMNS``: role ``seed`` (share 0) or ``pool`` (share ``pool_share``) for the
+    campaign's customers, null for the rest and for every row without a campaign."""
+    if campaign is None:
+        return rows.assign(**{LOOKALIKE_CAMPAIGN: None, LOOKALIKE_ROLE: None, LOOKALIKE_TREATED: np.nan, LOOKALIKE_CONVERTED: np.nan})
+    campaign_id, assigned = campaign
+    ids = rows["customer_id"].astype(str)
+    by_id = assigned.set_index(assigned["customer_id"].astype(str))
+    share = lookalike_roles(ids.to_numpy(), campaign_id, shares)
+    in_campaign = ids.isin(by_id.index).to_numpy()
+    role = np.where(in_campaign & (share == 0), SEED, np.where(in_campaign & (share == pool_share), POOL, None))
+    return rows.assign(**{LOOKALIKE_CAMPAIGN: np.where(in_campaign, campaign_id, None), LOOKALIKE_ROLE: role,
+                          LOOKALIKE_TREATED: ids.map(by_id["treated"]).astype(float).to_numpy(),
+                          LOOKALIKE_CONVERTED: ids.map(by_id["converted"]).astype(float).to_numpy()})
+
+
 def _with_purchases(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.loc[rows[TOKENS_COLUMN] != "{}"].reset_index(drop=True)
 
@@ -119,12 +176,16 @@ def build_embedding_split(inputs: Mapping[str, pd.DataFrame], cutoff: str | None
         past = {"con": con, "snapshot_profile": snapshot_profile_in_training}
         fit = _with_purchases(embedding_rows(transactions, customers, day, **past))
         validation = fit.assign(**{TARGET: fit["customer_id"].astype(str).map(top_category_between(transactions, day, day + h, con=con))})
+        campaign = lookalike_campaign(inputs.get(RAW_CAMPAIGNS), day + h if with_test else day, last)
+        shares = 3 if with_test else 2
+        validation = with_lookalike(validation, campaign, 1, shares)
         parts = {FIT: fit, VALIDATION: validation}
         cutoffs, horizons = {FIT: day, VALIDATION: day}, {FIT: 0, VALIDATION: horizon_days}
         if with_test:
             test_day = day + h
             rows = _with_purchases(embedding_rows(transactions, customers, test_day, **past))
-            parts[TEST] = rows.assign(**{TARGET: rows["customer_id"].astype(str).map(top_category_between(transactions, test_day, test_day + h, con=con))})
+            rows = rows.assign(**{TARGET: rows["customer_id"].astype(str).map(top_category_between(transactions, test_day, test_day + h, con=con))})
+            parts[TEST] = with_lookalike(rows, campaign, 2, shares)
             cutoffs[TEST], horizons[TEST] = test_day, horizon_days
         refit_day = max(last, day + (2 if with_test else 1) * h)
         parts[REFIT] = _with_purchases(embedding_rows(transactions, customers, refit_day, con=con))

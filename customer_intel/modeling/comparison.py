@@ -42,6 +42,7 @@ class Comparison:
     production: FittedCandidate | None = None
     noise: Noise | None = None
     weights: dict[str, float] = field(default_factory=dict)  # the ensemble's, fitted on the validation window
+    rule_params: dict = field(default_factory=dict)  # what tuned the rule (ModelFamily.compare: config, else what the split implies)
 
     def markdown(self, floatfmt: str = ".3f", columns: list[str] | None = None) -> str:
         shown = self.table.copy() if columns is None else self.table[[c for c in columns if c in self.table.columns]].copy()

@@ -8,6 +8,7 @@ turns a spec into the family's Dagster assets; nothing else about the lifecycle 
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -61,6 +62,10 @@ class ModelFamily:
       later origin keeps from its validation forecasts (e.g. a conformal interval);
     - ``rule_params`` / ``configure_rule(rule, **params)``: launchpad fields that tune the rule
       (e.g. a bias bound); one the candidates also take (segmentation's k range) reaches both;
+      ``rule_params_for(split)``: the values a split implies for those left unset (e.g. the
+      embeddings judge lookalikes only when the split holds a campaign); the comparison records
+      the values used (``Comparison.rule_params``), and the gate rebuilds the same rule from them;
+    - ``row_loss`` may take the rule as ``rule=`` when its loss depends on the rule's metric;
     - ``score_frame(features, **score_inputs, as_of=day)``: the frame its scorer reads, from the day's
       features and the extra upstream tables its spec names (e.g. embeddings' token bags from the
       transactions); default: the features as they are;
@@ -87,6 +92,7 @@ class ModelFamily:
     calibrate: Callable | None = None
     rule_params: tuple[str, ...] = ()
     configure_rule: Callable[..., ChampionRule] | None = None
+    rule_params_for: Callable[[TimeSplit], dict] | None = None
     column_prefix: str | None = None
     has_horizon: bool = True
     score_frame: Callable[..., pd.DataFrame] | None = None
@@ -131,11 +137,22 @@ class ModelFamily:
     def compare(self, split: TimeSplit, *, allowed: list[str] | None = None, log=print, **model_params) -> Comparison:
         """Every candidate on ``split``, champion by the family's rule among ``allowed`` (default all)."""
         shared = set(inspect.signature(self.candidates).parameters)
-        rule = self.rule_for(**{k: (model_params.get if k in shared else model_params.pop)(k) for k in self.rule_params if k in model_params})
+        given = {k: (model_params.get if k in shared else model_params.pop)(k) for k in self.rule_params if k in model_params}
+        params = {**(self.rule_params_for(split) if self.rule_params_for is not None else {}),
+                  **{k: v for k, v in given.items() if v is not None}}
+        rule = self.rule_for(**params)
         seed = int(model_params.get("seed", 0) or 0)
-        return compare_candidates(self.build_candidates(allowed, **model_params), split, rule, self.metrics,
-                                  allowed=allowed, log=log, ensemble=self.ensemble, row_loss=self.row_loss,
-                                  target=self.target, calibrate=self.calibrate, seed=seed)
+        comparison = compare_candidates(self.build_candidates(allowed, **model_params), split, rule, self.metrics,
+                                        allowed=allowed, log=log, ensemble=self.ensemble, row_loss=self.row_loss_for(rule),
+                                        target=self.target, calibrate=self.calibrate, seed=seed)
+        comparison.rule_params = params
+        return comparison
+
+    def row_loss_for(self, rule: ChampionRule):
+        """``row_loss`` for ``rule`` (bound to it when it takes the rule)."""
+        if self.row_loss is None or "rule" not in inspect.signature(self.row_loss).parameters:
+            return self.row_loss
+        return functools.partial(self.row_loss, rule=rule)
 
     def input_example(self, split: TimeSplit, rows: int = 5) -> pd.DataFrame:
         """A few validation rows as the scorer sees them in production: no targets, and no timestamp

@@ -137,3 +137,90 @@ def test_the_nightly_frame_carries_each_customers_bag_as_of_the_partition_day(in
     expected = encode_bags(token_bags(inputs[RAW_TRANSACTIONS], day))
     assert frame["tokens"].tolist() == features["customer_id"].astype(str).map(expected).fillna("{}").tolist()
     assert (frame.drop(columns="tokens").columns == features.columns).all()
+
+
+def test_the_latest_campaign_after_the_test_day_seeds_one_share_and_splits_the_rest_into_two_pools(inputs, small_frames):
+    from customer_intel.embeddings.family import embedding_rule_params
+    from customer_intel.embeddings.frames import LOOKALIKE_CONVERTED, LOOKALIKE_ROLE, LOOKALIKE_TREATED, lookalike_roles
+    from customer_intel.table_names import RAW_CAMPAIGNS
+
+    campaigns = small_frames["campaigns"]
+    split = EMBEDDINGS.split({**inputs, RAW_CAMPAIGNS: campaigns})
+    validation, test = (split.validation.set_index("customer_id"), split.test.set_index("customer_id"))
+    sent = campaigns["sent_at"].min()
+    assert split.cutoff_of(TEST) < sent and sent < split.cutoff_of(REFIT) - pd.Timedelta(days=30)  # sent after the vectors' days
+    seeds = set(validation.index[validation[LOOKALIKE_ROLE] == "seed"]), set(test.index[test[LOOKALIKE_ROLE] == "seed"])
+    shared = set(validation.index) & set(test.index)
+    assert seeds[0] & shared == seeds[1] & shared  # a seed is a seed in both parts
+    pools = set(validation.index[validation[LOOKALIKE_ROLE] == "pool"]), set(test.index[test[LOOKALIKE_ROLE] == "pool"])
+    assert pools[0] and pools[1] and not pools[0] & pools[1] and not (pools[0] | pools[1]) & (seeds[0] | seeds[1])
+    # a third each, by a hash of campaign and customer: the same whatever the row order
+    ids = validation.index.to_numpy()
+    assert (lookalike_roles(ids, "CAMP-2026-05-REACTIVATE", 3) == lookalike_roles(ids[::-1], "CAMP-2026-05-REACTIVATE", 3)[::-1]).all()
+    assert 0.28 < len(pools[0]) / validation[LOOKALIKE_TREATED].notna().sum() < 0.39
+    by_id = campaigns.set_index("customer_id")
+    in_campaign = validation.loc[validation[LOOKALIKE_TREATED].notna()]
+    assert (in_campaign[LOOKALIKE_TREATED] == by_id["treated"].reindex(in_campaign.index)).all()
+    assert (in_campaign[LOOKALIKE_CONVERTED] == by_id["converted"].reindex(in_campaign.index)).all()
+    assert validation.loc[~validation.index.isin(by_id.index), [LOOKALIKE_ROLE, LOOKALIKE_TREATED]].isna().all().all()
+    assert TimeSplit.from_frame(split.to_frame()).validation[LOOKALIKE_ROLE].tolist() == split.validation[LOOKALIKE_ROLE].tolist()
+    # 600 customers hold 7 seed responders: too few to judge lookalikes on, so the next category decides
+    assert embedding_rule_params(split) == {"select_on": "next_category"}
+    # a campaign sent before the test day (the test vectors would have seen its response) or within 30 days of the last
+    # day (its conversions are still arriving) is not used
+    for moved in (split.cutoff_of(TEST) - pd.Timedelta(days=1), split.cutoff_of(REFIT) - pd.Timedelta(days=20)):
+        late = EMBEDDINGS.split({**inputs, RAW_CAMPAIGNS: campaigns.assign(sent_at=moved)})
+        assert late.validation[LOOKALIKE_ROLE].isna().all() and late.test[LOOKALIKE_ROLE].isna().all()
+
+
+def _lookalike_split(n: int = 600) -> tuple[TimeSplit, np.ndarray]:
+    """Seeds, then a pool whose first fifth responds and buys like the seeds; vectors: seeds and responders at (1, 0)."""
+    from customer_intel.embeddings.frames import LOOKALIKE_CAMPAIGN, LOOKALIKE_CONVERTED, LOOKALIKE_ROLE, LOOKALIKE_TREATED
+
+    rng = np.random.default_rng(1)
+    seeds, pool = 40, n - 40
+    role = ["seed"] * seeds + ["pool"] * pool
+    responders = np.r_[np.ones(seeds), (np.arange(pool) < pool // 5).astype(float)]
+    treated = np.r_[np.ones(seeds), (np.arange(pool) % 2 == 0).astype(float)]
+    travel = responders == 1  # responders buy travel, before and after; the rest fuel
+    rows = pd.DataFrame({"customer_id": [f"C{i:04d}" for i in range(n)], TARGET: np.where(travel, "travel", "fuel"),
+                         "tokens": np.where(travel, '{"cat=travel":3}', '{"cat=fuel":3}'),
+                         LOOKALIKE_CAMPAIGN: "CAMP", LOOKALIKE_ROLE: role, LOOKALIKE_TREATED: treated,
+                         LOOKALIKE_CONVERTED: responders * treated})
+    near = np.where(responders[:, None] == 1, [[1.0, 0.0]], [[0.0, 1.0]]) + 0.01 * rng.normal(size=(n, 2))
+    split = TimeSplit("2026-01-01", 90, {FIT: rows, VALIDATION: rows}, {FIT: "2026-01-01"}, {FIT: 0})
+    return split, near.astype(np.float32)
+
+
+def test_an_audience_that_responds_like_its_seeds_has_the_lift_and_its_row_loss_averages_to_minus_it():
+    from customer_intel.embeddings.family import LOOKALIKE_RULE, NEXT_CATEGORY_RULE, embedding_rule_params
+
+    split, near = _lookalike_split()
+    assert embedding_rule_params(split) == {"select_on": "lookalike"}
+    good = embedding_metrics(split, Prediction(near))
+    # the pool's treated customers respond at 1/5; the audience (a fifth of the pool) is exactly its responders
+    assert good["pool_response"] == pytest.approx(0.2, abs=0.01) and good["lookalike_response"] == 1.0
+    assert good["lookalike_response_lift"] == pytest.approx(1 / good["pool_response"]) and good["lookalike_audience"] == 112
+    assert good["lookalike_seeds"] == 40 and good["lookalike_uplift"] == 1.0 and good["pool_uplift"] == pytest.approx(0.2, abs=0.01)
+    noise = embedding_metrics(split, Prediction(np.random.default_rng(2).normal(size=near.shape).astype(np.float32)))
+    assert 0.4 < noise["lookalike_response_lift"] < 2.0
+    loss = embedding_row_loss(split, Prediction(near), rule=LOOKALIKE_RULE)
+    assert len(loss) == int((split.validation["lookalike_treated"] == 1).sum()) - 40
+    assert loss.mean() == pytest.approx(-good["lookalike_response_lift"])
+    hits = embedding_row_loss(split, Prediction(near), rule=NEXT_CATEGORY_RULE)
+    assert len(hits) == 600 and hits.mean() == -good["next_category_accuracy"]
+
+
+def test_the_family_judges_lookalikes_when_the_split_can_and_records_the_metric_it_used():
+    from customer_intel.embeddings.family import LOOKALIKE_RULE, NEXT_CATEGORY_RULE
+
+    split, _ = _lookalike_split()
+    chosen = EMBEDDINGS.compare(split, include=["category_shares"], log=lambda _: None)
+    assert chosen.rule == LOOKALIKE_RULE and chosen.rule_params == {"select_on": "lookalike"}
+    assert chosen.champion == "category_shares" and chosen.table.loc["category_shares", "lookalike_response_lift"] > 4
+    forced = EMBEDDINGS.compare(split, include=["category_shares"], select_on="next_category", log=lambda _: None)
+    assert forced.rule == NEXT_CATEGORY_RULE and forced.rule_params == {"select_on": "next_category"}
+    assert forced.champion == "category_shares" and forced.table.loc["category_shares", "next_category_accuracy"] == 1.0
+    assert EMBEDDINGS.rule_for(select_on="next_category") == NEXT_CATEGORY_RULE
+    with pytest.raises(ValueError, match="select_on must be 'lookalike' or 'next_category'"):
+        EMBEDDINGS.rule_for(select_on="persona")
