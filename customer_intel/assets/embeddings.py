@@ -1,7 +1,6 @@
 """Customer embeddings on the shared lifecycle, and the daily lookalike audience over their vectors."""
 
 import time
-from typing import Literal
 
 import dagster as dg
 import numpy as np
@@ -47,7 +46,7 @@ class EmbeddingModelsConfig(CandidatesConfig):
     profile_weight: float = Field(default=DEFAULT_PROFILE_WEIGHT, description="weight of the profile block beside the Customer2Vec "
                                   "block in customer2vec_profile (both L2-normalised first)")
     seed: int = Field(default=0, description="seed of Customer2Vec, of the random baseline and of the bootstrap")
-    select_on: Literal["lookalike", "next_category"] | None = Field(
+    select_on: str | None = Field(
         default=None, description="the champion's metric: lookalike (the treated response lift of audiences seeded by a past "
         "campaign's responders) or next_category (the neighbours' vote on what a customer buys most next); default: lookalike "
         "when the training frame holds a campaign sent after its last as-of day, else next_category")

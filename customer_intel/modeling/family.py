@@ -132,7 +132,12 @@ class ModelFamily:
     def rule_for(self, **rule_params) -> ChampionRule:
         """The family's rule, tuned by its ``rule_params`` (the defaults when none are given)."""
         given = {k: v for k, v in rule_params.items() if v is not None}
-        return self.configure_rule(self.rule, **given) if self.configure_rule is not None and given else self.rule
+        if self.configure_rule is None or not given:
+            return self.rule
+        try:
+            return self.configure_rule(self.rule, **given)
+        except ValueError as exc:  # a value the rule does not take: the user's to fix, before anything is fitted
+            raise CandidateConfigError(str(exc)) from exc
 
     def compare(self, split: TimeSplit, *, allowed: list[str] | None = None, log=print, **model_params) -> Comparison:
         """Every candidate on ``split``, champion by the family's rule among ``allowed`` (default all)."""

@@ -11,7 +11,7 @@ from customer_intel.embeddings.frames import TARGET, EmbeddingSplitError, bags_f
 from customer_intel.embeddings.index import similar_customers
 from customer_intel.embeddings.tokens import token_bags
 from customer_intel.modeling import Prediction
-from customer_intel.modeling.family import FamilyNotApplicable
+from customer_intel.modeling.family import CandidateConfigError, FamilyNotApplicable
 from customer_intel.modeling.split import FIT, REFIT, TEST, VALIDATION, TimeSplit
 from customer_intel.table_names import RAW_CUSTOMERS, RAW_TRANSACTIONS
 
@@ -222,5 +222,5 @@ def test_the_family_judges_lookalikes_when_the_split_can_and_records_the_metric_
     assert forced.rule == NEXT_CATEGORY_RULE and forced.rule_params == {"select_on": "next_category"}
     assert forced.champion == "category_shares" and forced.table.loc["category_shares", "next_category_accuracy"] == 1.0
     assert EMBEDDINGS.rule_for(select_on="next_category") == NEXT_CATEGORY_RULE
-    with pytest.raises(ValueError, match="select_on must be 'lookalike' or 'next_category'"):
+    with pytest.raises(CandidateConfigError, match="select_on must be 'lookalike' or 'next_category'; got 'persona'"):
         EMBEDDINGS.rule_for(select_on="persona")
