@@ -46,6 +46,12 @@ class EmbeddingModelsConfig(CandidatesConfig):
     profile_weight: float = Field(default=DEFAULT_PROFILE_WEIGHT, description="weight of the profile block beside the Customer2Vec "
                                   "block in customer2vec_profile (both L2-normalised first)")
     seed: int = Field(default=0, description="seed of Customer2Vec, of the random baseline and of the bootstrap")
+    index_method: str = Field(default="hnsw", description="the champion's index above 200,000 customers: hnsw (the faster on "
+                              "Customer2Vec vectors) or ivf (the faster on strongly clustered vectors); either is tuned to recall@10 "
+                              ">= 0.95 against exact search on the bank's own vectors")
+    min_lift_over_popularity: float | None = Field(
+        default=None, description="the floor on a champion's neighbours: next-category accuracy minus popularity's (default 0: "
+        "no worse than giving everyone the most common category; -1 judges lookalikes alone)")
     select_on: str | None = Field(
         default=None, description="the champion's metric: lookalike (the treated response lift of audiences seeded by a past "
         "campaign's responders) or next_category (the neighbours' vote on what a customer buys most next); default: lookalike "

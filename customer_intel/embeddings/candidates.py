@@ -19,6 +19,7 @@ about what each customer buys next.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -27,6 +28,7 @@ import pandas as pd
 
 from customer_intel.embeddings.customer2vec import Customer2VecConfig, train_customer2vec
 from customer_intel.embeddings.frames import bags_from_frame
+from customer_intel.embeddings.index import INDEX_METHODS
 from customer_intel.embeddings.scorer import EmbeddingScorer, FeatureBlock
 from customer_intel.modeling.candidate import CandidateFitError, CandidateSkipped, Prediction, flat_params
 from customer_intel.modeling.lineage import code_version
@@ -76,6 +78,7 @@ class FittedEmbedding:
     fit_vectors: np.ndarray
     info: dict = field(default_factory=dict)
     seed: int = 0
+    index_method: str = "hnsw"
 
     def predict(self, frame: pd.DataFrame) -> Prediction:
         if self.scorer is None:  # random: seeded Gaussian vectors
@@ -89,7 +92,7 @@ class FittedEmbedding:
     def to_scorer(self) -> EmbeddingScorer | None:
         if self.scorer is None:
             return None
-        return self.scorer.with_index(self.fit_vectors, self.fit_ids)
+        return self.scorer.with_index(self.fit_vectors, self.fit_ids, method=self.index_method)
 
 
 @dataclass
@@ -104,6 +107,7 @@ class EmbeddingCandidate:
     shares: str | None = None  # a token prefix: a token-share block over the training bags' tokens with it
     config: Customer2VecConfig = field(default_factory=Customer2VecConfig)
     log: object = print
+    index_method: str = "hnsw"  # the approximate index above the exact size (index.build_index)
 
     def fit(self, split: TimeSplit) -> FittedEmbedding:
         rows = split.fit
@@ -133,17 +137,20 @@ class EmbeddingCandidate:
         scorer = EmbeddingScorer(self.name, model, features, 1.0, self.feature_weight if model is not None else 1.0,
                                  cutoff=str(split.cutoff_of("fit").date()), code_version=code_version(), share_tokens=share_tokens)
         vectors, _ = scorer.embed(rows)
-        return FittedEmbedding(self.name, scorer, ids, vectors, info, self.config.seed)
+        return FittedEmbedding(self.name, scorer, ids, vectors, info, self.config.seed, self.index_method)
 
 
 def embedding_candidates(include: list[str] | None = None, dim: int = 64, epochs: int = 30, profile_weight: float = DEFAULT_PROFILE_WEIGHT,
-                         seed: int = 0, log=print) -> list[EmbeddingCandidate]:
-    """The candidates (``include``: which of them; ``random`` is always compared)."""
+                         seed: int = 0, index_method: str = "hnsw", log=print) -> list[EmbeddingCandidate]:
+    """The candidates (``include``: which of them; ``random`` is always compared; ``index_method``: hnsw or ivf above the
+    exact index's size)."""
     unknown = sorted(set(include or []) - set(NAMES))
     if unknown:
         raise ValueError(f"unknown embedding candidates {unknown}; choose from {', '.join(NAMES)}")
     if dim < 2 or epochs < 1 or profile_weight < 0:
         raise ValueError(f"dim must be >= 2, epochs >= 1 and profile_weight >= 0; got {dim}, {epochs}, {profile_weight}")
+    if index_method not in INDEX_METHODS:
+        raise ValueError(f"index_method must be one of {', '.join(INDEX_METHODS)}; got {index_method!r}")
     config = Customer2VecConfig(dim=dim, epochs=epochs, seed=seed)
     every = [
         EmbeddingCandidate("random", "baseline", config=config),
@@ -153,4 +160,5 @@ def embedding_candidates(include: list[str] | None = None, dim: int = 64, epochs
         EmbeddingCandidate("customer2vec_profile", "hybrid", sequence=True, feature_set="profile",
                            feature_weight=profile_weight, config=config, log=log),
     ]
+    every = [dataclasses.replace(c, index_method=index_method) for c in every]
     return [c for c in every if c.name == "random" or not include or c.name in include]

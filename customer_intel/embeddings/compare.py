@@ -26,7 +26,7 @@ import pandas as pd
 
 from customer_intel.embeddings.candidates import EmbeddingCandidate, embedding_candidates
 from customer_intel.embeddings.evaluate import neighbour_label_recall
-from customer_intel.embeddings.family import EMBEDDINGS, _lookalike, embedding_rule_params, projection_figure
+from customer_intel.embeddings.family import EMBEDDINGS, audience_of, projection_figure
 from customer_intel.embeddings.frames import LOOKALIKE_ROLE, POOL
 from customer_intel.modeling.comparison import compare_candidates
 from customer_intel.modeling.split import REFIT, TEST
@@ -39,7 +39,7 @@ COLUMNS = ["kind", "lookalike_response_lift", "delta_ci_low", "delta_ci_high", "
 
 def lookalike_truth(rows: pd.DataFrame, vectors: np.ndarray, truth: pd.DataFrame) -> dict[str, float]:
     """The true uplift of the audience ``family`` judges on ``rows`` (its pool and seeds) against the pool's."""
-    found = _lookalike(rows, vectors)
+    found = audience_of(rows, vectors)
     if found is None:
         return {}
     _, audience = found
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         base = hybrid or EmbeddingCandidate("customer2vec_profile", "hybrid", sequence=True, feature_set="profile")
         candidates.append(EmbeddingCandidate(f"customer2vec_profile_w{weight:g}", "hybrid", sequence=True, feature_set="profile",
                                              feature_weight=weight, config=base.config))
-    rule = EMBEDDINGS.rule_for(**{**embedding_rule_params(split), **({"select_on": args.select_on} if args.select_on else {})})
+    rule, _ = EMBEDDINGS.rule_for_split(split, select_on=args.select_on)
     comparison = compare_candidates(candidates, split, rule, EMBEDDINGS.metrics, log=lambda _: None, row_loss=EMBEDDINGS.row_loss_for(rule))
     table = comparison.table.copy()
     personas = truth.set_index(truth["customer_id"].astype(str))["persona"]

@@ -27,13 +27,16 @@ With less history than ``3h`` days the test window is dropped (``C = L - h``).
 
 **Lookalike roles.** With a campaign table, the latest campaign sent after the last scored as-of
 day (``C + h`` with a test window, else ``C``) whose outcomes have had ``MIN_OBSERVED_DAYS`` to
-arrive by ``L`` and that has treated converters is the lookalike campaign. Its customers among
+arrive by ``L`` and that gives the validation rows enough seed responders and a treated pool
+(``can_judge_lookalikes``) is the lookalike campaign (a customer counts as treated, or converted,
+if any of its rows in it is). Its customers among
 the rows are split at random by a hash of the campaign and customer ids into seeds and pools:
 with a test window a third each for ``seed``, the validation pool and the test pool (the
 validation rows' ``lookalike_role`` is ``pool`` for the first, the test rows' for the second),
 else a half each for ``seed`` and the validation pool. The seeds' treated converters seed an
-audience drawn from the pool (``family.lookalike_metrics``). Vectors are as of a day before the
-send, outcomes after it: split in time, and the pool that reports was never chosen on.
+audience drawn from the pool (``family.lookalike_metrics``). The vectors are as of the part's own
+day (``C``, or ``C + h`` for the test rows), before the send; the outcomes come after it: split in
+time, and the pool that reports was never chosen on.
 """
 
 from __future__ import annotations
@@ -106,22 +109,37 @@ def with_bags(features: pd.DataFrame, bags: TokenBags) -> pd.DataFrame:
     return features.assign(**{TOKENS_COLUMN: features["customer_id"].astype(str).map(encoded).fillna("{}").to_numpy(dtype=object)})
 
 
-def lookalike_campaign(campaigns: pd.DataFrame | None, after: pd.Timestamp, last: pd.Timestamp) -> tuple[str, pd.DataFrame] | None:
-    """(campaign id, its assignment rows) of the latest campaign sent after the day ``after`` whose outcomes have had
-    ``MIN_OBSERVED_DAYS`` to arrive by ``last`` and with a treated converter; None without one."""
+def lookalike_campaigns(campaigns: pd.DataFrame | None, after: pd.Timestamp, last: pd.Timestamp) -> list[tuple[str, pd.DataFrame]]:
+    """(campaign id, one row per customer: treated and converted if any of its rows was) of every campaign sent after the
+    day ``after`` whose outcomes have had ``MIN_OBSERVED_DAYS`` to arrive by ``last``, the latest first."""
     from customer_intel.uplift.frames import campaign_assignments
 
     if campaigns is None or not len(campaigns):
-        return None
+        return []
     rows = campaign_assignments(campaigns)
-    sent = rows.groupby("campaign_id")["sent_at"].min()
-    responders = rows.loc[(rows["treated"] == 1) & (rows["converted"] == 1)].groupby("campaign_id").size()
-    usable = sent.loc[(sent >= after + pd.Timedelta(days=1)) & (sent <= last - pd.Timedelta(days=MIN_OBSERVED_DAYS))
-                      & sent.index.isin(responders.index)]
-    if usable.empty:
-        return None
-    chosen = str(usable.sort_values(kind="stable").index[-1])
-    return chosen, rows.loc[rows["campaign_id"] == chosen].drop_duplicates("customer_id").reset_index(drop=True)
+    sent = rows.groupby("campaign_id")["sent_at"].min().dt.floor("D")  # the send day: after ``after``, 30+ days before ``last``
+    usable = sent.loc[(sent >= after + pd.Timedelta(days=1)) & (sent <= last - pd.Timedelta(days=MIN_OBSERVED_DAYS))]
+    out = []
+    for campaign_id in usable.sort_values(ascending=False, kind="stable").index:
+        mine = rows.loc[rows["campaign_id"] == campaign_id]
+        out.append((str(campaign_id), mine.groupby("customer_id", as_index=False)[["treated", "converted"]].max()))
+    return out
+
+
+def lookalike_masks(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(seed responders: seeds treated and converted, the treated pool) of ``rows`` (all False without the columns)."""
+    if LOOKALIKE_ROLE not in rows.columns:
+        return np.zeros(len(rows), dtype=bool), np.zeros(len(rows), dtype=bool)
+    role = rows[LOOKALIKE_ROLE].to_numpy(dtype=object)
+    treated, converted = rows[LOOKALIKE_TREATED].to_numpy(dtype=float) == 1, rows[LOOKALIKE_CONVERTED].to_numpy(dtype=float) == 1
+    return (role == SEED) & treated & converted, (role == POOL) & treated
+
+
+def can_judge_lookalikes(rows: pd.DataFrame) -> bool:
+    """Whether ``rows`` hold ``MIN_LOOKALIKE_SEEDS`` seed responders and a treated pool five times that with a responder."""
+    seeds, pool = lookalike_masks(rows)
+    responders = pool & (rows[LOOKALIKE_CONVERTED].to_numpy(dtype=float) == 1) if pool.any() else pool
+    return int(seeds.sum()) >= MIN_LOOKALIKE_SEEDS and int(pool.sum()) >= 5 * MIN_LOOKALIKE_SEEDS and bool(responders.any())
 
 
 def lookalike_roles(customer_ids, campaign_id: str, shares: int) -> np.ndarray:
@@ -176,8 +194,12 @@ def build_embedding_split(inputs: Mapping[str, pd.DataFrame], cutoff: str | None
         past = {"con": con, "snapshot_profile": snapshot_profile_in_training}
         fit = _with_purchases(embedding_rows(transactions, customers, day, **past))
         validation = fit.assign(**{TARGET: fit["customer_id"].astype(str).map(top_category_between(transactions, day, day + h, con=con))})
-        campaign = lookalike_campaign(inputs.get(RAW_CAMPAIGNS), day + h if with_test else day, last)
-        shares = 3 if with_test else 2
+        # the latest campaign sent after the last scored day that the validation rows can judge lookalikes on
+        shares, campaign = 3 if with_test else 2, None
+        for found in lookalike_campaigns(inputs.get(RAW_CAMPAIGNS), day + h if with_test else day, last):
+            if can_judge_lookalikes(with_lookalike(validation, found, 1, shares)):
+                campaign = found
+                break
         validation = with_lookalike(validation, campaign, 1, shares)
         parts = {FIT: fit, VALIDATION: validation}
         cutoffs, horizons = {FIT: day, VALIDATION: day}, {FIT: 0, VALIDATION: horizon_days}

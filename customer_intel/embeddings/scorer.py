@@ -147,15 +147,15 @@ class EmbeddingScorer:
         position = int(index.positions([str(customer_id)])[0])
         return similar_customers(index, np.atleast_2d(index.index.reconstruct(position)), str(customer_id), k, position_in_vectors=0)
 
-    def with_index(self, vectors: np.ndarray, ids) -> EmbeddingScorer:
-        """This scorer with the index over ``vectors`` (rows of ``ids``) stored in it."""
+    def with_index(self, vectors: np.ndarray, ids, method: str = "hnsw") -> EmbeddingScorer:
+        """This scorer with the index over ``vectors`` (rows of ``ids``; ``method`` above the exact size) stored in it."""
         import dataclasses
 
         import faiss
 
         from customer_intel.embeddings.index import build_index
 
-        built = build_index(vectors, ids)
+        built = build_index(vectors, ids, method=method)
         return dataclasses.replace(self, index_bytes=faiss.serialize_index(built.index).tobytes(), index_ids=np.asarray(built.ids),
                                    index_kind=built.kind, index_recall_at_10=built.recall_at_10,
                                    index_search_parameter=built.search_parameter)

@@ -139,13 +139,17 @@ class ModelFamily:
         except ValueError as exc:  # a value the rule does not take: the user's to fix, before anything is fitted
             raise CandidateConfigError(str(exc)) from exc
 
+    def rule_for_split(self, split: TimeSplit, **rule_params) -> tuple[ChampionRule, dict]:
+        """(the rule, the params that made it): ``rule_params`` given, else what ``split`` implies (``rule_params_for``)."""
+        params = {**(self.rule_params_for(split) if self.rule_params_for is not None else {}),
+                  **{k: v for k, v in rule_params.items() if v is not None}}
+        return self.rule_for(**params), params
+
     def compare(self, split: TimeSplit, *, allowed: list[str] | None = None, log=print, **model_params) -> Comparison:
         """Every candidate on ``split``, champion by the family's rule among ``allowed`` (default all)."""
         shared = set(inspect.signature(self.candidates).parameters)
         given = {k: (model_params.get if k in shared else model_params.pop)(k) for k in self.rule_params if k in model_params}
-        params = {**(self.rule_params_for(split) if self.rule_params_for is not None else {}),
-                  **{k: v for k, v in given.items() if v is not None}}
-        rule = self.rule_for(**params)
+        rule, params = self.rule_for_split(split, **given)
         seed = int(model_params.get("seed", 0) or 0)
         comparison = compare_candidates(self.build_candidates(allowed, **model_params), split, rule, self.metrics,
                                         allowed=allowed, log=log, ensemble=self.ensemble, row_loss=self.row_loss_for(rule),

@@ -139,13 +139,24 @@ def test_the_nightly_frame_carries_each_customers_bag_as_of_the_partition_day(in
     assert (frame.drop(columns="tokens").columns == features.columns).all()
 
 
-def test_the_latest_campaign_after_the_test_day_seeds_one_share_and_splits_the_rest_into_two_pools(inputs, small_frames):
+def _responsive(campaigns: pd.DataFrame, share: float = 0.4, seed: int = 0) -> pd.DataFrame:
+    """The small bank's campaign with ``share`` of its treated customers converted: enough seed responders to judge on."""
+    hit = np.random.default_rng(seed).random(len(campaigns)) < share
+    return campaigns.assign(converted=((campaigns["treated"] == 1) & hit).astype(np.int8))
+
+
+def _through_parquet(split: TimeSplit, tmp_path) -> TimeSplit:
+    split.to_frame().to_parquet(tmp_path / "frame.parquet")
+    return TimeSplit.from_frame(pd.read_parquet(tmp_path / "frame.parquet"))
+
+
+def test_the_latest_campaign_after_the_test_day_seeds_one_share_and_splits_the_rest_into_two_pools(inputs, small_frames, tmp_path):
     from customer_intel.embeddings.family import embedding_rule_params
     from customer_intel.embeddings.frames import LOOKALIKE_CONVERTED, LOOKALIKE_ROLE, LOOKALIKE_TREATED, lookalike_roles
     from customer_intel.table_names import RAW_CAMPAIGNS
 
-    campaigns = small_frames["campaigns"]
-    split = EMBEDDINGS.split({**inputs, RAW_CAMPAIGNS: campaigns})
+    campaigns = _responsive(small_frames["campaigns"])
+    split = _through_parquet(EMBEDDINGS.split({**inputs, RAW_CAMPAIGNS: campaigns}), tmp_path)  # as the models asset reads it
     validation, test = (split.validation.set_index("customer_id"), split.test.set_index("customer_id"))
     sent = campaigns["sent_at"].min()
     assert split.cutoff_of(TEST) < sent and sent < split.cutoff_of(REFIT) - pd.Timedelta(days=30)  # sent after the vectors' days
@@ -163,14 +174,36 @@ def test_the_latest_campaign_after_the_test_day_seeds_one_share_and_splits_the_r
     assert (in_campaign[LOOKALIKE_TREATED] == by_id["treated"].reindex(in_campaign.index)).all()
     assert (in_campaign[LOOKALIKE_CONVERTED] == by_id["converted"].reindex(in_campaign.index)).all()
     assert validation.loc[~validation.index.isin(by_id.index), [LOOKALIKE_ROLE, LOOKALIKE_TREATED]].isna().all().all()
-    assert TimeSplit.from_frame(split.to_frame()).validation[LOOKALIKE_ROLE].tolist() == split.validation[LOOKALIKE_ROLE].tolist()
-    # 600 customers hold 7 seed responders: too few to judge lookalikes on, so the next category decides
-    assert embedding_rule_params(split) == {"select_on": "next_category"}
-    # a campaign sent before the test day (the test vectors would have seen its response) or within 30 days of the last
-    # day (its conversions are still arriving) is not used
-    for moved in (split.cutoff_of(TEST) - pd.Timedelta(days=1), split.cutoff_of(REFIT) - pd.Timedelta(days=20)):
-        late = EMBEDDINGS.split({**inputs, RAW_CAMPAIGNS: campaigns.assign(sent_at=moved)})
-        assert late.validation[LOOKALIKE_ROLE].isna().all() and late.test[LOOKALIKE_ROLE].isna().all()
+    assert embedding_rule_params(split) == {"select_on": "lookalike"}
+    # the bank's own campaign converts 8% of the treated: 7 seed responders, too few to judge lookalikes on, so no campaign
+    # is used and the next category decides (a frame without a campaign survives parquet too)
+    plain = _through_parquet(EMBEDDINGS.split({**inputs, RAW_CAMPAIGNS: small_frames["campaigns"]}), tmp_path)
+    assert plain.validation[LOOKALIKE_ROLE].isna().all() and embedding_rule_params(plain) == {"select_on": "next_category"}
+
+
+@pytest.mark.parametrize(("days_after_test", "days_before_last", "used"), [(0, None, False), (1, None, True), (None, 30, True),
+                                                                          (None, 29, False)])
+def test_a_campaign_is_used_from_the_day_after_the_test_day_until_30_days_before_the_last(inputs, small_frames, days_after_test,
+                                                                                              days_before_last, used):
+    from customer_intel.embeddings.frames import LOOKALIKE_ROLE
+    from customer_intel.table_names import RAW_CAMPAIGNS
+
+    split = EMBEDDINGS.split(inputs)
+    test_day, last = split.cutoff_of(TEST), split.cutoff_of(REFIT)
+    # the send time of day: 09:00 (the generator's); a send on the test day itself is seen by the test rows' features
+    day = test_day + pd.Timedelta(days=days_after_test) if days_after_test is not None else last - pd.Timedelta(days=days_before_last)
+    sent = day + pd.Timedelta(hours=9)
+    moved = EMBEDDINGS.split({**inputs, RAW_CAMPAIGNS: _responsive(small_frames["campaigns"]).assign(sent_at=sent)})
+    assert moved.test[LOOKALIKE_ROLE].notna().any() == used
+
+
+def test_a_customer_counts_as_converted_if_any_of_its_rows_in_the_campaign_is():
+    from customer_intel.embeddings.frames import lookalike_campaigns
+
+    rows = pd.DataFrame({"customer_id": ["A", "A", "B"], "campaign_id": "X", "treated": [1, 1, 0], "converted": [0, 1, 0],
+                         "sent_at": pd.Timestamp("2026-05-02 09:00", tz="UTC")})
+    [(campaign_id, assigned)] = lookalike_campaigns(rows, pd.Timestamp("2026-04-01", tz="UTC"), pd.Timestamp("2026-06-30", tz="UTC"))
+    assert campaign_id == "X" and assigned.set_index("customer_id")["converted"].to_dict() == {"A": 1, "B": 0}
 
 
 def _lookalike_split(n: int = 600) -> tuple[TimeSplit, np.ndarray]:
@@ -221,6 +254,46 @@ def test_the_family_judges_lookalikes_when_the_split_can_and_records_the_metric_
     forced = EMBEDDINGS.compare(split, include=["category_shares"], select_on="next_category", log=lambda _: None)
     assert forced.rule == NEXT_CATEGORY_RULE and forced.rule_params == {"select_on": "next_category"}
     assert forced.champion == "category_shares" and forced.table.loc["category_shares", "next_category_accuracy"] == 1.0
+    # the paired losses behind the one-SE rule are the chosen rule's: one per treated pool customer, or one per buyer
+    split, near = _lookalike_split()
+    treated_pool = int(((split.validation["lookalike_role"] == "pool") & (split.validation["lookalike_treated"] == 1)).sum())
+    assert len(EMBEDDINGS.row_loss_for(chosen.rule)(split, Prediction(near))) == treated_pool
+    assert len(EMBEDDINGS.row_loss_for(forced.rule)(split, Prediction(near))) == 600
     assert EMBEDDINGS.rule_for(select_on="next_category") == NEXT_CATEGORY_RULE
+    loose = EMBEDDINGS.rule_for(select_on="lookalike", min_lift_over_popularity=-1.0)
+    assert loose.metric == LOOKALIKE_RULE.metric and loose.constraints[0].minimum == -1.0
     with pytest.raises(CandidateConfigError, match="select_on must be 'lookalike' or 'next_category'; got 'persona'"):
         EMBEDDINGS.rule_for(select_on="persona")
+
+
+def test_the_index_method_reaches_the_registered_index_and_an_unknown_one_is_a_config_error(inputs, monkeypatch):
+    import customer_intel.embeddings.index as index_module
+
+    candidates = embedding_candidates(include=["category_shares"], index_method="ivf", dim=4, epochs=1)
+    assert {c.index_method for c in candidates} == {"ivf"}
+    built = []
+    real = index_module.build_index
+    monkeypatch.setattr(index_module, "build_index", lambda vectors, ids, **kw: built.append(kw["method"]) or real(vectors, ids, **kw))
+    scorer = candidates[-1].fit(EMBEDDINGS.split(inputs).origin(VALIDATION)).to_scorer()
+    assert built == ["ivf"] and scorer.index_kind == "flat"  # 500-odd customers: exact, whatever the method above 200k
+    with pytest.raises(CandidateConfigError, match="index_method must be one of hnsw, ivf; got 'pq'"):
+        EMBEDDINGS.build_candidates(index_method="pq")
+
+
+def test_the_gate_and_the_registration_rebuild_the_rule_the_comparison_recorded(tmp_path):
+    from customer_intel.assets.factory import _rule_of
+    from customer_intel.embeddings.family import LOOKALIKE_RULE, NEXT_CATEGORY_RULE
+
+    table = pd.DataFrame({"candidate": ["a", "b"], "rule_select_on": ["lookalike", "next_category"],
+                          "rule_min_lift_over_popularity": [np.nan, -1.0]})
+    table.to_parquet(tmp_path / "table.parquet")
+    rows = pd.read_parquet(tmp_path / "table.parquet")
+    assert _rule_of(EMBEDDINGS, rows.iloc[0]) == LOOKALIKE_RULE
+    loose = _rule_of(EMBEDDINGS, rows.iloc[1])
+    assert loose.metric == NEXT_CATEGORY_RULE.metric and loose.constraints[0].minimum == -1.0
+
+
+def test_a_forced_lookalike_rule_on_a_split_without_a_campaign_says_what_it_needs():
+    split = _split_with(["fuel"] * 60 + ["travel"] * 40)
+    with pytest.raises(CandidateConfigError, match="select_on=lookalike needs a campaign sent after the test rows' day"):
+        EMBEDDINGS.compare(split, include=["category_shares"], select_on="lookalike", log=lambda _: None)
