@@ -242,7 +242,7 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
                                                                "params_cutoff": str(split.cutoff_of(origin).date())}, nested=True) as run:
                     fitted = comparison.evaluated.get(candidate) or comparison.fitted[candidate]
                     model_registry.log(metrics=row.to_dict(), params=fitted.params())
-                    scorer = comparison.scorer(candidate)
+                    scorer = comparison.scorer(candidate, served=comparison.registers_as_evaluated(candidate))
                     if scorer is not None:
                         table.loc[candidate, "model_uri"] = model_registry.log_scorer(scorer, family, example)
                     table.loc[candidate, "mlflow_run_id"] = run.info.run_id

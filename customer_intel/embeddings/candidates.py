@@ -90,9 +90,15 @@ class FittedEmbedding:
         return flat_params(self.info)
 
     def to_scorer(self) -> EmbeddingScorer | None:
+        """The scorer with its index over the training customers (what is registered and served)."""
         if self.scorer is None:
             return None
         return self.scorer.with_index(self.fit_vectors, self.fit_ids, method=self.index_method)
+
+    def to_logged_scorer(self) -> EmbeddingScorer | None:
+        """The scorer without an index: what every candidate that is not registered is logged as (the index is built
+        only for the model that serves; at 1M customers an HNSW build takes minutes)."""
+        return self.scorer
 
 
 @dataclass

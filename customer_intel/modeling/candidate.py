@@ -54,7 +54,11 @@ class FittedCandidate(Protocol):
         """Hyperparameters and learned parameters, flat, for the tracker."""
 
     def to_scorer(self) -> Scorer | None:
-        """The deployable scorer (None for a baseline that is never registered)."""
+        """The deployable scorer (None for a baseline that is never registered).
+
+        A fitted candidate may also have ``to_logged_scorer()``: the scorer logged for the record but
+        never served, without what only serving needs (the embeddings' ANN index, minutes to build
+        at bank scale); ``Comparison.scorer(name, served=False)`` asks for it."""
 
 
 @runtime_checkable

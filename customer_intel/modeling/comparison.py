@@ -49,10 +49,17 @@ class Comparison:
         shown.insert(0, "champion", np.where(shown.index == self.champion, "✔", ""))
         return shown.to_markdown(floatfmt=floatfmt)
 
-    def scorer(self, name: str):
-        """The scorer of one candidate as evaluated (None for baselines and candidates that failed)."""
+    def scorer(self, name: str, served: bool = True):
+        """The scorer of one candidate as evaluated (None for baselines and candidates that failed); ``served=False``:
+        the one logged for the record only, when the candidate has a lighter one (``to_logged_scorer``)."""
         fitted = self.evaluated.get(name) or self.fitted.get(name)
-        return None if fitted is None else fitted.to_scorer()
+        if fitted is None:
+            return None
+        return fitted.to_logged_scorer() if not served and hasattr(fitted, "to_logged_scorer") else fitted.to_scorer()
+
+    def registers_as_evaluated(self, name: str) -> bool:
+        """Whether ``name``'s logged scorer is the one registered: the champion when there is no production refit."""
+        return name == self.champion and self.production is None
 
     def production_scorer(self):
         """What is registered: the champion refitted on all the data, else the champion as evaluated."""

@@ -76,8 +76,10 @@ def test_downstream_sets_follow_the_graph():
         "uplift_training_frame", "uplift_models", "uplift_champion", "uplift_scores", "campaign_targets",
         "embeddings_training_frame", "embeddings_models", "embeddings_champion", "customer_embeddings", "lookalike_audience",
     }
+    # the embeddings judge lookalikes on a past campaign, so their training reads it too
     assert downstream_of("raw_campaigns") == {"raw_campaigns", "uplift_training_frame", "uplift_models", "uplift_champion", "uplift_scores",
-                                              "scored_customers", "campaign_targets", "lookalike_audience"}
+                                              "scored_customers", "campaign_targets", "lookalike_audience", "embeddings_training_frame",
+                                              "embeddings_models", "embeddings_champion", "customer_embeddings"}
     # the nightly run reads campaigns only for the lookalike seeds: a bad campaign file fails its ingestion and the lookalike,
     # and the day's scores come from the registry
     assert downstream_in_run("raw_campaigns") == {"raw_campaigns", "lookalike_audience"}

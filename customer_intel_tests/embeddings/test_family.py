@@ -297,3 +297,15 @@ def test_a_forced_lookalike_rule_on_a_split_without_a_campaign_says_what_it_need
     split = _split_with(["fuel"] * 60 + ["travel"] * 40)
     with pytest.raises(CandidateConfigError, match="select_on=lookalike needs a campaign sent after the test rows' day"):
         EMBEDDINGS.compare(split, include=["category_shares"], select_on="lookalike", log=lambda _: None)
+
+
+def test_only_the_scorer_that_is_registered_carries_an_index():
+    split, _ = _lookalike_split()
+    comparison = EMBEDDINGS.compare(split, include=["category_shares", "rfm_behaviour"], log=lambda _: None)
+    logged = comparison.scorer("category_shares", served=False)
+    assert logged is not None and logged.index_bytes is None and logged.index() is None
+    assert comparison.scorer("category_shares").index_bytes is not None
+    assert comparison.scorer("random", served=False) is None
+    # without a refit part the champion as evaluated is what is registered: it is logged with its index
+    assert comparison.production is None and comparison.registers_as_evaluated(comparison.champion)
+    assert not any(comparison.registers_as_evaluated(name) for name in comparison.table.index if name != comparison.champion)
