@@ -228,7 +228,7 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
         rule_used = comparison.rule  # the family's rule as this run's config tuned it (e.g. a bias bound)
         table = comparison.table.copy()
         for param in family.rule_params:  # the gate rebuilds the same rule from the table
-            table[f"rule_{param}"] = comparison.rule_params.get(param, getattr(config, param, None))
+            table[f"rule_{param}"] = comparison.rule_params.get(param)  # what the config gave, else what the split implied
         table["mlflow_run_id"], table["model_uri"] = "", ""
         plots = family.plots(comparison) if family.plots else {}
         example = family.input_example(split)

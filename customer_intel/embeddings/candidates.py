@@ -19,7 +19,6 @@ about what each customer buys next.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -157,14 +156,13 @@ def embedding_candidates(include: list[str] | None = None, dim: int = 64, epochs
         raise ValueError(f"dim must be >= 2, epochs >= 1 and profile_weight >= 0; got {dim}, {epochs}, {profile_weight}")
     if index_method not in INDEX_METHODS:
         raise ValueError(f"index_method must be one of {', '.join(INDEX_METHODS)}; got {index_method!r}")
-    config = Customer2VecConfig(dim=dim, epochs=epochs, seed=seed)
+    shared = {"config": Customer2VecConfig(dim=dim, epochs=epochs, seed=seed), "index_method": index_method}
     every = [
-        EmbeddingCandidate("random", "baseline", config=config),
-        *(EmbeddingCandidate(name, "features", feature_set=which, config=config) for name, which in FEATURE_SETS.items()),
-        EmbeddingCandidate("category_shares", "features", shares=SHARE_PREFIX, config=config),
-        EmbeddingCandidate("customer2vec", "sequence", sequence=True, config=config, log=log),
+        EmbeddingCandidate("random", "baseline", **shared),
+        *(EmbeddingCandidate(name, "features", feature_set=which, **shared) for name, which in FEATURE_SETS.items()),
+        EmbeddingCandidate("category_shares", "features", shares=SHARE_PREFIX, **shared),
+        EmbeddingCandidate("customer2vec", "sequence", sequence=True, log=log, **shared),
         EmbeddingCandidate("customer2vec_profile", "hybrid", sequence=True, feature_set="profile",
-                           feature_weight=profile_weight, config=config, log=log),
+                           feature_weight=profile_weight, log=log, **shared),
     ]
-    every = [dataclasses.replace(c, index_method=index_method) for c in every]
     return [c for c in every if c.name == "random" or not include or c.name in include]

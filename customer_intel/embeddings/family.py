@@ -101,38 +101,39 @@ def embedding_rule_params(split: TimeSplit) -> dict[str, str]:
     return {"select_on": LOOKALIKE if can_judge_lookalikes(split.validation) else NEXT_CATEGORY}
 
 
-class _Audiences:
-    """Each (rows, vectors) pair's lookalike audience, computed once for its metrics, row loss and the CLI's truth
-    (the arrays are held, so an id cannot be reused by another array while it is cached)."""
+class _LastFew:
+    """``compute(*args)`` for the last few argument tuples, matched by identity: each candidate's metrics, row loss, plots
+    and the CLI's truth ask for the same neighbours or audience of the same arrays. The arguments are held, so an id
+    cannot be reused by another object while it is cached."""
 
-    def __init__(self, size: int = 4):
-        self._size, self._entries = size, []
+    def __init__(self, compute, size: int = 4):
+        self._compute, self._size, self._entries = compute, size, []  # (args, result), most recent last
 
-    def __call__(self, rows: pd.DataFrame, vectors: np.ndarray):
-        """(treated pool mask, audience mask) of ``rows``; None when ``rows`` cannot judge lookalikes, and an all-False
-        audience when these vectors give no seed a vector (nothing to look like)."""
-        for held_rows, held_vectors, found in self._entries:
-            if held_rows is rows and held_vectors is vectors:
+    def __call__(self, *args):
+        for held, found in self._entries:
+            if len(held) == len(args) and all(h is a for h, a in zip(held, args)):
                 return found
-        found = self._audience(rows, vectors)
-        self._entries = [*self._entries[-(self._size - 1):], (rows, vectors, found)]
+        found = self._compute(*args)
+        self._entries = [*self._entries[-(self._size - 1):], (args, found)]
         return found
 
-    @staticmethod
-    def _audience(rows: pd.DataFrame, vectors: np.ndarray):
-        if not can_judge_lookalikes(rows):
-            return None
-        seeds, treated_pool = lookalike_masks(rows)
-        ids = rows["customer_id"].astype(str).to_numpy()
-        pool = rows[LOOKALIKE_ROLE].to_numpy(dtype=object) == POOL
-        try:
-            audience = lookalike_audience(vectors, ids, ids[seeds], max(1, int(round(AUDIENCE_SHARE * pool.sum()))), exclude=ids[~pool])
-        except LookalikeInputError:
-            return treated_pool, np.zeros(len(rows), dtype=bool)
-        return treated_pool, np.isin(ids, audience["customer_id"].to_numpy())
+
+def _audience(rows: pd.DataFrame, vectors: np.ndarray):
+    """(treated pool mask, audience mask) of ``rows``; None when ``rows`` cannot judge lookalikes, and an all-False
+    audience when these vectors give no seed a vector (nothing to look like)."""
+    if not can_judge_lookalikes(rows):
+        return None
+    seeds, treated_pool = lookalike_masks(rows)
+    ids = rows["customer_id"].astype(str).to_numpy()
+    pool = rows[LOOKALIKE_ROLE].to_numpy(dtype=object) == POOL
+    try:
+        audience = lookalike_audience(vectors, ids, ids[seeds], max(1, int(round(AUDIENCE_SHARE * pool.sum()))), exclude=ids[~pool])
+    except LookalikeInputError:
+        return treated_pool, np.zeros(len(rows), dtype=bool)
+    return treated_pool, np.isin(ids, audience["customer_id"].to_numpy())
 
 
-audience_of = _Audiences()
+audience_of = _LastFew(_audience)
 
 
 def lookalike_metrics(rows: pd.DataFrame, vectors: np.ndarray) -> dict[str, float]:
@@ -175,23 +176,7 @@ def lookalike_row_loss(rows: pd.DataFrame, vectors: np.ndarray) -> np.ndarray:
     return -hit * (int(treated_pool.sum()) / chosen) / pool_response
 
 
-class _Neighbours:
-    """The neighbours of the last few predictions scored (each candidate's metrics, row loss and plot need the same
-    ones). The arrays are held, so an id cannot be reused by another array while it is cached."""
-
-    def __init__(self, size: int = 4):
-        self._size, self._entries = size, []  # (vectors, neighbours), most recent last
-
-    def __call__(self, vectors: np.ndarray) -> np.ndarray:
-        for held, found in self._entries:
-            if held is vectors:
-                return found
-        found = exact_neighbours(vectors, K)
-        self._entries = [*self._entries[-(self._size - 1):], (vectors, found)]
-        return found
-
-
-neighbours_of = _Neighbours()
+neighbours_of = _LastFew(lambda vectors: exact_neighbours(vectors, K))
 
 
 def _values(prediction: Prediction) -> np.ndarray:

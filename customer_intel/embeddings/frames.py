@@ -42,7 +42,7 @@ time, and the pool that reports was never chosen on.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -109,21 +109,20 @@ def with_bags(features: pd.DataFrame, bags: TokenBags) -> pd.DataFrame:
     return features.assign(**{TOKENS_COLUMN: features["customer_id"].astype(str).map(encoded).fillna("{}").to_numpy(dtype=object)})
 
 
-def lookalike_campaigns(campaigns: pd.DataFrame | None, after: pd.Timestamp, last: pd.Timestamp) -> list[tuple[str, pd.DataFrame]]:
+def lookalike_campaigns(campaigns: pd.DataFrame | None, after: pd.Timestamp, last: pd.Timestamp) -> Iterator[tuple[str, pd.DataFrame]]:
     """(campaign id, one row per customer: treated and converted if any of its rows was) of every campaign sent after the
-    day ``after`` whose outcomes have had ``MIN_OBSERVED_DAYS`` to arrive by ``last``, the latest first."""
+    day ``after`` whose outcomes have had ``MIN_OBSERVED_DAYS`` to arrive by ``last``, the latest first (each made when
+    asked for: the split stops at the first it can judge on)."""
     from customer_intel.uplift.frames import campaign_assignments
 
     if campaigns is None or not len(campaigns):
-        return []
+        return
     rows = campaign_assignments(campaigns)
     sent = rows.groupby("campaign_id")["sent_at"].min().dt.floor("D")  # the send day: after ``after``, 30+ days before ``last``
     usable = sent.loc[(sent >= after + pd.Timedelta(days=1)) & (sent <= last - pd.Timedelta(days=MIN_OBSERVED_DAYS))]
-    out = []
     for campaign_id in usable.sort_values(ascending=False, kind="stable").index:
         mine = rows.loc[rows["campaign_id"] == campaign_id]
-        out.append((str(campaign_id), mine.groupby("customer_id", as_index=False)[["treated", "converted"]].max()))
-    return out
+        yield str(campaign_id), mine.groupby("customer_id", as_index=False)[["treated", "converted"]].max()
 
 
 def lookalike_masks(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -138,8 +137,9 @@ def lookalike_masks(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 def can_judge_lookalikes(rows: pd.DataFrame) -> bool:
     """Whether ``rows`` hold ``MIN_LOOKALIKE_SEEDS`` seed responders and a treated pool five times that with a responder."""
     seeds, pool = lookalike_masks(rows)
-    responders = pool & (rows[LOOKALIKE_CONVERTED].to_numpy(dtype=float) == 1) if pool.any() else pool
-    return int(seeds.sum()) >= MIN_LOOKALIKE_SEEDS and int(pool.sum()) >= 5 * MIN_LOOKALIKE_SEEDS and bool(responders.any())
+    if int(seeds.sum()) < MIN_LOOKALIKE_SEEDS or int(pool.sum()) < 5 * MIN_LOOKALIKE_SEEDS:
+        return False
+    return bool((rows[LOOKALIKE_CONVERTED].to_numpy(dtype=float)[pool] == 1).any())
 
 
 def lookalike_roles(customer_ids, campaign_id: str, shares: int) -> np.ndarray:
@@ -195,12 +195,13 @@ def build_embedding_split(inputs: Mapping[str, pd.DataFrame], cutoff: str | None
         fit = _with_purchases(embedding_rows(transactions, customers, day, **past))
         validation = fit.assign(**{TARGET: fit["customer_id"].astype(str).map(top_category_between(transactions, day, day + h, con=con))})
         # the latest campaign sent after the last scored day that the validation rows can judge lookalikes on
-        shares, campaign = 3 if with_test else 2, None
+        shares, campaign, labelled = 3 if with_test else 2, None, None
         for found in lookalike_campaigns(inputs.get(RAW_CAMPAIGNS), day + h if with_test else day, last):
-            if can_judge_lookalikes(with_lookalike(validation, found, 1, shares)):
+            labelled = with_lookalike(validation, found, 1, shares)
+            if can_judge_lookalikes(labelled):
                 campaign = found
                 break
-        validation = with_lookalike(validation, campaign, 1, shares)
+        validation = labelled if campaign is not None else with_lookalike(validation, None, 1, shares)
         parts = {FIT: fit, VALIDATION: validation}
         cutoffs, horizons = {FIT: day, VALIDATION: day}, {FIT: 0, VALIDATION: horizon_days}
         if with_test:
