@@ -1,15 +1,14 @@
 """Churn on the shared lifecycle: the family spec, its launchpad configs, and the assets the factory builds."""
 
-import dagster as dg
 from pydantic import Field
 
-from customer_intel.assets.factory import CandidatesConfig, FamilySpec, champion_assets
+from customer_intel.assets.factory import CandidatesConfig, FamilySpec, SampledFrameConfig, champion_assets
 from customer_intel.churn.counterfactual import DEFAULT_ACTIONABLE
 from customer_intel.churn.family import CHURN, MIN_ROC_AUC
 from customer_intel.table_names import RAW_CUSTOMERS, RAW_TRANSACTIONS
 
 
-class ChurnFrameConfig(dg.Config):
+class ChurnFrameConfig(SampledFrameConfig):
     """Where to split time for churn: features up to each origin's as-of day, the label in the churn window after it."""
 
     cutoff: str | None = Field(default=None, description="YYYY-MM-DD: the as-of day of the test rows (only reported); default: "

@@ -8,7 +8,7 @@ import pandas as pd
 from pydantic import Field
 
 from customer_intel.assets._metadata import md, table_schema
-from customer_intel.assets.factory import SCORING_GROUP, CandidatesConfig, FamilySpec, champion_assets
+from customer_intel.assets.factory import SCORING_GROUP, CandidatesConfig, FamilySpec, SampledFrameConfig, champion_assets
 from customer_intel.assets.partitions import daily_partitions
 from customer_intel.embeddings.candidates import DEFAULT_PROFILE_WEIGHT
 from customer_intel.embeddings.family import EMBEDDINGS
@@ -25,7 +25,7 @@ from customer_intel.table_names import (
 from customer_intel.uplift.frames import CONTROL, UpliftInputError, campaign_assignments
 
 
-class EmbeddingFrameConfig(dg.Config):
+class EmbeddingFrameConfig(SampledFrameConfig):
     """Where the embeddings' backtest windows lie."""
 
     cutoff: str | None = Field(default=None, description="YYYY-MM-DD: the as-of day of the fit and validation rows; default: the last "

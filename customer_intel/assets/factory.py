@@ -41,6 +41,7 @@ from customer_intel.modeling import (
     incumbent_not_worse,
 )
 from customer_intel.modeling.candidate import CandidateFitError
+from customer_intel.modeling.sample import sample_customers
 from customer_intel.modeling.scoring import score_columns
 from customer_intel.reporting import markdown_table
 from customer_intel.resources.model_registry import ModelRegistry
@@ -52,7 +53,19 @@ REFIT_POLICY = ("refit on all data: the recipe chosen on the validation window a
                 "features as of the last day of the test window and registered")
 
 
-class TrainingFrameConfig(dg.Config):
+class SampledFrameConfig(dg.Config):
+    """Every family's training frame may be built on a stable sample of the bank's customers (``modeling.sample``)."""
+
+    sample_customers: int | None = Field(default=None, description="build the training frame on this many customers, the same "
+                                         "ones in every raw table (the smallest md5 keys of seed:customer_id; stable as the "
+                                         "bank grows); default: every customer. Scoring always reads every customer")
+    sample_seed: int = Field(default=0, description="the seed of the customer sample's keys")
+
+
+SAMPLE_PARAMS = ("sample_customers", "sample_seed")
+
+
+class TrainingFrameConfig(SampledFrameConfig):
     """Where to split time. By default the cutoff is the last data day minus the horizon."""
 
     cutoff: str | None = Field(default=None, description="YYYY-MM-DD: the inclusive last day any feature may see; "
@@ -179,7 +192,8 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
     rule = family.rule
     frame_name, models_name = training_frame(name), models(name)
 
-    @dg.asset(name=frame_name, group_name=name, kinds={"pandas", "parquet"}, ins={i: dg.AssetIn(i) for i in spec.inputs}, output_required=False,
+    @dg.asset(name=frame_name, group_name=name, kinds={"pandas", "parquet"}, ins={i: dg.AssetIn(i, metadata={"engine": True}) for i in spec.inputs},
+              output_required=False,
               description=f"The data every {name} candidate is fitted and judged on, split in time by the one feature builder: "
               "`fit` rows (features and targets up to the cutoff), `validation` rows (features as of the cutoff, targets "
               "in the horizon after it; the champion is chosen here) and, when the family has one, a `test` window that "
@@ -187,8 +201,15 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
               "has nothing to learn from here (e.g. uplift without a campaign table) it is skipped with a warning, and so is "
               "the rest of its training.")
     def _training_frame(context: dg.AssetExecutionContext, config: spec.frame_config, **inputs):
+        params = config.model_dump()
+        sample = {p: params.pop(p) for p in SAMPLE_PARAMS if p in params}
+        started = time.perf_counter()
+        tables = sample_customers(inputs, sample.get("sample_customers"), sample.get("sample_seed", 0))
+        if sample.get("sample_customers"):
+            context.log.info(f"{frame_name}: sampled {sample['sample_customers']:,} customers in {time.perf_counter() - started:.1f} s: "
+                             + ", ".join(f"{k} {len(v):,} rows" for k, v in tables.items() if v is not None))
         try:
-            split = family.split(inputs, **config.model_dump())
+            split = family.split(tables, **params)
         except FamilyNotApplicable as exc:
             context.log.warning(f"{frame_name} skipped: {exc}")
             return
@@ -197,6 +218,7 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
         frame = split.to_frame()
         yield dg.Output(frame, metadata={
             "dagster/row_count": len(frame),
+            "sampled_customers": sample.get("sample_customers") or "all",
             "cutoff": str(split.cutoff.date()),
             "horizon_days": split.horizon_days,
             **{f"{part}_rows": len(rows) for part, rows in split.parts.items()},

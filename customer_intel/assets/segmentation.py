@@ -1,16 +1,15 @@
 """Segmentation on the shared lifecycle: the family spec, its launchpad configs, and the assets the factory builds."""
 
-import dagster as dg
 from pydantic import Field
 
-from customer_intel.assets.factory import CandidatesConfig, FamilySpec, champion_assets
+from customer_intel.assets.factory import CandidatesConfig, FamilySpec, SampledFrameConfig, champion_assets
 from customer_intel.segmentation.family import K_MAX, K_MIN, MIN_SEGMENT_SHARE, MIN_STABILITY, SEGMENTATION
 from customer_intel.table_names import RAW_CUSTOMERS, RAW_TRANSACTIONS
 
 SEGMENT_ASSIGNMENTS = "segment_assignments"
 
 
-class SegmentationFrameConfig(dg.Config):
+class SegmentationFrameConfig(SampledFrameConfig):
     """Which customers, as of when, in which input space."""
 
     cutoff: str | None = Field(default=None, description="YYYY-MM-DD: the as-of day of the features; default: the last transaction day")

@@ -1,16 +1,15 @@
 """Uplift on the shared lifecycle: the family spec, its launchpad configs, and the assets the factory builds."""
 
-import dagster as dg
 from pydantic import Field
 
-from customer_intel.assets.factory import CandidatesConfig, FamilySpec, champion_assets
+from customer_intel.assets.factory import CandidatesConfig, FamilySpec, SampledFrameConfig, champion_assets
 from customer_intel.table_names import RAW_CAMPAIGNS, RAW_CUSTOMERS, RAW_TRANSACTIONS
 from customer_intel.uplift.family import UPLIFT
 from customer_intel.uplift.frames import CONTROL
 from customer_intel.uplift.scorer import DEFAULT_MARGIN
 
 
-class UpliftFrameConfig(dg.Config):
+class UpliftFrameConfig(SampledFrameConfig):
     """How campaign rows become the uplift split: the control label, the response window and the holdout."""
 
     control_arm: str = Field(default=CONTROL, description="the arm label of the untreated group when raw_campaigns has an arm column")
