@@ -51,9 +51,9 @@ def sample_customers(tables: Mapping[str, TableInput | None], customers: int | N
         if not keyed:
             return {name: None if table is None else _to_pandas(table) for name, table in tables.items()}
         ids = " UNION ".join(f"SELECT DISTINCT CAST(customer_id AS VARCHAR) AS customer_id FROM {ident(a)}" for a in keyed)
-        total, threshold = con.execute(
-            f"SELECT count(*), max(key) FILTER (WHERE rank <= ?) FROM (SELECT {customer_key(seed)} AS key, "
-            f"row_number() OVER (ORDER BY {customer_key(seed)}) AS rank FROM ({ids}))", [int(customers)]).fetchone()
+        total, threshold = con.sql(
+            f"SELECT count(*), max(key) FILTER (WHERE rank <= {int(customers)}) FROM (SELECT {customer_key(seed)} AS key, "
+            f"row_number() OVER (ORDER BY {customer_key(seed)}) AS rank FROM ({ids}))").fetchall()[0]
         out: dict[str, pd.DataFrame | None] = {}
         for name, table in tables.items():
             if table is None:
