@@ -77,6 +77,23 @@ def quote(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def customer_key(salt: str = "") -> str:
+    """The SQL expression of a customer's stable 64-bit key: ``md5(salt || customer_id)``'s upper half.
+
+    The same on every machine, run and DuckDB version (md5, not DuckDB's own ``hash``), and
+    independent of row order: the training sample takes the smallest keys (salted with its seed)
+    and a scoring shard is the key modulo the number of shards (unsalted).
+    """
+    return f"md5_number_upper({quote(salt)} || CAST(customer_id AS VARCHAR))"
+
+
+def shard_predicate(shard: int, shards: int) -> str:
+    """The SQL predicate of customers in ``shard`` of ``shards`` (``customer_key() % shards``); TRUE for one shard."""
+    if not 0 <= shard < shards:
+        raise ValueError(f"shard {shard} is not one of 0..{shards - 1}")
+    return "TRUE" if shards == 1 else f"{customer_key()} % {int(shards)} = {int(shard)}"
+
+
 def ident(name: str) -> str:
     """A SQL identifier, quoted (export columns may hold spaces, dots or quotes)."""
     return '"' + str(name).replace('"', '""') + '"'

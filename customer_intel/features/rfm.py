@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from customer_intel.engine import TableInput, column_types, has_rows, ident, quote, register, session
+from customer_intel.engine import TableInput, column_types, has_rows, ident, quote, register, session, shard_predicate
 from customer_intel.features.segments import add_rfm_scores
 
 DAY = pd.Timedelta(days=1)
@@ -112,17 +112,20 @@ def _instant(day: pd.Timestamp) -> str:
     return f"TIMESTAMPTZ '{day.isoformat()}'"
 
 
-def _transactions_view(con, transactions: TableInput, name: str, end: pd.Timestamp, start: pd.Timestamp | None = None) -> None:
+def _transactions_view(con, transactions: TableInput, name: str, end: pd.Timestamp, start: pd.Timestamp | None = None,
+                       customers: str = "TRUE") -> None:
     """``name``: the transactions in ``[start, end)`` with ``e``, the whole days between each and the
     window's last day (0 on that day, 1 the day before; days are UTC). An optional column the table
     lacks (category, channel) is there as nulls, so every query sees one shape.
 
     ``e`` is integer arithmetic on the instant (no calendar conversion per row) and never negative
-    inside the window, so day numbers need no floor of a negative quotient.
+    inside the window, so day numbers need no floor of a negative quotient. ``customers``: a SQL
+    predicate on ``customer_id`` choosing whose transactions are in the view (e.g. a scoring shard).
     """
     register(con, f"{name}_src", transactions)
     present = set(column_types(con, f"{name}_src"))
-    where = " AND ".join([*([f"ts >= {_instant(start)}"] if start is not None else []), f"ts < {_instant(end)}"])
+    where = " AND ".join([*([f"ts >= {_instant(start)}"] if start is not None else []), f"ts < {_instant(end)}",
+                          *([f"({customers})"] if customers != "TRUE" else [])])
     extra = "".join(f", CAST({c if c in present else 'NULL'} AS VARCHAR) AS {c}" for c in ("category", "channel"))
     last_us = int((end - pd.Timestamp("1970-01-01", tz="UTC")) // pd.Timedelta(microseconds=1)) - 1
     con.execute(f"""CREATE OR REPLACE TEMP VIEW {name} AS
@@ -229,18 +232,19 @@ def transactional_features(transactions: TableInput, as_of, channels: Sequence[s
     return frame.set_index("customer_id")
 
 
-def _profile_view(con, customers: TableInput, as_of: pd.Timestamp) -> str:
-    """``profile``: one row per customer as of ``as_of`` (the version valid then), or the snapshot as given."""
+def _profile_view(con, customers: TableInput, as_of: pd.Timestamp, who: str = "TRUE") -> str:
+    """``profile``: one row per customer as of ``as_of`` (the version valid then), or the snapshot as given;
+    ``who``: a SQL predicate on ``customer_id`` choosing the customers (e.g. a scoring shard)."""
     register(con, "profile_src", customers)
     columns = column_types(con, "profile_src")
     cast_id = "REPLACE (CAST(customer_id AS VARCHAR) AS customer_id)"
     if VALIDITY_COLUMN in columns:
         con.execute(f"""CREATE OR REPLACE TEMP VIEW profile AS
             SELECT * EXCLUDE ({VALIDITY_COLUMN}) {cast_id} FROM profile_src
-            WHERE CAST({VALIDITY_COLUMN} AS TIMESTAMPTZ) < {_instant(as_of + DAY)}
+            WHERE CAST({VALIDITY_COLUMN} AS TIMESTAMPTZ) < {_instant(as_of + DAY)} AND ({who})
             QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY {VALIDITY_COLUMN} DESC) = 1""")
         return "valid_from"
-    con.execute(f"CREATE OR REPLACE TEMP VIEW profile AS SELECT * {cast_id} FROM profile_src")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW profile AS SELECT * {cast_id} FROM profile_src WHERE {who}")
     return "snapshot"
 
 
@@ -293,6 +297,7 @@ def build_customer_features(
     *,
     channels: Sequence[str] | None = None,
     snapshot_profile: bool = True,
+    shard: tuple[int, int] = (0, 1),
     con=None,
 ) -> FeatureFrame:
     """Per-customer features as of ``as_of`` (inclusive day), for training and scoring alike.
@@ -303,11 +308,15 @@ def build_customer_features(
     snapshot out, as training does for a past cutoff). Without transactions: profile mode.
     ``channels`` fixes the channel vocabulary (a scorer passes the one it was trained with).
     The tables may be pandas or Arrow tables, or ``ParquetFile``s read by the engine in place.
+    ``shard=(s, n)`` builds the rows of the customers in scoring shard ``s`` of ``n`` only
+    (``engine.shard_predicate``), each exactly as the whole bank's build gives it: the channel
+    vocabulary comes from every customer's transactions.
     """
     day0 = as_of_day(as_of)
     notes: list[str] = []
+    who = shard_predicate(*shard)
     with session(con) as con:
-        basis = _profile_view(con, customers, day0) if has_rows(customers) else "none"
+        basis = _profile_view(con, customers, day0, who) if has_rows(customers) else "none"
         use_profile = basis == "valid_from" or (basis == "snapshot" and snapshot_profile)
         if basis == "snapshot" and not snapshot_profile:
             basis = "snapshot_excluded"
@@ -316,7 +325,10 @@ def build_customer_features(
         vocabulary: list[str] = []
         if has_rows(transactions):
             mode = "transactional"
-            _transactions_view(con, transactions, "tx", end=day0 + DAY)
+            if who != "TRUE" and channels is None:  # every shard gets the whole bank's channel columns
+                _transactions_view(con, transactions, "tx", end=day0 + DAY)
+                channels = _channel_vocabulary(con, None)
+            _transactions_view(con, transactions, "tx", end=day0 + DAY, customers=who)
             vocabulary = _transactional_frame(con, channels)
             if con.execute("SELECT count(*) FROM feats").fetchone()[0] == 0:
                 raise FeatureInputError(f"no purchases on or before {day0.date()}: nothing to build features from")

@@ -4,7 +4,7 @@ A family's training frame at a million customers costs what its candidates cost 
 rows, several times over (each origin, each bootstrap); the lifecycle can hand it a sample of
 ``n`` customers instead, the same ones in every raw table, so a customer's transactions, profile
 and campaign rows stay together. The sample is the ``n`` customers with the smallest key
-``md5(seed:customer_id)`` (DuckDB's ``md5_number_upper``): deterministic across runs and
+``md5(seed:customer_id)`` (``engine.customer_key``): deterministic across runs and
 machines, independent of row order, and stable as the bank grows (a new customer enters the
 sample only by displacing the one with the largest key). The filter is a per-row predicate on
 that key, so every table keeps its row order. Scoring never samples: it reads every customer.
@@ -16,12 +16,12 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from customer_intel.engine import ParquetFile, TableInput, column_types, ident, quote, register, session
+from customer_intel.engine import ParquetFile, TableInput, column_types, customer_key, ident, register, session
 
 
-def customer_key(seed: int) -> str:
+def _key(seed: int) -> str:
     """The SQL expression of a customer's sample key (smaller keys are sampled first)."""
-    return f"md5_number_upper({quote(f'{int(seed)}:')} || CAST(customer_id AS VARCHAR))"
+    return customer_key(f"{int(seed)}:")
 
 
 def _to_pandas(table: TableInput) -> pd.DataFrame:
@@ -52,8 +52,8 @@ def sample_customers(tables: Mapping[str, TableInput | None], customers: int | N
             return {name: None if table is None else _to_pandas(table) for name, table in tables.items()}
         ids = " UNION ".join(f"SELECT DISTINCT CAST(customer_id AS VARCHAR) AS customer_id FROM {ident(a)}" for a in keyed)
         total, threshold = con.sql(
-            f"SELECT count(*), max(key) FILTER (WHERE rank <= {int(customers)}) FROM (SELECT {customer_key(seed)} AS key, "
-            f"row_number() OVER (ORDER BY {customer_key(seed)}) AS rank FROM ({ids}))").fetchall()[0]
+            f"SELECT count(*), max(key) FILTER (WHERE rank <= {int(customers)}) FROM (SELECT {_key(seed)} AS key, "
+            f"row_number() OVER (ORDER BY {_key(seed)}) AS rank FROM ({ids}))").fetchall()[0]
         out: dict[str, pd.DataFrame | None] = {}
         for name, table in tables.items():
             if table is None:
@@ -61,6 +61,6 @@ def sample_customers(tables: Mapping[str, TableInput | None], customers: int | N
             elif total <= customers or aliases[name] not in keyed:
                 out[name] = _to_pandas(table)
             else:
-                out[name] = con.sql(f"SELECT * FROM {ident(aliases[name])} WHERE {customer_key(seed)} <= {int(threshold)}"
+                out[name] = con.sql(f"SELECT * FROM {ident(aliases[name])} WHERE {_key(seed)} <= {int(threshold)}"
                                     ).to_arrow_table().to_pandas()
     return out

@@ -129,3 +129,23 @@ def test_no_input_at_all_is_a_clear_error():
         build_customer_features(pd.DataFrame(), None, "2026-01-01")
     with pytest.raises(FeatureInputError, match="no purchases on or before 2020-01-01"):
         build_customer_features(HAND, None, "2020-01-01")
+
+
+def test_shards_partition_the_customers_and_build_each_row_as_the_whole_bank_does(small_frames):
+    from customer_intel.features.rfm import DISPLAY_ONLY_COLUMNS
+
+    whole = build_customer_features(small_frames["transactions"], small_frames["customers"], SHARD_DAY).frame
+    parts = [build_customer_features(small_frames["transactions"], small_frames["customers"], SHARD_DAY, shard=(s, 3)) for s in range(3)]
+    sizes = [len(p.frame) for p in parts]
+    assert sum(sizes) == len(whole) and min(sizes) > 0.25 * len(whole)  # every customer in exactly one shard, shards of similar size
+    assert {p.channels for p in parts} == {tuple(sorted(small_frames["transactions"]["channel"].dropna().unique()))}
+    merged = pd.concat([p.frame for p in parts]).sort_values("customer_id").reset_index(drop=True)
+    assert not merged["customer_id"].duplicated().any()
+    # the quintile scores rank within the frame built; every other column is the customer's own
+    compared = [c for c in whole.columns if c not in DISPLAY_ONLY_COLUMNS]
+    pd.testing.assert_frame_equal(merged[compared], whole.sort_values("customer_id").reset_index(drop=True)[compared])
+    with pytest.raises(ValueError, match="shard 3 is not one of 0..2"):
+        build_customer_features(small_frames["transactions"], None, SHARD_DAY, shard=(3, 3))
+
+
+SHARD_DAY = "2026-03-31"

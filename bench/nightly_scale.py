@@ -1,0 +1,208 @@
+"""The nightly path at bank scale: the scoring job's partition through Dagster, per step, against a bare DuckDB query.
+
+    .venv/bin/python bench/nightly_scale.py [--customers 1000000] [--train-sample 50000] [--data bench/.data]
+                                            [--executor in_process|multiprocess]
+
+1. Generates the synthetic bank once (kept under ``--data`` and reused, as ``bench/features_scale.py`` does).
+2. Trains once, when the bench's own MLflow store (``--data``/nightly_<customers>/) has no champion:
+   ``training_job`` with every family's training frame on a stable sample of ``--train-sample``
+   customers (``sample_customers``; the champions then score every customer), in its own process;
+   prints each family's training time.
+3. Runs the nightly path exactly as the schedule does: ``scoring_job`` for the last data day
+   (ingest -> contract checks -> features as of the day -> every family's daily scores ->
+   ``scored_customers`` -> ``campaign_targets`` and ``lookalike_audience``) on a fresh warehouse,
+   with the real resources, in its own process; prints every step's wall time, the run's wall
+   time and the peak RSS of the whole process tree (sampled every 0.2 s; with the multiprocess
+   executor the steps' processes are summed), and how many at-risk customers got reasons.
+4. Runs the bare DuckDB feature query of ``bench/features_scale.py`` over the same raw files in its
+   own process, and prints the feature step as a ratio to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import features_scale
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+AS_OF = features_scale.AS_OF
+
+
+def _environment(bank: Path, home: Path, warehouse: Path) -> dict[str, str]:
+    return {"CUSTOMER_INTEL_RAW_DIR": str(bank / "raw"), "CUSTOMER_INTEL_WAREHOUSE_DIR": str(warehouse),
+            "CUSTOMER_INTEL_DATA_DIR": str(home), "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
+            "DAGSTER_HOME": str(home / "dagster"), "OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def _tree_rss(pid: int) -> int:
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += p.memory_info().rss
+    return total
+
+
+def _child(mode: str, env: dict[str, str], **params) -> dict:
+    """One measurement in a fresh process; peak RSS of its whole process tree, sampled."""
+    out = Path(tempfile.mkstemp(suffix=".json")[1])
+    proc = subprocess.Popen([sys.executable, __file__, "--child", mode, "--result", str(out), "--params", json.dumps(params)],
+                            env={**os.environ, **env}, cwd=ROOT)
+    peak, done = [0], threading.Event()
+
+    def sample():
+        while not done.wait(0.2):
+            peak[0] = max(peak[0], _tree_rss(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    done.set()
+    sampler.join()
+    if status != 0:
+        raise SystemExit(f"{mode} run failed (status {status})")
+    result = json.loads(out.read_text())
+    out.unlink()
+    result["peak_rss_gb"] = max(peak[0] / 1024**3, usage.ru_maxrss / 1024 / 1024)
+    return result
+
+
+def _step_seconds(instance, run_id: str) -> dict[str, float]:
+    return {s.step_key: s.end_time - s.start_time for s in instance.get_run_step_stats(run_id) if s.end_time and s.start_time}
+
+
+def _families():
+    from customer_intel.assets import FAMILIES
+
+    return [f.spec.name for f in FAMILIES]
+
+
+def run_training(sample: int) -> dict:
+    import dagster as dg
+
+    from customer_intel.definitions import defs
+    from customer_intel.table_names import training_frame
+
+    run_config = {"ops": {training_frame(name): {"config": {"sample_customers": sample}} for name in _families()}}
+    started = time.perf_counter()
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = defs.resolve_job_def("training_job").execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
+        steps = _step_seconds(instance, result.run_id)
+    if not result.success:
+        failed = [e.step_key for e in result.all_events if e.is_step_failure]
+        raise SystemExit(f"training_job failed at {failed}")
+    return {"total_s": time.perf_counter() - started, "steps": steps}
+
+
+def run_nightly(executor: str) -> dict:
+    import dagster as dg
+
+    from customer_intel.definitions import defs
+    from customer_intel.resources.warehouse import Warehouse
+    from customer_intel.table_names import CAMPAIGN_TARGETS, SCORED_CUSTOMERS
+
+    started = time.perf_counter()
+    if executor == "in_process":
+        with dg.DagsterInstance.ephemeral() as instance:
+            result = defs.resolve_job_def("scoring_job").execute_in_process(partition_key=AS_OF, instance=instance, raise_on_error=False)
+            steps, success, run_id = _step_seconds(instance, result.run_id), result.success, result.run_id
+    else:
+        Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+        with dg.DagsterInstance.get() as instance:
+            job = dg.reconstructable(_scoring_job)
+            with dg.execute_job(job, instance=instance, tags={"dagster/partition": AS_OF},
+                                run_config={"execution": {"config": {"multiprocess": {"max_concurrent": os.cpu_count()}}}}) as result:
+                success, run_id = result.success, result.run_id
+            steps = _step_seconds(instance, run_id)
+    total = time.perf_counter() - started
+    if not success:
+        raise SystemExit(f"scoring_job failed (run {run_id})")
+    scored = Warehouse().read(SCORED_CUSTOMERS, AS_OF, columns=["customer_id", "churn_reasons", "churn_probability"])
+    at_risk = scored["churn_probability"] >= 0.5
+    with_reasons = at_risk & scored["churn_reasons"].fillna("").astype(str).str.len().gt(0)
+    targets = Warehouse().read(CAMPAIGN_TARGETS, AS_OF, columns=["customer_id"])
+    return {"total_s": total, "steps": steps, "customers": len(scored), "at_risk": int(at_risk.sum()),
+            "at_risk_with_reasons": int(with_reasons.sum()), "targets": len(targets)}
+
+
+def _scoring_job():
+    from customer_intel.definitions import defs
+
+    return defs.resolve_job_def("scoring_job")
+
+
+def _has_champions(home: Path) -> bool:
+    if not (home / "mlflow.db").exists():
+        return False
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}"}
+    code = ("import mlflow; c = mlflow.MlflowClient(); import sys; "
+            "sys.exit(0 if all(c.get_model_version_by_alias('customer_intel_' + f, 'champion') for f in sys.argv[1:]) else 1)")
+    return subprocess.run([sys.executable, "-c", code, *_families()], env=env, cwd=ROOT, capture_output=True).returncode == 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--train-sample", type=int, default=50_000, help="customers in every family's training frame")
+    parser.add_argument("--data", default=str(ROOT / "bench" / ".data"), help="where banks and the bench's MLflow store are kept")
+    parser.add_argument("--executor", choices=("in_process", "multiprocess"), default="multiprocess")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--retrain", action="store_true", help="train again even when champions exist")
+    parser.add_argument("--child", choices=("training", "nightly", "bare"), help=argparse.SUPPRESS)
+    parser.add_argument("--result", help=argparse.SUPPRESS)
+    parser.add_argument("--params", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        params = json.loads(args.params)
+        if args.child == "training":
+            result = run_training(params["sample"])
+        elif args.child == "nightly":
+            result = run_nightly(params["executor"])
+        else:
+            result = features_scale.run_bare(Path(params["bank"]))
+        Path(args.result).write_text(json.dumps(result))
+        return
+
+    bank = features_scale._generate(args.customers, Path(args.data), args.seed)
+    home = Path(args.data) / f"nightly_{args.customers}_{args.seed}"
+    home.mkdir(parents=True, exist_ok=True)
+    if args.retrain or not _has_champions(home):
+        print(f"training every family on {args.train_sample:,} of {args.customers:,} customers ...", flush=True)
+        training = _child("training", _environment(bank, home, home / "training_warehouse"), sample=args.train_sample)
+        print(f"  training_job {training['total_s']:.0f} s, peak RSS {training['peak_rss_gb']:.2f} GB", flush=True)
+        for name in _families():
+            seconds = sum(v for k, v in training["steps"].items() if k.startswith(name + "_"))
+            print(f"  {name}: {seconds:.0f} s", flush=True)
+    warehouse = Path(tempfile.mkdtemp(prefix="nightly_warehouse_", dir=home))
+    print(f"nightly scoring_job for {AS_OF} ({args.executor} executor) ...", flush=True)
+    nightly = _child("nightly", _environment(bank, home, warehouse), executor=args.executor)
+    bare = _child("bare", {"OMP_WAIT_POLICY": "PASSIVE"}, bank=str(bank))
+    steps = nightly["steps"]
+    print(f"\n{nightly['customers']:,} customers, {bare['transactions']:,} transactions; {nightly['at_risk']:,} at risk, "
+          f"{nightly['at_risk_with_reasons']:,} of them with reasons; {nightly['targets']:,} campaign targets\n")
+    print("| step | wall time (s) |")
+    print("|---|---:|")
+    for step, seconds in sorted(steps.items(), key=lambda kv: -kv[1]):
+        print(f"| {step} | {seconds:.1f} |")
+    print(f"| **scoring_job run, end to end** | **{nightly['total_s']:.1f}** |")
+    print(f"\npeak RSS of the run's process tree: {nightly['peak_rss_gb']:.2f} GB")
+    features = steps.get("customer_features", float("nan"))
+    print(f"feature step {features:.1f} s vs the bare DuckDB query {bare['total_s']:.1f} s: {features / bare['total_s']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
