@@ -9,7 +9,7 @@ from pydantic import Field
 
 from customer_intel.assets._metadata import md, table_schema
 from customer_intel.assets.factory import SCORING_GROUP, CandidatesConfig, FamilySpec, SampledFrameConfig, champion_assets
-from customer_intel.assets.partitions import daily_partitions
+from customer_intel.assets.partitions import daily_partitions, every_shard, merge_shards
 from customer_intel.embeddings.candidates import DEFAULT_PROFILE_WEIGHT
 from customer_intel.embeddings.family import EMBEDDINGS
 from customer_intel.embeddings.lookalike import AUDIENCE_COLUMNS, LookalikeInputError, SeedQuery, lookalike_audience, seed_customers
@@ -117,8 +117,8 @@ def _empty(note: str, partition: str, context) -> dg.Output:
 
 
 @dg.asset(name=LOOKALIKE_AUDIENCE, partitions_def=daily_partitions, group_name=SCORING_GROUP, kinds={"faiss", "pandas", "parquet"},
-          ins={"embeddings": dg.AssetIn(CUSTOMER_EMBEDDINGS), "scored": dg.AssetIn(SCORED_CUSTOMERS), "campaigns": dg.AssetIn(RAW_CAMPAIGNS)})
-def lookalike_audience_asset(context: dg.AssetExecutionContext, config: LookalikeConfig, embeddings: pd.DataFrame, scored: pd.DataFrame,
+          ins={"embeddings": every_shard(CUSTOMER_EMBEDDINGS), "scored": dg.AssetIn(SCORED_CUSTOMERS), "campaigns": dg.AssetIn(RAW_CAMPAIGNS)})
+def lookalike_audience_asset(context: dg.AssetExecutionContext, config: LookalikeConfig, embeddings, scored: pd.DataFrame,
                              campaigns: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """The lookalike audience for the partition date: the ``k`` customers (never a seed) whose embedding is most similar to
     their closest seed, with the similarity and that seed, from the day's `customer_embeddings` (exact cosine against the
@@ -126,6 +126,7 @@ def lookalike_audience_asset(context: dg.AssetExecutionContext, config: Lookalik
     best responders). Written beside `campaign_targets` as one complete partition under `lookalike_audience/date=YYYY-MM-DD/`;
     empty with a note when there is no embeddings champion or nothing to seed from."""
     partition = context.partition_key
+    embeddings = merge_shards(embeddings)  # every shard of the date: the audience is the whole bank's nearest
     if "embedding_vector" not in embeddings or embeddings["embedding_vector"].isna().all():
         return _empty(f"no embedding vectors ({embeddings['embedding_model'].dropna().unique()[:1].tolist() or 'no champion'}): see "
                       f"{CUSTOMER_EMBEDDINGS}", partition, context)

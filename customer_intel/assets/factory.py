@@ -24,7 +24,7 @@ import pandas as pd
 from pydantic import Field
 
 from customer_intel.assets._metadata import md, table_schema
-from customer_intel.assets.partitions import daily_partitions
+from customer_intel.assets.partitions import date_and_shard, scoring_partitions
 from customer_intel.features import as_of_day
 from customer_intel.features.rfm import PROFILE_BASES
 from customer_intel.modeling import (
@@ -375,7 +375,7 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
             "mlflow_run": model_registry.run_link(new["production_run_id"] if refit else new["mlflow_run_id"]),
             "evaluated_run": model_registry.run_link(new["mlflow_run_id"])})
 
-    @dg.asset(name=spec.scores_name, partitions_def=daily_partitions, group_name=SCORING_GROUP, kinds={"mlflow", "pandas", "parquet"},
+    @dg.asset(name=spec.scores_name, partitions_def=scoring_partitions, group_name=SCORING_GROUP, kinds={"mlflow", "pandas", "parquet"},
               ins={"features": dg.AssetIn(CUSTOMER_FEATURES), **{i: dg.AssetIn(i, metadata={"engine": True}) for i in spec.score_inputs}},
               deps=[_champion],
               description=f"The {name} scores of every customer for the partition date, from the registered champion "
@@ -390,9 +390,9 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
         if registered is None:
             context.log.warning(f"{spec.scores_name}: {note}; its columns are null")
         if registered is not None and family.score_frame is not None:
-            features = family.score_frame(features, **score_inputs, as_of=context.partition_key)
+            features = family.score_frame(features, **score_inputs, as_of=date_and_shard(context)[0])
         frame = daily_scores(family, features, registered.scorer if registered else None, registered.label if registered else None)
-        return dg.Output(frame, metadata={"dagster/row_count": len(frame), "as_of": context.partition_key, "model": note,
+        return dg.Output(frame, metadata={"dagster/row_count": len(frame), "as_of": date_and_shard(context)[0], "model": note,
                                           "dagster/column_schema": table_schema(frame)})
 
     return FamilyAssets(spec, _training_frame, _models, _gate, _champion, _scores)

@@ -4,7 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from customer_intel.assets._metadata import md, table_schema
-from customer_intel.assets.partitions import daily_partitions
+from customer_intel.assets.partitions import date_and_shard, scoring_partitions
 from customer_intel.engine import ParquetFile
 from customer_intel.features import FeatureInputError, build_customer_features
 from customer_intel.features.rfm import PROFILE_BASES
@@ -16,7 +16,7 @@ SUMMARY_COLUMNS = ["recency", "frequency", "monetary", "T", "spend_trend", "cate
 ENGINE_INPUT = dg.AssetIn(metadata={"engine": True})
 
 
-@dg.asset(partitions_def=daily_partitions, group_name="features", kinds={"duckdb", "parquet"},
+@dg.asset(partitions_def=scoring_partitions, group_name="features", kinds={"duckdb", "parquet"},
           ins={"raw_transactions": ENGINE_INPUT, "raw_customers": ENGINE_INPUT})
 def customer_features(
     context: dg.AssetExecutionContext, raw_transactions: ParquetFile, raw_customers: ParquetFile
@@ -27,10 +27,13 @@ def customer_features(
     Built by the same function that builds the training frames, so training and scoring agree; the
     engine reads the typed raw tables in place. Profile attributes are the versions valid on the date
     when raw_customers has valid_from, else the snapshot. Without transactions it runs in profile
-    mode (RFM proxies from the credit-card profile).
+    mode (RFM proxies from the credit-card profile). With ``CUSTOMER_INTEL_SCORING_SHARDS`` > 1 a
+    partition is a date x shard and holds that shard's customers (their R, F and M quintile scores
+    rank within the shard; ``scored_customers`` ranks the whole date).
     """
+    day, shard = date_and_shard(context)
     try:
-        features = build_customer_features(raw_transactions, raw_customers, context.partition_key)
+        features = build_customer_features(raw_transactions, raw_customers, day, shard=shard)
     except FeatureInputError as exc:
         raise dg.Failure(description=f"customer_features for {context.partition_key}: {exc}") from exc
     frame = features.frame
@@ -41,6 +44,7 @@ def customer_features(
         metadata={
             "dagster/row_count": len(frame),
             "as_of": str(features.as_of.date()),
+            **({"shard": f"{shard[0]} of {shard[1]}"} if shard[1] > 1 else {}),
             "feature_mode": features.mode,
             "profile_attributes": PROFILE_BASES[features.profile_basis],
             "channels": ", ".join(features.channels) or "none",

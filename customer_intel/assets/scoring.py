@@ -7,8 +7,8 @@ import pandas as pd
 
 from customer_intel.assets._metadata import md, table_schema
 from customer_intel.assets.factory import SCORING_GROUP, ScoreContribution
-from customer_intel.assets.partitions import daily_partitions
-from customer_intel.features import SEGMENT_NAMES, net_spend_to_date
+from customer_intel.assets.partitions import SHARDS, daily_partitions, every_shard, merge_shards
+from customer_intel.features import SEGMENT_NAMES, add_rfm_scores, net_spend_to_date
 from customer_intel.reporting import histograms_markdown, markdown_table
 from customer_intel.table_names import CUSTOMER_FEATURES, SCORED_CUSTOMERS
 
@@ -30,6 +30,20 @@ def join_scores(features: pd.DataFrame, family_scores: dict[str, pd.DataFrame]) 
         frame = frame.merge(scores, on="customer_id", how="left", validate="one_to_one")
     rest = features.drop(columns=LEADING_COLUMNS).reset_index(drop=True)
     return pd.concat([frame, rest], axis=1)
+
+
+def whole_date(features, family_scores: dict) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """The day's features and every family's scores over all its shards (as loaded by ``every_shard``).
+
+    With one shard they are as built. With several, the rows are put in customer order and the
+    R, F and M quintile scores (and the RFM segment) are ranked again over the whole date: a
+    shard's own quintiles rank within the shard. Every other column is the customer's own, so the
+    table equals the unsharded one.
+    """
+    if SHARDS == 1:
+        return features, family_scores
+    merged = merge_shards(features).sort_values("customer_id", kind="stable").reset_index(drop=True)
+    return add_rfm_scores(merged, recency_lower_is_better=True), {family: merge_shards(scores) for family, scores in family_scores.items()}
 
 
 def _segment_summary(frame: pd.DataFrame) -> pd.DataFrame:
@@ -62,14 +76,16 @@ def _model_segment_summary(frame: pd.DataFrame) -> pd.DataFrame | None:
 
 def build_scored_customers(contributions: Sequence[ScoreContribution]) -> dg.AssetsDefinition:
     """``scored_customers`` over the given families' daily scores (one input per family)."""
-    ins = {"features": dg.AssetIn(CUSTOMER_FEATURES), **{c.family: dg.AssetIn(c.asset) for c in contributions}}
+    ins = {"features": every_shard(CUSTOMER_FEATURES), **{c.family: every_shard(c.asset) for c in contributions}}
     families = ", ".join(f"`{c.asset}`" for c in contributions) or "no model family"
 
     @dg.asset(name=SCORED_CUSTOMERS, partitions_def=daily_partitions, group_name=SCORING_GROUP, kinds={"pandas", "parquet"}, ins=ins,
               description="One row per customer for the partition date: RFM, scores and named RFM segment, then every model "
               f"family's scores from its registered champion ({families}; null where a family has no champion), then every "
-              "feature. Written as one complete partition under `scored_customers/date=YYYY-MM-DD/`.")
-    def scored_customers(context: dg.AssetExecutionContext, features: pd.DataFrame, **family_scores: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+              "feature. Written as one complete partition under `scored_customers/date=YYYY-MM-DD/`; with scoring shards, "
+              "built from every shard of the date (R, F and M quintiles ranked over the whole date).")
+    def scored_customers(context: dg.AssetExecutionContext, features, **family_scores) -> dg.Output[pd.DataFrame]:
+        features, family_scores = whole_date(features, family_scores)
         ordered = {c.family: family_scores[c.family] for c in contributions}
         frame = join_scores(features, ordered)
         models = {}
@@ -80,6 +96,7 @@ def build_scored_customers(contributions: Sequence[ScoreContribution]) -> dg.Ass
         return dg.Output(frame, metadata={
             "dagster/row_count": len(frame),
             "as_of": context.partition_key,
+            **({"shards": SHARDS} if SHARDS > 1 else {}),
             **{f"{family}_model": label for family, label in models.items()},
             "rfm_segments": md(markdown_table(_segment_summary(frame))),
             **({"model_segments": md(markdown_table(segments))} if segments is not None else {}),

@@ -66,14 +66,16 @@ def feature_drift_sensor(context: dg.SensorEvaluationContext, warehouse: Warehou
                           f"{drift_policy.reference_family} champion was judged on ({judged_on[:12]}): its last training run promoted nothing")
         context.log.warning(f"drift reference: {reference_note}")
     latest = partitions[-1]
-    live_manifest = warehouse.manifest(features_asset, latest) or {}
-    # a rewritten partition (re-run, backfill) or a new training frame is compared again
-    evaluated = f"{latest}:{live_manifest.get('sha256', '')[:16]}@{training['sha256'][:16]}"
+    # every published shard of the date (one, unsharded); a rewritten partition or shard (re-run, backfill)
+    # or a new training frame is compared again
+    live_sha = "".join((warehouse.manifest(features_asset, latest, shard) or {}).get("sha256", "")[:16]
+                       for shard in warehouse.published(features_asset)[latest])
+    evaluated = f"{latest}:{live_sha}@{training['sha256'][:16]}"
     if context.cursor == evaluated:
         return dg.SkipReason(f"{features_asset} {latest} was already compared with this training frame")
     try:
         reference = warehouse.read(reference_asset)
-        live = warehouse.read(features_asset, latest)
+        live = warehouse.read_date(features_asset, latest)
     except IncompletePartitionError as exc:  # a rewrite started between listing and reading: next tick
         return dg.SkipReason(str(exc))
     if SPLIT_COLUMN in reference.columns:

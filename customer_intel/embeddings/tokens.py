@@ -60,11 +60,16 @@ def _bucket_sql(column: str, edges) -> str:
     return f"CASE {cases} ELSE {len(edges)} END"
 
 
-def token_bags(transactions: TableInput, as_of, con=None) -> TokenBags:
-    """Every customer with a purchase on or before ``as_of``: their token counts (see the module docstring)."""
+def token_bags(transactions: TableInput, as_of, con=None, only=None) -> TokenBags:
+    """Every customer with a purchase on or before ``as_of`` (or those of them in ``only``, a sequence of
+    ids: e.g. a scoring shard's customers): their token counts (see the module docstring)."""
     day0 = as_of_day(as_of)
     with session(con) as con:
-        _transactions_view(con, transactions, "tx", end=day0 + DAY)
+        who = "TRUE"
+        if only is not None:
+            con.register("only_ids", pd.DataFrame({"customer_id": pd.Series(only, dtype="string").to_numpy(dtype=object)}))
+            who = "CAST(customer_id AS VARCHAR) IN (SELECT customer_id FROM only_ids)"
+        _transactions_view(con, transactions, "tx", end=day0 + DAY, customers=who)
         frame = con.execute(f"""
             WITH p AS (
                 SELECT customer_id, e, amount, coalesce(category, 'none') AS category, coalesce(channel, 'none') AS channel,

@@ -42,6 +42,14 @@ def staging_dir() -> Path:
     return _STAGING[0]
 
 
+def _date_and_shard(key: str, partitions_def) -> tuple[str, str | None]:
+    """A partition key as (date, shard): a scoring shard's ``date|shard`` key is stored under ``date=.../shard=...``."""
+    if isinstance(partitions_def, dg.MultiPartitionsDefinition):
+        dims = partitions_def.get_partition_key_from_str(str(key)).keys_by_dimension
+        return dims["date"], dims["shard"]
+    return key, None
+
+
 class ParquetIOManager(dg.ConfigurableIOManager):
     """Stores DataFrame assets as Parquet in the warehouse (a local folder or an S3 prefix, same keys).
 
@@ -59,8 +67,8 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             return
         if not isinstance(obj, pd.DataFrame | ParquetFile):
             raise TypeError(f"ParquetIOManager stores DataFrames; {context.asset_key.to_user_string()} returned {type(obj).__name__}")
-        partition = context.partition_key if context.has_asset_partitions else None
-        prefix = partition_prefix(context.asset_key.path, partition)
+        partition, shard = _date_and_shard(context.partition_key, context.asset_partitions_def) if context.has_asset_partitions else (None, None)
+        prefix = partition_prefix(context.asset_key.path, partition, shard)
         store = self._store()
         try:
             if isinstance(obj, ParquetFile):
@@ -87,6 +95,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         if not context.has_asset_partitions:
             return self._load(store, partition_prefix(path, None), metadata)
         keys = context.asset_partition_keys
+        prefixes = {key: partition_prefix(path, *_date_and_shard(key, context.asset_partitions_def)) for key in keys}
         if len(keys) == 1:
-            return self._load(store, partition_prefix(path, keys[0]), metadata)
-        return {key: self._load(store, partition_prefix(path, key), metadata) for key in keys}
+            return self._load(store, prefixes[keys[0]], metadata)
+        return {key: self._load(store, prefix, metadata) for key, prefix in prefixes.items()}

@@ -85,6 +85,18 @@ def partitions_start() -> str:
     return _env("PARTITIONS_START", DEFAULT_PARTITIONS_START)
 
 
+def scoring_shards() -> int:
+    """How many customer shards the daily scores are split into (definition-time: read when the code location loads)."""
+    raw = _env("SCORING_SHARDS", "1")
+    try:
+        shards = int(raw)
+    except ValueError:
+        shards = 0
+    if shards < 1:
+        raise ConfigurationError(f"{ENV_PREFIX}SCORING_SHARDS={raw!r} must be a whole number of shards, 1 or more")
+    return shards
+
+
 def landing_interval_seconds() -> int:
     """How often the landing sensor lists the raw location (definition-time: read when the code location loads)."""
     return int(_env("LANDING_INTERVAL_SECONDS", "300"))

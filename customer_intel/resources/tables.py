@@ -47,9 +47,12 @@ class NonFiniteValuesError(ValueError):
     """A table about to be published holds inf / -inf in a numeric column."""
 
 
-def partition_prefix(asset_path: list[str], partition_key: str | None) -> str:
+def partition_prefix(asset_path: list[str], partition_key: str | None, shard: str | int | None = None) -> str:
+    """``<asset>``, ``<asset>/date=YYYY-MM-DD`` or, for a scoring shard, ``<asset>/date=YYYY-MM-DD/shard=S``."""
     prefix = "/".join(asset_path)
-    return f"{prefix}/date={partition_key}" if partition_key else prefix
+    if not partition_key:
+        return prefix
+    return f"{prefix}/date={partition_key}" + (f"/shard={shard}" if shard is not None else "")
 
 
 def check_finite(frame: pd.DataFrame, where: str) -> None:
