@@ -80,17 +80,24 @@ def stack_features(frame: pd.DataFrame, p_alive: np.ndarray, expected_purchases:
     return frame.assign(stack_p_alive=np.asarray(p_alive), stack_expected_purchases=np.asarray(expected_purchases))
 
 
-def predict_with_interval(model, X: np.ndarray, scale: float = 1.0, interval: float = 0.8, n_samples: int = 400, seed: int = 0):
-    """Point prediction (clipped at 0: linear models can go negative) and, for NGBoost, an ``Interval``.
+def predict_with_interval(model, X: np.ndarray, scale: float = 1.0, interval: float = 0.8, n_samples: int = 400, seed: int = 0,
+                          with_interval: bool = True):
+    """Point prediction (clipped at 0: linear models can go negative) and, for NGBoost, an ``Interval``
+    (None without ``with_interval``: an ensemble member's point needs no posterior draws).
 
-    ``scale`` stretches a model trained on a shorter window to the evaluation horizon.
+    ``scale`` stretches a model trained on a shorter window to the evaluation horizon. NGBoost's
+    predictive distribution is computed once: its point is that distribution's mean, as its own
+    ``predict`` gives it.
     """
-    point = np.maximum(np.asarray(model.predict(X), dtype=float), 0.0) * scale
-    if hasattr(model, "pred_dist"):
-        mu = np.maximum(model.pred_dist(X).params["mu"] * scale, 1e-9)
-        draws = np.random.default_rng(seed).poisson(mu[:, None], size=(len(mu), n_samples))
-        return point, interval_from_samples(draws, interval)
-    return point, None
+    if not hasattr(model, "pred_dist"):
+        return np.maximum(np.asarray(model.predict(X), dtype=float), 0.0) * scale, None
+    dist = model.pred_dist(X)
+    point = np.maximum(np.asarray(dist.predict(), dtype=float), 0.0) * scale
+    if not with_interval:
+        return point, None
+    mu = np.maximum(dist.params["mu"] * scale, 1e-9)
+    draws = np.random.default_rng(seed).poisson(mu[:, None], size=(len(mu), n_samples))
+    return point, interval_from_samples(draws, interval)
 
 
 HORIZON_SCALINGS = ("bgnbd_ratio", "linear")

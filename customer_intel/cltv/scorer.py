@@ -63,21 +63,22 @@ class CLTVScorer(_CLTVScorerInfo):
         stack = self.stack_horizon_days if self.stack_horizon_days is not None else self.horizon_days
         return dataclasses.replace(self, horizon_days=int(horizon_days), stack_horizon_days=int(stack))
 
-    def _regressor_point(self, features: pd.DataFrame, expected: np.ndarray, p_alive: np.ndarray):
+    def _regressor_point(self, features: pd.DataFrame, expected: np.ndarray, p_alive: np.ndarray, with_interval: bool = True):
         """(point, interval or None) of the regressor over ``horizon_days``."""
         matrix, estimator = self.regressor
         stack_horizon = self.stack_horizon_days if self.stack_horizon_days is not None else self.horizon_days
+        inputs = features[[c for c in matrix.columns if c in features.columns]]  # stack onto the model's columns, not a copy of them all
         if stack_horizon == self.horizon_days:
-            stacked = stack_features(features, p_alive, expected)
+            stacked = stack_features(inputs, p_alive, expected)
         else:
-            stacked = stack_features(features, *self.probabilistic.point_predictions(features, stack_horizon))
+            stacked = stack_features(inputs, *self.probabilistic.point_predictions(features, stack_horizon))
         scale = horizon_scale(self.probabilistic, features, self.horizon_days, max(self.training_days, 1), self.horizon_scaling, expected)
-        return predict_with_interval(estimator, matrix.transform(stacked), scale=scale)
+        return predict_with_interval(estimator, matrix.transform(stacked), scale=scale, with_interval=with_interval)
 
     def point(self, features: pd.DataFrame) -> np.ndarray:
         """Expected purchases over the horizon only (no posterior simulation): what an ensemble combines."""
         p_alive, expected = self.probabilistic.point_predictions(features, self.horizon_days)
-        return expected if self.regressor is None else self._regressor_point(features, expected, p_alive)[0]
+        return expected if self.regressor is None else self._regressor_point(features, expected, p_alive, with_interval=False)[0]
 
     def score(self, features: pd.DataFrame) -> pd.DataFrame:
         prediction = self.probabilistic.predict(features, self.horizon_days)

@@ -47,7 +47,7 @@ class Customer2Vec:
     negative_table: np.ndarray  # token sampling probabilities (unigram^0.75)
     history: list[dict] = field(default_factory=list)
 
-    def infer(self, bags: TokenBags, chunk: int = 50_000) -> np.ndarray:
+    def infer(self, bags: TokenBags, chunk: int = 100_000) -> np.ndarray:
         """Vectors of the customers in ``bags`` with the token vectors frozen (deterministic; see the module docstring).
         Customers with an empty bag (no known token) get a zero vector. Rows go ``chunk`` at a time: memory stays bounded."""
         bags = bags.restricted(self.vocabulary) if bags.vocabulary != self.vocabulary else bags
@@ -57,6 +57,14 @@ class Customer2Vec:
         return out
 
     def _infer_rows(self, bags: TokenBags, start: int, stop: int) -> np.ndarray:
+        """Adam on each row's vector, the gradient of the exact expected loss written out (no autograd graph).
+
+        Per row ``i`` the loss is ``-(1/T_i) sum_t C_it log s(l_it) - k sum_t P_t log s(-l_it)`` with
+        ``l = D W'``, so ``dL/dl = s(l) (C/T + k P) - C/T`` and ``dL/dD = (dL/dl) W``; the update is
+        torch's Adam (betas 0.9 and 0.999, eps 1e-8, bias-corrected) step for step, in place. Rows
+        are independent (Adam is elementwise and the loss a sum over rows), so a row's vector does
+        not depend on the rows scored with it (beyond the float rounding of the matrix products).
+        """
         import torch
 
         W = torch.from_numpy(self.token_vectors.astype(np.float32))
@@ -67,18 +75,22 @@ class Customer2Vec:
         counts[rows, bags.tokens[lo:hi]] = bags.counts[lo:hi]
         C = torch.from_numpy(counts)
         total = C.sum(dim=1, keepdim=True)
-        P = torch.from_numpy(self.negative_table.astype(np.float32))
-        D = torch.zeros((n, W.shape[1]), requires_grad=True)
-        optimiser = torch.optim.Adam([D], lr=self.config.infer_learning_rate)
-        k = float(self.config.negatives)
-        for _ in range(self.config.infer_steps):  # the expected negative-sampling loss, exactly: no sampling noise
-            optimiser.zero_grad()
-            logits = D @ W.T  # n x V
-            positive = -(C * torch.nn.functional.logsigmoid(logits)).sum(dim=1) / total.clamp(min=1.0).squeeze(1)
-            negative = -k * (P[None, :] * torch.nn.functional.logsigmoid(-logits)).sum(dim=1)
-            (positive + negative).sum().backward()
-            optimiser.step()
-        vectors = D.detach().numpy().astype(np.float32)
+        positive = C / total.clamp(min=1.0)  # C/T
+        weight = positive + float(self.config.negatives) * torch.from_numpy(self.negative_table.astype(np.float32))[None, :]
+        D = torch.zeros((n, W.shape[1]))
+        m, v = torch.zeros_like(D), torch.zeros_like(D)
+        lr, beta1, beta2, eps = self.config.infer_learning_rate, 0.9, 0.999, 1e-8
+        logits, grad, denom = torch.empty((n, V)), torch.empty_like(D), torch.empty_like(D)
+        with torch.no_grad():
+            for step in range(1, self.config.infer_steps + 1):
+                torch.mm(D, W.T, out=logits)
+                logits.sigmoid_().mul_(weight).sub_(positive)  # dL/dl
+                torch.mm(logits, W, out=grad)
+                m.lerp_(grad, 1 - beta1)
+                v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                torch.sqrt(v, out=denom).div_((1 - beta2 ** step) ** 0.5).add_(eps)
+                D.addcdiv_(m, denom, value=-lr / (1 - beta1 ** step))
+        vectors = D.numpy().astype(np.float32)
         vectors[total.squeeze(1).numpy() == 0] = 0.0
         return vectors
 

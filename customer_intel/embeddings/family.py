@@ -294,7 +294,7 @@ def embedding_score_frame(features: pd.DataFrame, raw_transactions, as_of=None) 
     """The day's features with each customer's token bag as of the same day (what the scorer reads): the bags
     from the feature engine's own transactions view, so "as of" means what it means for the features."""
     day = as_of if as_of is not None else features["as_of"].iloc[0]
-    return with_bags(features, token_bags(raw_transactions, day, only=features["customer_id"]))
+    return with_bags(features, token_bags(raw_transactions, day, only=features["customer_id"]), encode=False)
 
 
 EMBEDDINGS = ModelFamily(

@@ -79,8 +79,16 @@ def encode_bags(bags: TokenBags) -> pd.Series:
     return pd.Series(text, index=pd.Index(bags.customer_ids, name="customer_id"), name=TOKENS_COLUMN, dtype=object)
 
 
+def has_bags(frame: pd.DataFrame) -> bool:
+    return TOKENS_COLUMN in frame.columns or BAGS_ATTR in frame.attrs
+
+
 def bags_from_frame(frame: pd.DataFrame, as_of=None) -> TokenBags:
-    """The token bags of ``frame``'s rows, in row order (an empty or null ``tokens`` is an empty bag)."""
+    """The token bags of ``frame``'s rows, in row order (an empty or null ``tokens`` is an empty bag): the ``TokenBags``
+    ``with_bags`` kept in ``attrs`` when their customers are still the rows', else parsed from the JSON column."""
+    kept = frame.attrs.get(BAGS_ATTR)
+    if kept is not None and len(kept) == len(frame) and np.array_equal(kept.customer_ids, frame["customer_id"].astype(str).to_numpy(dtype=object)):
+        return kept
     if TOKENS_COLUMN not in frame.columns:
         raise ValueError(f"an embedding needs a {TOKENS_COLUMN!r} column (customer_intel.embeddings.frames.embedding_rows)")
     parsed = [json.loads(text) if isinstance(text, str) and text else {} for text in frame[TOKENS_COLUMN]]
@@ -103,10 +111,19 @@ def embedding_rows(transactions: TableInput, customers: TableInput | None, as_of
         return with_bags(features, token_bags(transactions, as_of, con=con))
 
 
-def with_bags(features: pd.DataFrame, bags: TokenBags) -> pd.DataFrame:
-    """``features`` with each customer's bag in the ``tokens`` column (``{}`` for a customer without one)."""
-    encoded = encode_bags(bags)
-    return features.assign(**{TOKENS_COLUMN: features["customer_id"].astype(str).map(encoded).fillna("{}").to_numpy(dtype=object)})
+BAGS_ATTR = "customer_intel.token_bags"
+
+
+def with_bags(features: pd.DataFrame, bags: TokenBags, encode: bool = True) -> pd.DataFrame:
+    """``features`` with each customer's bag (empty for a customer without one): as JSON in the ``tokens`` column,
+    the scorer's input wherever a frame travels (MLflow's pyfunc, a file, the serving API), and in ``attrs`` as
+    ``TokenBags`` in row order, which ``bags_from_frame`` reads when they still match the rows. ``encode=False``
+    leaves the JSON out: the nightly scores pass the frame straight to the scorer in the same process, and a
+    million bags cost half a minute to write and parse as JSON."""
+    aligned = bags.take(features["customer_id"])
+    out = features.assign(**{TOKENS_COLUMN: encode_bags(aligned).to_numpy(dtype=object)}) if encode else features.copy()
+    out.attrs[BAGS_ATTR] = aligned
+    return out
 
 
 def lookalike_campaigns(campaigns: pd.DataFrame | None, after: pd.Timestamp, last: pd.Timestamp) -> Iterator[tuple[str, pd.DataFrame]]:

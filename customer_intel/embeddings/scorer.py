@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from customer_intel.embeddings.customer2vec import Customer2Vec
-from customer_intel.embeddings.frames import TOKENS_COLUMN, bags_from_frame
+from customer_intel.embeddings.frames import bags_from_frame, has_bags
 from customer_intel.modeling.scorer import ScorerInfo
 
 SCORE_COLUMNS = ("vector", "tokens")  # published as embedding_vector, embedding_tokens
@@ -100,7 +100,7 @@ class EmbeddingScorer:
     def embed(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(L2-normalised vectors, token counts) of ``frame``'s rows, in order."""
         blocks = []
-        bags = bags_from_frame(frame) if self.model is not None or self.share_tokens or TOKENS_COLUMN in frame.columns else None
+        bags = bags_from_frame(frame) if self.model is not None or self.share_tokens or has_bags(frame) else None
         if self.model is not None:
             blocks.append(self.sequence_weight * unit_rows(self.model.infer(bags)))
         if self.features is not None:

@@ -73,3 +73,59 @@ def test_an_unseen_customer_is_inferred_near_the_training_customers_like_it(bank
     same = (persona[seen][neighbours] == persona[unseen][:, None]).mean()
     base = pd.Series(persona).value_counts(normalize=True).pow(2).sum()  # a random neighbour's chance of the same persona
     assert same > base + 0.25, (same, base)
+
+
+def _autograd_inference(model, bags: TokenBags) -> np.ndarray:
+    """The inference as torch's autograd and Adam do it: the reference the hand-written gradient must follow."""
+    import torch
+
+    W = torch.from_numpy(model.token_vectors.astype(np.float32))
+    counts = np.zeros((len(bags), len(model.vocabulary)), dtype=np.float32)
+    rows = np.repeat(np.arange(len(bags)), np.diff(bags.indptr))
+    counts[rows, bags.tokens] = bags.counts
+    C = torch.from_numpy(counts)
+    total = C.sum(dim=1, keepdim=True)
+    P = torch.from_numpy(model.negative_table.astype(np.float32))
+    D = torch.zeros((len(bags), W.shape[1]), requires_grad=True)
+    optimiser = torch.optim.Adam([D], lr=model.config.infer_learning_rate)
+    for _ in range(model.config.infer_steps):
+        optimiser.zero_grad()
+        logits = D @ W.T
+        positive = -(C * torch.nn.functional.logsigmoid(logits)).sum(dim=1) / total.clamp(min=1.0).squeeze(1)
+        negative = -model.config.negatives * (P[None, :] * torch.nn.functional.logsigmoid(-logits)).sum(dim=1)
+        (positive + negative).sum().backward()
+        optimiser.step()
+    out = D.detach().numpy()
+    out[total.squeeze(1).numpy() == 0] = 0.0
+    return out
+
+
+def test_inference_follows_autograd_adam_and_a_row_does_not_depend_on_the_others(bank):
+    bags, _ = bank
+    model = train_customer2vec(bags, CONFIG, log=lambda _: None)
+    rows = np.arange(300)
+    ours = model.infer(_subset(bags, rows))
+    np.testing.assert_allclose(ours, _autograd_inference(model, _subset(bags, rows)), rtol=1e-4, atol=1e-5)
+    # scored with other rows, or in other chunks: the same vector up to the float rounding of the matrix products
+    np.testing.assert_allclose(model.infer(_subset(bags, rows[::7])), ours[::7], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.infer(_subset(bags, rows), chunk=64), ours, rtol=1e-5, atol=1e-6)
+
+
+def test_bags_travel_with_the_frame_in_process_and_as_json_everywhere_else(bank):
+    from customer_intel.embeddings.frames import BAGS_ATTR, bags_from_frame, with_bags
+
+    bags, _ = bank
+    ids = list(bags.customer_ids[[5, 2, 9]]) + ["NEW"]  # another order, and a customer without a bag
+    taken = bags.take(ids)
+    assert taken.customer_ids.tolist() == ids and taken.sizes().tolist() == [*bags.sizes()[[5, 2, 9]].tolist(), 0]
+    features = pd.DataFrame({"customer_id": ids, "recency": [1.0, 2.0, 3.0, 4.0], "as_of": pd.Timestamp("2026-01-01", tz="UTC")})
+    kept, encoded = with_bags(features, bags, encode=False), with_bags(features, bags)
+    assert "tokens" not in kept.columns and bags_from_frame(kept) is kept.attrs[BAGS_ATTR]
+    encoded.attrs.clear()
+    parsed = bags_from_frame(encoded)  # the JSON path
+    vocabulary = bags.vocabulary
+    for i in range(len(ids)):
+        kept_bag = dict(zip((vocabulary[t] for t in taken.bag(i)[0]), taken.bag(i)[1].tolist()))
+        assert kept_bag == dict(zip((parsed.vocabulary[t] for t in parsed.bag(i)[0]), parsed.bag(i)[1].tolist()))
+    # rows reordered after with_bags: the kept bags no longer match, so they are not used
+    assert bags_from_frame(kept.iloc[::-1].assign(tokens="{}")).sizes().tolist() == [0, 0, 0, 0]
