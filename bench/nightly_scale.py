@@ -62,11 +62,11 @@ def _child(mode: str, env: dict[str, str], **params) -> dict:
     out = Path(tempfile.mkstemp(suffix=".json")[1])
     proc = subprocess.Popen([sys.executable, __file__, "--child", mode, "--result", str(out), "--params", json.dumps(params)],
                             env={**os.environ, **env}, cwd=ROOT)
-    peak, done = [0], threading.Event()
+    samples, done = [], threading.Event()
 
     def sample():
         while not done.wait(0.2):
-            peak[0] = max(peak[0], _tree_rss(proc.pid))
+            samples.append((time.time(), _tree_rss(proc.pid)))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -77,12 +77,20 @@ def _child(mode: str, env: dict[str, str], **params) -> dict:
         raise SystemExit(f"{mode} run failed (status {status})")
     result = json.loads(out.read_text())
     out.unlink()
-    result["peak_rss_gb"] = max(peak[0] / 1024**3, usage.ru_maxrss / 1024 / 1024)
+    peak = max((rss for _, rss in samples), default=0)
+    result["peak_rss_gb"] = max(peak / 1024**3, usage.ru_maxrss / 1024 / 1024)
+    # the peak while each step ran (with the multiprocess executor, of every process alive then)
+    result["step_peak_gb"] = {step: max((rss for t, rss in samples if start <= t <= end), default=0) / 1024**3
+                              for step, (start, end) in result.get("step_times", {}).items()}
     return result
 
 
-def _step_seconds(instance, run_id: str) -> dict[str, float]:
-    return {s.step_key: s.end_time - s.start_time for s in instance.get_run_step_stats(run_id) if s.end_time and s.start_time}
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the steps' events stay in the instance
+
+
+def _step_times(instance, run_id: str) -> dict[str, tuple[float, float]]:
+    """(start, end) in epoch seconds of every step of the run."""
+    return {s.step_key: (s.start_time, s.end_time) for s in instance.get_run_step_stats(run_id) if s.end_time and s.start_time}
 
 
 def _families():
@@ -97,15 +105,15 @@ def run_training(sample: int) -> dict:
     from customer_intel.definitions import defs
     from customer_intel.table_names import training_frame
 
-    run_config = {"ops": {training_frame(name): {"config": {"sample_customers": sample}} for name in _families()}}
+    run_config = {**QUIET, "ops": {training_frame(name): {"config": {"sample_customers": sample}} for name in _families()}}
     started = time.perf_counter()
     with dg.DagsterInstance.ephemeral() as instance:
         result = defs.resolve_job_def("training_job").execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
-        steps = _step_seconds(instance, result.run_id)
+        steps = _step_times(instance, result.run_id)
     if not result.success:
         failed = [e.step_key for e in result.all_events if e.is_step_failure]
         raise SystemExit(f"training_job failed at {failed}")
-    return {"total_s": time.perf_counter() - started, "steps": steps}
+    return {"total_s": time.perf_counter() - started, "step_times": steps}
 
 
 def run_nightly(executor: str) -> dict:
@@ -118,16 +126,17 @@ def run_nightly(executor: str) -> dict:
     started = time.perf_counter()
     if executor == "in_process":
         with dg.DagsterInstance.ephemeral() as instance:
-            result = defs.resolve_job_def("scoring_job").execute_in_process(partition_key=AS_OF, instance=instance, raise_on_error=False)
-            steps, success, run_id = _step_seconds(instance, result.run_id), result.success, result.run_id
+            result = defs.resolve_job_def("scoring_job").execute_in_process(partition_key=AS_OF, instance=instance, raise_on_error=False,
+                                                                                   run_config=QUIET)
+            steps, success, run_id = _step_times(instance, result.run_id), result.success, result.run_id
     else:
-        Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+        _dagster_home()
         with dg.DagsterInstance.get() as instance:
             job = dg.reconstructable(_scoring_job)
             with dg.execute_job(job, instance=instance, tags={"dagster/partition": AS_OF},
-                                run_config={"execution": {"config": {"multiprocess": {"max_concurrent": os.cpu_count()}}}}) as result:
+                                run_config={**QUIET, "execution": {"config": {"multiprocess": {"max_concurrent": os.cpu_count()}}}}) as result:
                 success, run_id = result.success, result.run_id
-            steps = _step_seconds(instance, run_id)
+            steps = _step_times(instance, run_id)
     total = time.perf_counter() - started
     if not success:
         raise SystemExit(f"scoring_job failed (run {run_id})")
@@ -135,8 +144,17 @@ def run_nightly(executor: str) -> dict:
     at_risk = scored["churn_probability"] >= 0.5
     with_reasons = at_risk & scored["churn_reasons"].fillna("").astype(str).str.len().gt(0)
     targets = Warehouse().read(CAMPAIGN_TARGETS, AS_OF, columns=["customer_id"])
-    return {"total_s": total, "steps": steps, "customers": len(scored), "at_risk": int(at_risk.sum()),
+    return {"total_s": total, "step_times": steps, "customers": len(scored), "at_risk": int(at_risk.sum()),
             "at_risk_with_reasons": int(with_reasons.sum()), "targets": len(targets)}
+
+
+def _dagster_home() -> Path:
+    """The bench's own Dagster instance (SQLite under ``--data``), telemetry off."""
+    home = Path(os.environ["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    return home
 
 
 def _scoring_job():
@@ -185,20 +203,20 @@ def main() -> None:
         training = _child("training", _environment(bank, home, home / "training_warehouse"), sample=args.train_sample)
         print(f"  training_job {training['total_s']:.0f} s, peak RSS {training['peak_rss_gb']:.2f} GB", flush=True)
         for name in _families():
-            seconds = sum(v for k, v in training["steps"].items() if k.startswith(name + "_"))
+            seconds = sum(end - start for k, (start, end) in training["step_times"].items() if k.startswith(name + "_"))
             print(f"  {name}: {seconds:.0f} s", flush=True)
     warehouse = Path(tempfile.mkdtemp(prefix="nightly_warehouse_", dir=home))
     print(f"nightly scoring_job for {AS_OF} ({args.executor} executor) ...", flush=True)
     nightly = _child("nightly", _environment(bank, home, warehouse), executor=args.executor)
     bare = _child("bare", {"OMP_WAIT_POLICY": "PASSIVE"}, bank=str(bank))
-    steps = nightly["steps"]
+    steps = {step: end - start for step, (start, end) in nightly["step_times"].items()}
     print(f"\n{nightly['customers']:,} customers, {bare['transactions']:,} transactions; {nightly['at_risk']:,} at risk, "
           f"{nightly['at_risk_with_reasons']:,} of them with reasons; {nightly['targets']:,} campaign targets\n")
-    print("| step | wall time (s) |")
-    print("|---|---:|")
+    print("| step | wall time (s) | peak RSS while it ran (GB) |")
+    print("|---|---:|---:|")
     for step, seconds in sorted(steps.items(), key=lambda kv: -kv[1]):
-        print(f"| {step} | {seconds:.1f} |")
-    print(f"| **scoring_job run, end to end** | **{nightly['total_s']:.1f}** |")
+        print(f"| {step} | {seconds:.1f} | {nightly['step_peak_gb'].get(step, 0):.2f} |")
+    print(f"| **scoring_job run, end to end** | **{nightly['total_s']:.1f}** | **{nightly['peak_rss_gb']:.2f}** |")
     print(f"\npeak RSS of the run's process tree: {nightly['peak_rss_gb']:.2f} GB")
     features = steps.get("customer_features", float("nan"))
     print(f"feature step {features:.1f} s vs the bare DuckDB query {bare['total_s']:.1f} s: {features / bare['total_s']:.2f}x")

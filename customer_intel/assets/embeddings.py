@@ -60,7 +60,11 @@ class EmbeddingModelsConfig(CandidatesConfig):
 
 embeddings_assets = champion_assets(FamilySpec(EMBEDDINGS, inputs=(RAW_TRANSACTIONS, RAW_CUSTOMERS, RAW_CAMPAIGNS), frame_config=EmbeddingFrameConfig,
                                                models_config=EmbeddingModelsConfig, scores_asset=CUSTOMER_EMBEDDINGS,
-                                               score_inputs=(RAW_TRANSACTIONS,), in_scored_customers=False))
+                                               score_inputs=(RAW_TRANSACTIONS,), in_scored_customers=False,
+                                               scores_priority=10))  # the longest daily step (Customer2Vec inference)
+
+
+SCORED_COLUMNS_READ = ("customer_id", "segment_name", "rfm_segment", "cltv")  # seeds by segment, and the profile summary
 
 
 class LookalikeConfig(dg.Config):
@@ -117,7 +121,8 @@ def _empty(note: str, partition: str, context) -> dg.Output:
 
 
 @dg.asset(name=LOOKALIKE_AUDIENCE, partitions_def=daily_partitions, group_name=SCORING_GROUP, kinds={"faiss", "pandas", "parquet"},
-          ins={"embeddings": every_shard(CUSTOMER_EMBEDDINGS), "scored": dg.AssetIn(SCORED_CUSTOMERS), "campaigns": dg.AssetIn(RAW_CAMPAIGNS)})
+          ins={"embeddings": every_shard(CUSTOMER_EMBEDDINGS), "campaigns": dg.AssetIn(RAW_CAMPAIGNS),
+               "scored": dg.AssetIn(SCORED_CUSTOMERS, metadata={"columns": list(SCORED_COLUMNS_READ)})})
 def lookalike_audience_asset(context: dg.AssetExecutionContext, config: LookalikeConfig, embeddings, scored: pd.DataFrame,
                              campaigns: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """The lookalike audience for the partition date: the ``k`` customers (never a seed) whose embedding is most similar to

@@ -100,6 +100,9 @@ class FamilySpec:
     scores_asset: str | None = None  # the daily scores asset's name (default ``<family>_scores``)
     score_inputs: tuple[str, ...] = ()  # upstream tables the daily scores read beside the features (``family.score_frame``)
     in_scored_customers: bool = True  # whether its columns join scored_customers (embeddings' vectors stay in their own table)
+    # the daily scores step's priority under the multiprocess executor (higher starts first when slots are short): the
+    # longest step starts as soon as the features exist and the others fill the other slot around it
+    scores_priority: int = 0
 
     @property
     def name(self) -> str:
@@ -377,7 +380,7 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
 
     @dg.asset(name=spec.scores_name, partitions_def=scoring_partitions, group_name=SCORING_GROUP, kinds={"mlflow", "pandas", "parquet"},
               ins={"features": dg.AssetIn(CUSTOMER_FEATURES), **{i: dg.AssetIn(i, metadata={"engine": True}) for i in spec.score_inputs}},
-              deps=[_champion],
+              deps=[_champion], op_tags={"dagster/priority": str(spec.scores_priority)},
               description=f"The {name} scores of every customer for the partition date, from the registered champion "
               f"(`models:/{family.registered_model}@champion`, never retrained here) over the day's features. Without a "
               "champion the columns are null and the metadata says why.")

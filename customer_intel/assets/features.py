@@ -4,11 +4,12 @@ import dagster as dg
 import pandas as pd
 
 from customer_intel.assets._metadata import md, table_schema
-from customer_intel.assets.partitions import date_and_shard, scoring_partitions
+from customer_intel.assets.partitions import check_same_ingest, date_and_shard, scoring_partitions
 from customer_intel.engine import ParquetFile
 from customer_intel.features import FeatureInputError, build_customer_features
 from customer_intel.features.rfm import PROFILE_BASES
 from customer_intel.reporting import histograms_markdown, summary_table
+from customer_intel.table_names import RAW_CUSTOMERS, RAW_TRANSACTIONS
 
 SUMMARY_COLUMNS = ["recency", "frequency", "monetary", "T", "spend_trend", "category_entropy", "avg_ticket"]
 
@@ -32,6 +33,7 @@ def customer_features(
     rank within the shard; ``scored_customers`` ranks the whole date).
     """
     day, shard = date_and_shard(context)
+    check_same_ingest(context, (RAW_TRANSACTIONS, RAW_CUSTOMERS))
     try:
         features = build_customer_features(raw_transactions, raw_customers, day, shard=shard)
     except FeatureInputError as exc:

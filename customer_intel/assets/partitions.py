@@ -20,6 +20,8 @@ from customer_intel.resources.settings import partitions_start, scoring_shards
 warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec is currently in preview")
 
 DATE, SHARD = "date", "shard"
+DATE_TAG = "customer_intel/date"  # the date an ingest_job run (and the shard and publish runs it leads to) scores
+INGEST_TAG = "customer_intel/ingest_run"  # the ingest_job run whose raw tables a shard or publish run reads
 
 # definition-time: Dagster needs the partition sets while it loads the code location
 daily_partitions = dg.DailyPartitionsDefinition(start_date=partitions_start(), timezone="UTC")
@@ -63,3 +65,19 @@ def merge_shards(loaded):
     if len(frames) != SHARDS:
         raise ValueError(f"{len(frames)} of {SHARDS} shards loaded")
     return pd.concat(frames, ignore_index=True)
+
+
+def check_same_ingest(context, raw_tables) -> None:
+    """Fail a run that an ingest_job run launched (its ``INGEST_TAG``) when a raw table has been written since by another
+    run: the shards of a date would score two different ingests, and the published table would mix them."""
+    ingest = context.run.tags.get(INGEST_TAG)
+    if ingest is None:
+        return
+    for table in raw_tables:
+        event = context.instance.get_latest_materialization_event(dg.AssetKey(table))
+        if event is not None and event.run_id != ingest:
+            raise dg.Failure(
+                description=f"{table} was written by run {event.run_id} after ingest run {ingest} launched this one; "
+                f"scoring {context.partition_key} now would mix two ingests. Run ingest_job for the date again (the "
+                "shard sensor then relaunches every shard).",
+                metadata={"ingest_run": ingest, "latest_writer": event.run_id, "table": table})

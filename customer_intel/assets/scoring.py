@@ -79,12 +79,17 @@ def build_scored_customers(contributions: Sequence[ScoreContribution]) -> dg.Ass
     ins = {"features": every_shard(CUSTOMER_FEATURES), **{c.family: every_shard(c.asset) for c in contributions}}
     families = ", ".join(f"`{c.asset}`" for c in contributions) or "no model family"
 
+    checks = [dg.AssetCheckSpec(check.__name__, asset=SCORED_CUSTOMERS, blocking=True, description=check.__doc__,
+                                partitions_def=daily_partitions)
+              for check in SCORED_CUSTOMERS_CHECKS]
+
     @dg.asset(name=SCORED_CUSTOMERS, partitions_def=daily_partitions, group_name=SCORING_GROUP, kinds={"pandas", "parquet"}, ins=ins,
+              check_specs=checks,
               description="One row per customer for the partition date: RFM, scores and named RFM segment, then every model "
               f"family's scores from its registered champion ({families}; null where a family has no champion), then every "
               "feature. Written as one complete partition under `scored_customers/date=YYYY-MM-DD/`; with scoring shards, "
               "built from every shard of the date (R, F and M quintiles ranked over the whole date).")
-    def scored_customers(context: dg.AssetExecutionContext, features, **family_scores) -> dg.Output[pd.DataFrame]:
+    def scored_customers(context: dg.AssetExecutionContext, features, **family_scores):
         features, family_scores = whole_date(features, family_scores)
         ordered = {c.family: family_scores[c.family] for c in contributions}
         frame = join_scores(features, ordered)
@@ -93,7 +98,7 @@ def build_scored_customers(contributions: Sequence[ScoreContribution]) -> dg.Ass
             labels = frame[contribution.columns[-1]].dropna().unique()
             models[contribution.family] = ", ".join(map(str, labels)) or f"none: see {contribution.asset}"
         segments = _model_segment_summary(frame)
-        return dg.Output(frame, metadata={
+        yield dg.Output(frame, metadata={
             "dagster/row_count": len(frame),
             "as_of": context.partition_key,
             **({"shards": SHARDS} if SHARDS > 1 else {}),
@@ -103,25 +108,29 @@ def build_scored_customers(contributions: Sequence[ScoreContribution]) -> dg.Ass
             "distributions": md(histograms_markdown(frame, ["recency", "frequency", "monetary"], f"scored {context.partition_key}")),
             "dagster/column_schema": table_schema(frame),
         })
+        for check in SCORED_CUSTOMERS_CHECKS:
+            yield check(frame)
 
     return scored_customers
 
 
-@dg.asset_check(asset=SCORED_CUSTOMERS, partitions_def=daily_partitions, blocking=True)
 def one_row_per_customer(scored_customers: pd.DataFrame) -> dg.AssetCheckResult:
     """Every customer appears exactly once and has an id."""
     duplicated = int(scored_customers["customer_id"].duplicated().sum())
     missing = int(scored_customers["customer_id"].isna().sum())
-    return dg.AssetCheckResult(passed=duplicated == 0 and missing == 0, metadata={"duplicated_ids": duplicated, "null_ids": missing})
+    return dg.AssetCheckResult(check_name="one_row_per_customer", passed=duplicated == 0 and missing == 0,
+                               metadata={"duplicated_ids": duplicated, "null_ids": missing})
 
 
-@dg.asset_check(asset=SCORED_CUSTOMERS, partitions_def=daily_partitions, blocking=True)
 def valid_rfm_scores(scored_customers: pd.DataFrame) -> dg.AssetCheckResult:
     """R, F and M scores lie in 1..5 and every customer has a named segment."""
     scores = scored_customers[["r_score", "f_score", "m_score"]]
     out_of_range = int((~scores.isin([1, 2, 3, 4, 5])).any(axis=1).sum())
     unnamed = int((~scored_customers["rfm_segment"].isin(SEGMENT_NAMES)).sum())
-    return dg.AssetCheckResult(passed=out_of_range == 0 and unnamed == 0, metadata={"scores_out_of_range": out_of_range, "unnamed_segments": unnamed})
+    return dg.AssetCheckResult(check_name="valid_rfm_scores", passed=out_of_range == 0 and unnamed == 0,
+                               metadata={"scores_out_of_range": out_of_range, "unnamed_segments": unnamed})
 
 
-SCORED_CUSTOMERS_CHECKS = [one_row_per_customer, valid_rfm_scores]
+SCORED_CUSTOMERS_CHECKS = (one_row_per_customer, valid_rfm_scores)
+"""The blocking checks of scored_customers, run in its own step on the frame it writes (no second read of a million
+rows, no step process of their own): campaign_targets and lookalike_audience run only when both pass."""

@@ -72,7 +72,13 @@ class FeatureMatrix:
         missing = [c for c in self.columns if c not in frame.columns]
         if missing:
             raise KeyError(f"features missing at prediction time: {', '.join(missing)}")
-        return frame[self.columns].astype(float).fillna(self.medians).to_numpy()
+        # one float copy, its gaps filled in place with the column's training median (no per-column frame copies)
+        # C order whatever the frame's blocks: a linear model's sums then round the same way for the same values
+        X = np.ascontiguousarray(frame[self.columns].to_numpy(dtype=float, na_value=np.nan))
+        gaps = np.isnan(X)
+        if gaps.any():
+            X[gaps] = self.medians.reindex(self.columns).to_numpy(dtype=float)[np.nonzero(gaps)[1]]
+        return X
 
 
 def stack_features(frame: pd.DataFrame, p_alive: np.ndarray, expected_purchases: np.ndarray) -> pd.DataFrame:

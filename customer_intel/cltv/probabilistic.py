@@ -18,6 +18,7 @@ lifetimes does not give.
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from dataclasses import dataclass
 
@@ -180,6 +181,9 @@ def contain_point(bounds: Interval, point: np.ndarray) -> Interval:
     return Interval(low, high, low_weight, high_weight)
 
 
+POINT_CACHE_SIZE = 4
+
+
 @dataclass
 class ProbabilisticCLTV:
     """A transaction model (BG/NBD, Pareto/NBD or MBG/NBD) plus Gamma-Gamma spend, sklearn-style.
@@ -207,6 +211,7 @@ class ProbabilisticCLTV:
         return frame["frequency"].to_numpy(float), frame["t_x"].to_numpy(float) / u, frame["T"].to_numpy(float) / u
 
     def fit(self, frame: pd.DataFrame) -> ProbabilisticCLTV:
+        self.__dict__.pop("_point_cache", None)  # answers of the model being replaced
         rows, weights = unique_rows(frame, ["frequency", "t_x", "T"])
         x, t_x, T = self._xtT(rows)
         self.transactions_ = _FITTERS[self.transaction_model](penalizer_coef=self.penalizer_coef)
@@ -259,14 +264,31 @@ class ProbabilisticCLTV:
         return np.where(usable, x, 0.0), np.where(usable, m, 0.0)
 
     def point_predictions(self, frame: pd.DataFrame, horizon_days: float) -> tuple[np.ndarray, np.ndarray]:
-        """Closed-form P(alive) and expected purchases over the horizon (no simulation)."""
+        """Closed-form P(alive) and expected purchases over the horizon (no simulation).
+
+        The last few answers are kept by the content of (x, t_x, T) and the horizon: an ensemble's
+        members, its own score and the regressors' horizon scaling ask the same question of the
+        same million rows several times in one scoring pass."""
         x, t_x, T = self._xtT(frame)
-        model = self.transactions_
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            p_alive = np.asarray(model.conditional_probability_alive(x, t_x, T), dtype=float)
-            expected = np.asarray(model.conditional_expected_number_of_purchases_up_to_time(horizon_days / self.time_unit_days, x, t_x, T), dtype=float)
-        return p_alive, expected
+        key = (hashlib.blake2b(b"".join(a.tobytes() for a in (x, t_x, T)), digest_size=16).digest(), float(horizon_days))
+        cache = self.__dict__.setdefault("_point_cache", {})
+        if key not in cache:
+            model = self.transactions_
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                p_alive = np.asarray(model.conditional_probability_alive(x, t_x, T), dtype=float)
+                expected = np.asarray(model.conditional_expected_number_of_purchases_up_to_time(horizon_days / self.time_unit_days, x, t_x, T),
+                                      dtype=float)
+            while len(cache) >= POINT_CACHE_SIZE:
+                cache.pop(next(iter(cache)))
+            cache[key] = (p_alive, expected)
+        p_alive, expected = cache[key]
+        return p_alive.copy(), expected.copy()
+
+    def __getstate__(self):  # the answers are a cache of this process: the fitted parameters travel, not them
+        state = dict(self.__dict__)
+        state.pop("_point_cache", None)
+        return state
 
     def predict(self, frame: pd.DataFrame, horizon_days: float, interval: float = 0.8, n_samples: int = 400, seed: int = 0) -> pd.DataFrame:
         """Per customer: P(alive), expected purchases and value over the horizon with a central

@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 
 from customer_intel.assets import FAMILIES, features, ingest
 from customer_intel.assets.factory import CandidatesConfig, FamilySpec, TrainingFrameConfig, champion_assets
-from customer_intel.assets.scoring import SCORED_CUSTOMERS_CHECKS, build_scored_customers
+from customer_intel.assets.scoring import build_scored_customers
 from customer_intel.features import calibration_holdout_frame
 from customer_intel.features.rfm import as_of_day
 from customer_intel.modeling import FIT, VALIDATION, ChampionRule, ModelFamily, Prediction, ScorerInfo, TimeSplit
@@ -119,7 +119,7 @@ tiny = champion_assets(FamilySpec(TINY, inputs=("raw_transactions",), frame_conf
 cltv = FAMILIES[0]
 scored = build_scored_customers([cltv.contribution, tiny.contribution])
 # CLTV contributes its daily scores but is not trained here: it has no champion in this registry
-ASSETS = [*dg.load_assets_from_modules([ingest, features]), *tiny.assets, cltv.scores, scored, *tiny.checks, *SCORED_CUSTOMERS_CHECKS]
+ASSETS = [*dg.load_assets_from_modules([ingest, features]), *tiny.assets, cltv.scores, scored, *tiny.checks]
 
 
 def run(root, raw_dir, frame_config=None, models_config=None, gate_config=None):
