@@ -116,7 +116,7 @@ def run_training(sample: int) -> dict:
     return {"total_s": time.perf_counter() - started, "step_times": steps}
 
 
-def run_nightly(executor: str) -> dict:
+def run_nightly(executor: str, shards: int = 1) -> dict:
     import dagster as dg
 
     from customer_intel.definitions import defs
@@ -124,7 +124,24 @@ def run_nightly(executor: str) -> dict:
     from customer_intel.table_names import CAMPAIGN_TARGETS, SCORED_CUSTOMERS
 
     started = time.perf_counter()
-    if executor == "in_process":
+    runs = {}
+    if shards > 1:  # the chain the schedule and the shard sensors launch; one shard at a time, each with the whole machine
+        from customer_intel.automation.chain import run_chain
+
+        _dagster_home()
+        shard_config = {"execution": {"config": {executor: {}}}} if executor == "in_process" else None
+        with dg.DagsterInstance.get() as instance:
+            chain = run_chain(instance, AS_OF, parallel=1, shard_config=shard_config, quiet=QUIET)
+            links = [("ingest_job", chain["ingest"]), *((f"shard {i}", run) for i, run in enumerate(chain["shards"])),
+                     ("publish_job", chain["publish"])]
+            steps = {}
+            for name, run in links:
+                if run is None:
+                    continue
+                runs[name] = run["finished"] - run["started"]
+                steps.update({f"{name}: {step}": times for step, times in _step_times(instance, run["run_id"]).items()})
+        success, run_id = all(run is not None and run["success"] for _, run in links), chain["ingest"]["run_id"]
+    elif executor == "in_process":
         with dg.DagsterInstance.ephemeral() as instance:
             result = defs.resolve_job_def("scoring_job").execute_in_process(partition_key=AS_OF, instance=instance, raise_on_error=False,
                                                                                    run_config=QUIET)
@@ -144,7 +161,7 @@ def run_nightly(executor: str) -> dict:
     at_risk = scored["churn_probability"] >= 0.5
     with_reasons = at_risk & scored["churn_reasons"].fillna("").astype(str).str.len().gt(0)
     targets = Warehouse().read(CAMPAIGN_TARGETS, AS_OF, columns=["customer_id"])
-    return {"total_s": total, "step_times": steps, "customers": len(scored), "at_risk": int(at_risk.sum()),
+    return {"total_s": total, "step_times": steps, "runs": runs, "customers": len(scored), "at_risk": int(at_risk.sum()),
             "at_risk_with_reasons": int(with_reasons.sum()), "targets": len(targets)}
 
 
@@ -178,6 +195,8 @@ def main() -> None:
     parser.add_argument("--train-sample", type=int, default=50_000, help="customers in every family's training frame")
     parser.add_argument("--data", default=str(ROOT / "bench" / ".data"), help="where banks and the bench's MLflow store are kept")
     parser.add_argument("--executor", choices=("in_process", "multiprocess"), default="multiprocess")
+    parser.add_argument("--shards", type=int, default=1, help="scoring shards (CUSTOMER_INTEL_SCORING_SHARDS): > 1 runs the chain "
+                        "ingest_job -> every shard_scoring_job, one at a time -> publish_job, and prints each run's time")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--retrain", action="store_true", help="train again even when champions exist")
     parser.add_argument("--child", choices=("training", "nightly", "bare"), help=argparse.SUPPRESS)
@@ -189,7 +208,7 @@ def main() -> None:
         if args.child == "training":
             result = run_training(params["sample"])
         elif args.child == "nightly":
-            result = run_nightly(params["executor"])
+            result = run_nightly(params["executor"], params.get("shards", 1))
         else:
             result = features_scale.run_bare(Path(params["bank"]))
         Path(args.result).write_text(json.dumps(result))
@@ -206,8 +225,10 @@ def main() -> None:
             seconds = sum(end - start for k, (start, end) in training["step_times"].items() if k.startswith(name + "_"))
             print(f"  {name}: {seconds:.0f} s", flush=True)
     warehouse = Path(tempfile.mkdtemp(prefix="nightly_warehouse_", dir=home))
-    print(f"nightly scoring_job for {AS_OF} ({args.executor} executor) ...", flush=True)
-    nightly = _child("nightly", _environment(bank, home, warehouse), executor=args.executor)
+    what = "scoring_job" if args.shards == 1 else f"the {args.shards}-shard chain"
+    print(f"nightly {what} for {AS_OF} ({args.executor} executor) ...", flush=True)
+    nightly = _child("nightly", {**_environment(bank, home, warehouse), "CUSTOMER_INTEL_SCORING_SHARDS": str(args.shards)},
+                     executor=args.executor, shards=args.shards)
     bare = _child("bare", {"OMP_WAIT_POLICY": "PASSIVE"}, bank=str(bank))
     steps = {step: end - start for step, (start, end) in nightly["step_times"].items()}
     print(f"\n{nightly['customers']:,} customers, {bare['transactions']:,} transactions; {nightly['at_risk']:,} at risk, "
@@ -216,9 +237,11 @@ def main() -> None:
     print("|---|---:|---:|")
     for step, seconds in sorted(steps.items(), key=lambda kv: -kv[1]):
         print(f"| {step} | {seconds:.1f} | {nightly['step_peak_gb'].get(step, 0):.2f} |")
-    print(f"| **scoring_job run, end to end** | **{nightly['total_s']:.1f}** | **{nightly['peak_rss_gb']:.2f}** |")
+    for name, seconds in nightly.get("runs", {}).items():
+        print(f"| *{name} run* | *{seconds:.1f}* | *{max((v for k, v in nightly['step_peak_gb'].items() if k.startswith(name + ':')), default=0):.2f}* |")
+    print(f"| **{what}, end to end** | **{nightly['total_s']:.1f}** | **{nightly['peak_rss_gb']:.2f}** |")
     print(f"\npeak RSS of the run's process tree: {nightly['peak_rss_gb']:.2f} GB")
-    features = steps.get("customer_features", float("nan"))
+    features = sum(v for k, v in steps.items() if k.split(": ")[-1] == "customer_features") or float("nan")
     print(f"feature step {features:.1f} s vs the bare DuckDB query {bare['total_s']:.1f} s: {features / bare['total_s']:.2f}x")
 
 

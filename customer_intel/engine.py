@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -87,11 +88,33 @@ def customer_key(salt: str = "") -> str:
     return f"md5_number_upper({quote(salt)} || CAST(customer_id AS VARCHAR))"
 
 
+CUSTOMER_BLOCKS = 65_536
+"""Customers fall into this many blocks by key (``customer_key() % CUSTOMER_BLOCKS``); a scoring shard is a set of whole
+blocks (``block % shards``), so whatever the number of shards, a block's customers are scored together, and what is
+drawn at random per block (posterior simulation) is the same in every layout."""
+
+
+def customer_block() -> str:
+    """The SQL expression of a customer's block (see ``CUSTOMER_BLOCKS``)."""
+    return f"CAST({customer_key()} % {CUSTOMER_BLOCKS} AS BIGINT)"
+
+
 def shard_predicate(shard: int, shards: int) -> str:
-    """The SQL predicate of customers in ``shard`` of ``shards`` (``customer_key() % shards``); TRUE for one shard."""
+    """The SQL predicate of customers in ``shard`` of ``shards`` (their block modulo ``shards``); TRUE for one shard."""
     if not 0 <= shard < shards:
         raise ValueError(f"shard {shard} is not one of 0..{shards - 1}")
-    return "TRUE" if shards == 1 else f"{customer_key()} % {int(shards)} = {int(shard)}"
+    if shards > CUSTOMER_BLOCKS:
+        raise ValueError(f"at most {CUSTOMER_BLOCKS:,} shards (a shard is a set of customer blocks); got {shards:,}")
+    return "TRUE" if shards == 1 else f"{customer_block()} % {int(shards)} = {int(shard)}"
+
+
+def customer_blocks(customer_ids) -> np.ndarray:
+    """The block of every id, in order (the same md5 key the SQL uses)."""
+    ids = pd.DataFrame({"customer_id": pd.Series(customer_ids).astype(str).to_numpy(dtype=object)})
+    with session() as con:
+        con.register("block_ids", ids)
+        blocks = con.execute(f"SELECT {customer_block()} AS block FROM block_ids").fetchnumpy()["block"]
+    return np.asarray(blocks, dtype=np.int64)
 
 
 def ident(name: str) -> str:

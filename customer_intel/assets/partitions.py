@@ -44,7 +44,8 @@ def date_and_shard(context) -> tuple[str, tuple[int, int]]:
     key = context.partition_key
     if SHARDS == 1:
         return key, (0, 1)
-    dims = key.keys_by_dimension
+    # a run launched by tag has the key as text (``date|shard``); a MultiPartitionKey is text too, with its dimensions
+    dims = scoring_partitions.get_partition_key_from_str(str(key)).keys_by_dimension
     return dims[DATE], (int(dims[SHARD]), SHARDS)
 
 

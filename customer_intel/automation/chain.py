@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 
 import dagster as dg
 
@@ -40,6 +41,15 @@ def publish_job():
     return _job("publish_job")
 
 
+JOBS = {"ingest_job": ingest_job, "shard_scoring_job": shard_scoring_job, "publish_job": publish_job}
+
+
+def _execute_apart(job_name: str, tags: dict[str, str], run_config: dict | None) -> dict:
+    """One run in a process of its own (Dagster's execute_job is not made for threads), on the instance of $DAGSTER_HOME."""
+    with dg.DagsterInstance.get() as instance:
+        return _execute(instance, JOBS[job_name], tags, run_config)
+
+
 def _execute(instance: dg.DagsterInstance, job, tags: dict[str, str], run_config: dict | None) -> dict:
     started = time.time()
     with dg.execute_job(dg.reconstructable(job), instance=instance, tags=tags, run_config=run_config or {}, raise_on_error=False) as result:
@@ -62,12 +72,13 @@ def run_chain(instance: dg.DagsterInstance, day: str, parallel: int = SHARDS, sh
     if isinstance(requests, dg.SkipReason):
         raise RuntimeError(requests.skip_message)
 
-    def shard(request: dg.RunRequest) -> dict:
-        tags = {**request.tags, PARTITION_TAG: str(request.partition_key)}
-        return _execute(instance, shard_scoring_job, tags, {**base, **(shard_config or {})})
-
-    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        out["shards"] = list(pool.map(shard, requests))
+    shard_tags = [{**request.tags, PARTITION_TAG: str(request.partition_key)} for request in requests]
+    config = {**base, **(shard_config or {})}
+    if parallel <= 1:
+        out["shards"] = [_execute(instance, shard_scoring_job, tags, config) for tags in shard_tags]
+    else:  # side by side, each run in its own process as the run launcher gives it (the instance must be persistent)
+        with ProcessPoolExecutor(max_workers=parallel, mp_context=multiprocessing.get_context("spawn")) as pool:
+            out["shards"] = list(pool.map(_execute_apart, ["shard_scoring_job"] * len(shard_tags), shard_tags, [config] * len(shard_tags)))
     if not all(run["success"] for run in out["shards"]):
         return out
     request = publish_run_request(instance, instance.get_run_by_id(out["shards"][-1]["run_id"]))

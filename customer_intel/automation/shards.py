@@ -12,14 +12,19 @@ stay the latest); re-executing it from the UI keeps its tags, and its success pu
 
 import dagster as dg
 
-from customer_intel.assets.partitions import DATE, DATE_TAG, INGEST_TAG, SHARD, SHARDS, daily_partitions, shard_of
+from customer_intel.assets.partitions import DATE, DATE_TAG, INGEST_TAG, SHARD, SHARDS, daily_partitions
 from customer_intel.jobs import SCORING_JOBS
 
 SUCCESS = dg.DagsterRunStatus.SUCCESS
 PARTITION_TAG = "dagster/partition"
 
 
-def shard_run_requests(ingest_run: dg.DagsterRun) -> list[dg.RunRequest] | dg.SkipReason:
+def shard_in(partition: str) -> int:
+    """The shard of a ``date|shard`` partition key (a multi-partition key's dimensions in name order: date, shard)."""
+    return int(str(partition).rsplit("|", 1)[-1])
+
+
+def shard_run_requests(ingest_run: dg.DagsterRun, shards: int = SHARDS) -> list[dg.RunRequest] | dg.SkipReason:
     """One run request per shard of the ingest run's date (none for an ingest run launched without a date)."""
     day = ingest_run.tags.get(DATE_TAG)
     if day is None:
@@ -28,10 +33,10 @@ def shard_run_requests(ingest_run: dg.DagsterRun) -> list[dg.RunRequest] | dg.Sk
         return dg.SkipReason(f"ingest run {ingest_run.run_id}: {day} is not a daily partition")
     tags = {DATE_TAG: day, INGEST_TAG: ingest_run.run_id}
     return [dg.RunRequest(run_key=f"{ingest_run.run_id}:{shard}", partition_key=dg.MultiPartitionKey({DATE: day, SHARD: str(shard)}),
-                          tags=tags) for shard in range(SHARDS)]
+                          tags=tags) for shard in range(shards)]
 
 
-def publish_run_request(instance: dg.DagsterInstance, shard_run: dg.DagsterRun) -> dg.RunRequest | dg.SkipReason:
+def publish_run_request(instance: dg.DagsterInstance, shard_run: dg.DagsterRun, shards: int = SHARDS) -> dg.RunRequest | dg.SkipReason:
     """The date's publish run when every shard of the shard run's date and ingest has succeeded."""
     day, ingest = shard_run.tags.get(DATE_TAG), shard_run.tags.get(INGEST_TAG)
     if day is None or ingest is None:
@@ -39,10 +44,10 @@ def publish_run_request(instance: dg.DagsterInstance, shard_run: dg.DagsterRun) 
                              "run publish_job for its date by hand")
     records = instance.get_run_records(dg.RunsFilter(job_name=shard_run.job_name, statuses=[SUCCESS],
                                                      tags={DATE_TAG: day, INGEST_TAG: ingest}))
-    done = {shard_of(record.dagster_run.tags[PARTITION_TAG]) for record in records if PARTITION_TAG in record.dagster_run.tags}
-    missing = sorted(set(range(SHARDS)) - done)
+    done = {shard_in(record.dagster_run.tags[PARTITION_TAG]) for record in records if PARTITION_TAG in record.dagster_run.tags}
+    missing = sorted(set(range(shards)) - done)
     if missing:
-        return dg.SkipReason(f"{day}: {len(done)} of {SHARDS} shards done for ingest {ingest}; waiting for {missing}")
+        return dg.SkipReason(f"{day}: {len(done)} of {shards} shards done for ingest {ingest}; waiting for shard(s) {missing}")
     return dg.RunRequest(run_key=f"publish:{day}:{ingest}", partition_key=day, tags={DATE_TAG: day, INGEST_TAG: ingest})
 
 

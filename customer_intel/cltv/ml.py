@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from customer_intel.features.rfm import DISPLAY_ONLY_COLUMNS
+from customer_intel.modeling.draws import by_block
 from customer_intel.modeling.intervals import interval_from_samples
 
 # identifiers, labels, targets, and the population-relative RFM scores (display only: a customer's
@@ -87,13 +88,13 @@ def stack_features(frame: pd.DataFrame, p_alive: np.ndarray, expected_purchases:
 
 
 def predict_with_interval(model, X: np.ndarray, scale: float = 1.0, interval: float = 0.8, n_samples: int = 400, seed: int = 0,
-                          with_interval: bool = True):
+                          with_interval: bool = True, customer_ids=None):
     """Point prediction (clipped at 0: linear models can go negative) and, for NGBoost, an ``Interval``
     (None without ``with_interval``: an ensemble member's point needs no posterior draws).
 
     ``scale`` stretches a model trained on a shorter window to the evaluation horizon. NGBoost's
     predictive distribution is computed once: its point is that distribution's mean, as its own
-    ``predict`` gives it.
+    ``predict`` gives it. With ``customer_ids`` (the rows' ids) the draws go by customer block.
     """
     if not hasattr(model, "pred_dist"):
         return np.maximum(np.asarray(model.predict(X), dtype=float), 0.0) * scale, None
@@ -102,7 +103,10 @@ def predict_with_interval(model, X: np.ndarray, scale: float = 1.0, interval: fl
     if not with_interval:
         return point, None
     mu = np.maximum(dist.params["mu"] * scale, 1e-9)
-    draws = np.random.default_rng(seed).poisson(mu[:, None], size=(len(mu), n_samples))
+    if customer_ids is None or not len(mu):
+        draws = np.random.default_rng(seed).poisson(mu[:, None], size=(len(mu), n_samples))
+    else:  # the customer's own draws whoever is scored beside it (modeling.draws)
+        (draws,) = by_block(customer_ids, seed, lambda rng, rows: (rng.poisson(mu[rows, None], size=(len(rows), n_samples)),))
     return point, interval_from_samples(draws, interval)
 
 

@@ -29,6 +29,7 @@ from scipy.optimize import minimize
 from scipy.special import betaln, gammaln, hyp2f1
 
 from customer_intel.cltv.bgnbd_fast import fit_bgnbd
+from customer_intel.modeling.draws import by_block
 from customer_intel.modeling.intervals import Interval, interval_from_samples, shortest_interval
 
 with warnings.catch_warnings():
@@ -337,16 +338,25 @@ class ProbabilisticCLTV:
         p ~ Beta(a, b + x) (MBG/NBD: b + x + 1, since it may also drop at the first purchase);
         Pareto/NBD mu ~ Gamma(s, beta + T). Future purchases follow the model's own process;
         spend per purchase follows the Gamma-Gamma posterior nu ~ Gamma(q + p x, v + m x).
+
+        With a ``customer_id`` column the draws go block by block of customers (``modeling.draws.by_block``):
+        a scoring shard (whole blocks) draws for a customer what the whole bank's run draws for it.
         """
-        rng = np.random.default_rng(seed)
         x, t_x, T = self._xtT(frame)
-        horizon = horizon_days / self.time_unit_days
-        n = len(frame)
-        shape = (n, n_samples)
         if p_alive is None:
             with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 p_alive = np.asarray(self.transactions_.conditional_probability_alive(x, t_x, T), dtype=float)
+        xs, ms = self._spend_evidence(frame)
+        evidence = (x, T, np.asarray(p_alive, dtype=float), xs, ms)
+        if "customer_id" not in frame.columns or not len(frame):
+            return self._draws(np.random.default_rng(seed), *evidence, horizon_days, n_samples)
+        return by_block(frame["customer_id"], seed, lambda rng, rows: self._draws(rng, *(a[rows] for a in evidence), horizon_days, n_samples))
+
+    def _draws(self, rng: np.random.Generator, x, T, p_alive, xs, ms, horizon_days: float, n_samples: int):
+        """(purchases, value) draws of the given customers' evidence from ``rng`` (see ``simulate``)."""
+        horizon = horizon_days / self.time_unit_days
+        shape = (len(x), n_samples)
         alive = rng.random(shape) < p_alive[:, None]
         params = self.params_
         lam = rng.gamma((params["r"] + x)[:, None], 1.0 / (params["alpha"] + T)[:, None], size=shape)
@@ -360,7 +370,6 @@ class ProbabilisticCLTV:
             purchases = np.minimum(rng.poisson(lam * horizon), rng.geometric(np.clip(p, 1e-12, 1.0)))
         purchases = np.where(alive, purchases, 0)
         sp, sq, sv = (self.spend_params_[k] for k in ("p", "q", "v"))
-        xs, ms = self._spend_evidence(frame)
         nu = rng.gamma((sq + sp * xs)[:, None], 1.0 / (sv + ms * xs)[:, None], size=shape)
         value = np.where(purchases > 0, rng.gamma(np.maximum(purchases, 1) * sp, 1.0) / nu, 0.0)
         return purchases, value

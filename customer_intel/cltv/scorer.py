@@ -73,7 +73,8 @@ class CLTVScorer(_CLTVScorerInfo):
         else:
             stacked = stack_features(inputs, *self.probabilistic.point_predictions(features, stack_horizon))
         scale = horizon_scale(self.probabilistic, features, self.horizon_days, max(self.training_days, 1), self.horizon_scaling, expected)
-        return predict_with_interval(estimator, matrix.transform(stacked), scale=scale, with_interval=with_interval)
+        ids = features["customer_id"] if "customer_id" in features.columns else None
+        return predict_with_interval(estimator, matrix.transform(stacked), scale=scale, with_interval=with_interval, customer_ids=ids)
 
     def point(self, features: pd.DataFrame) -> np.ndarray:
         """Expected purchases over the horizon only (no posterior simulation): what an ensemble combines."""

@@ -47,9 +47,11 @@ class Customer2Vec:
     negative_table: np.ndarray  # token sampling probabilities (unigram^0.75)
     history: list[dict] = field(default_factory=list)
 
-    def infer(self, bags: TokenBags, chunk: int = 100_000) -> np.ndarray:
+    def infer(self, bags: TokenBags, chunk: int = 12_500) -> np.ndarray:
         """Vectors of the customers in ``bags`` with the token vectors frozen (deterministic; see the module docstring).
-        Customers with an empty bag (no known token) get a zero vector. Rows go ``chunk`` at a time: memory stays bounded."""
+        Customers with an empty bag (no known token) get a zero vector. Rows go ``chunk`` at a time: memory stays bounded,
+        and a chunk's working arrays (a few MB) stay in the cache across the Adam steps (1M rows: 12,500 at a time is
+        ~18% faster than 100,000)."""
         bags = bags.restricted(self.vocabulary) if bags.vocabulary != self.vocabulary else bags
         out = np.zeros((len(bags), self.config.dim), dtype=np.float32)
         for start in range(0, len(bags), chunk):

@@ -46,6 +46,8 @@ class TokenBags:
     def take(self, customer_ids) -> TokenBags:
         """The bags of ``customer_ids``, in that order (an empty bag for a customer without one)."""
         ids = np.asarray(pd.Series(customer_ids).astype(str).to_numpy(dtype=object))
+        if len(ids) == len(self.customer_ids) and np.array_equal(ids, self.customer_ids):
+            return self  # the same customers in the same order (the day's features and their bags): nothing to move
         position = pd.Index(self.customer_ids).get_indexer(ids)
         lengths = np.where(position >= 0, np.diff(self.indptr)[np.maximum(position, 0)], 0).astype(np.int64)
         indptr = np.r_[0, np.cumsum(lengths)].astype(np.int64)

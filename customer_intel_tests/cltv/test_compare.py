@@ -123,7 +123,8 @@ def test_short_history_trains_ml_on_the_longest_feasible_windows(bank_tx):
 def test_the_test_window_reports_what_the_previous_code_chose_on():
     """The test origin is the previous code's only origin: probabilistic models fitted at the cutoff and
     scored on the 90 days after it. Those rows equal ``fixtures/cltv_comparison_6b3415c.csv`` (written by
-    commit 6b3415c) except the interval columns: published intervals now contain their point."""
+    commit 6b3415c) except the interval columns: published intervals now contain their point, and their draws go by
+    customer block."""
     from pathlib import Path
 
     bank = generate_bank(n_customers=1500, seed=3, end_date="2026-06-30")
@@ -135,8 +136,10 @@ def test_the_test_window_reports_what_the_previous_code_chose_on():
     rows = ["baseline_zero", "baseline_rate", "bgnbd", "pareto_nbd", "mbgnbd"]
     now = result.table.loc[rows, [f"test_{m}" for m in metrics]].rename(columns=lambda c: c.removeprefix("test_"))
     pd.testing.assert_frame_equal(now, before.loc[rows, metrics], check_dtype=False, rtol=1e-4)
+    # the posterior draws now go by customer block (modeling.draws), not in the frame's order: the same intervals up to
+    # Monte Carlo noise (a few of 1,500 customers), widened to contain their point
     widened = result.table.loc[["bgnbd", "pareto_nbd", "mbgnbd"], "test_interval_coverage"]
-    assert (widened >= before.loc[["bgnbd", "pareto_nbd", "mbgnbd"], "interval_coverage"] - 1e-12).all()
+    assert (widened >= before.loc[["bgnbd", "pareto_nbd", "mbgnbd"], "interval_coverage"] - 0.005).all()
 
 
 def test_every_published_interval_contains_its_point(comparison, bank_tx):
