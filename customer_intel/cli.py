@@ -104,11 +104,25 @@ def run_jobs(job_names: tuple[str, ...], partition: str | None, training_config:
     """
     import dagster as dg
 
+    from customer_intel.assets.partitions import SHARDS
     from customer_intel.definitions import defs
 
     run_ids: list[str] = []
     with dg.DagsterInstance.get() as instance:
         for job_name in job_names:
+            if job_name == "scoring_job" and SHARDS > 1:  # a date is a chain of runs (customer_intel.jobs)
+                from customer_intel.automation.chain import run_chain
+
+                print(f"materialising ingest_job, {SHARDS} x shard_scoring_job, publish_job for partition {partition} ...", flush=True)
+                chain = run_chain(instance, partition)
+                links = [chain["ingest"], *chain["shards"], chain["publish"]]
+                run_ids += [link["run_id"] for link in links if link]
+                failed = [link["run_id"] for link in links if link and not link["success"]]
+                if failed or chain["publish"] is None:
+                    print(f"FAILED: the {SHARDS}-shard chain for {partition} (failed runs: {', '.join(failed) or 'none'}; see the UI)",
+                          file=sys.stderr)
+                    return 1, run_ids
+                continue
             job = defs.resolve_job_def(job_name)
             partitioned = job.partitions_def is not None
             print(f"materialising {job_name}" + (f" for partition {partition}" if partitioned else "") + " ...", flush=True)

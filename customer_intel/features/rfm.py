@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from customer_intel.engine import TableInput, column_types, has_rows, ident, quote, register, session, shard_predicate
+from customer_intel.engine import TableInput, column_types, customer_block, has_rows, ident, quote, register, session, shard_predicate
 from customer_intel.features.segments import add_rfm_scores
 
 DAY = pd.Timedelta(days=1)
@@ -124,8 +124,15 @@ def _transactions_view(con, transactions: TableInput, name: str, end: pd.Timesta
     """
     register(con, f"{name}_src", transactions)
     present = set(column_types(con, f"{name}_src"))
-    where = " AND ".join([*([f"ts >= {_instant(start)}"] if start is not None else []), f"ts < {_instant(end)}",
-                          *([f"({customers})"] if customers != "TRUE" else [])])
+    chosen = [f"({customers})"] if customers != "TRUE" else []
+    if customer_block() in customers:
+        # a shard's predicate hashes the id (md5): on each distinct customer once, not on every transaction, then a
+        # semi-join of the transactions on the chosen ids
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_ids AS SELECT DISTINCT CAST(customer_id AS VARCHAR) AS customer_id "
+                    f"FROM {name}_src WHERE ts < {_instant(end)}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_who AS SELECT customer_id FROM {name}_ids WHERE ({customers})")
+        chosen = [f"CAST(customer_id AS VARCHAR) IN (SELECT customer_id FROM {name}_who)"]
+    where = " AND ".join([*([f"ts >= {_instant(start)}"] if start is not None else []), f"ts < {_instant(end)}", *chosen])
     extra = "".join(f", CAST({c if c in present else 'NULL'} AS VARCHAR) AS {c}" for c in ("category", "channel"))
     last_us = int((end - pd.Timestamp("1970-01-01", tz="UTC")) // pd.Timedelta(microseconds=1)) - 1
     con.execute(f"""CREATE OR REPLACE TEMP VIEW {name} AS
