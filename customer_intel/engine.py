@@ -83,7 +83,7 @@ def customer_key(salt: str = "") -> str:
 
     The same on every machine, run and DuckDB version (md5, not DuckDB's own ``hash``), and
     independent of row order: the training sample takes the smallest keys (salted with its seed)
-    and a scoring shard is the key modulo the number of shards (unsalted).
+    and a scoring shard is a set of the unsalted key's blocks (``CUSTOMER_BLOCKS``).
     """
     return f"md5_number_upper({quote(salt)} || CAST(customer_id AS VARCHAR))"
 

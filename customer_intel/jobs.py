@@ -17,9 +17,12 @@ from customer_intel.assets.factory import SCORING_GROUP
 from customer_intel.assets.partitions import SHARDS
 from customer_intel.table_names import CUSTOMER_FEATURES
 
-# Both jobs rewrite the unpartitioned raw_* tables (and training the families' frames): dagster.yaml
+# Training and scoring (with shards: ingest_job) rewrite the unpartitioned raw_* tables: dagster.yaml
 # and deploy/dagster.yaml let one run with this tag at a time, so a sensor-launched training run
-# and the nightly scoring run queue behind each other instead of interleaving their writes.
+# and the nightly scoring run queue behind each other instead of interleaving their writes. With
+# shards the lock ends with ingest_job: the shard runs read the raw tables, and a shard (or a family's
+# scores) whose tables were rewritten since its ingest fails rather than mix two ingests
+# (partitions.check_same_ingest), and the retraining sensors wait while a date's chain is in flight.
 SHARED_TABLES_TAG = {"customer_intel/writes": "shared-tables"}
 FAMILY_GROUPS = tuple(family.spec.name for family in FAMILIES)
 SHARD_ASSETS = (CUSTOMER_FEATURES, *(family.spec.scores_name for family in FAMILIES))

@@ -24,7 +24,7 @@ import pandas as pd
 from pydantic import Field
 
 from customer_intel.assets._metadata import md, table_schema
-from customer_intel.assets.partitions import date_and_shard, scoring_partitions
+from customer_intel.assets.partitions import check_same_ingest, date_and_shard, scoring_partitions
 from customer_intel.features import as_of_day
 from customer_intel.features.rfm import PROFILE_BASES
 from customer_intel.modeling import (
@@ -393,6 +393,7 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
         if registered is None:
             context.log.warning(f"{spec.scores_name}: {note}; its columns are null")
         if registered is not None and family.score_frame is not None:
+            check_same_ingest(context, spec.score_inputs)  # the raw tables it reads beside the features: the same ingest's
             features = family.score_frame(features, **score_inputs, as_of=date_and_shard(context)[0])
         frame = daily_scores(family, features, registered.scorer if registered else None, registered.label if registered else None)
         return dg.Output(frame, metadata={"dagster/row_count": len(frame), "as_of": date_and_shard(context)[0], "model": note,

@@ -97,6 +97,11 @@ def build_scored_customers(contributions: Sequence[ScoreContribution]) -> dg.Ass
         for contribution in contributions:
             labels = frame[contribution.columns[-1]].dropna().unique()
             models[contribution.family] = ", ".join(map(str, labels)) or f"none: see {contribution.asset}"
+        checks = [check(frame) for check in SCORED_CUSTOMERS_CHECKS]
+        failed = [c for c in checks if not c.passed]
+        if failed:  # judged before the write: a table that fails them is never published, the last good one stays
+            raise dg.Failure(description=f"{SCORED_CUSTOMERS} {context.partition_key} not published: " + "; ".join(
+                f"{c.check_name} failed ({', '.join(f'{k}={v.value}' for k, v in c.metadata.items())})" for c in failed))
         segments = _model_segment_summary(frame)
         yield dg.Output(frame, metadata={
             "dagster/row_count": len(frame),
@@ -108,8 +113,7 @@ def build_scored_customers(contributions: Sequence[ScoreContribution]) -> dg.Ass
             "distributions": md(histograms_markdown(frame, ["recency", "frequency", "monetary"], f"scored {context.partition_key}")),
             "dagster/column_schema": table_schema(frame),
         })
-        for check in SCORED_CUSTOMERS_CHECKS:
-            yield check(frame)
+        yield from checks
 
     return scored_customers
 
@@ -132,5 +136,6 @@ def valid_rfm_scores(scored_customers: pd.DataFrame) -> dg.AssetCheckResult:
 
 
 SCORED_CUSTOMERS_CHECKS = (one_row_per_customer, valid_rfm_scores)
-"""The blocking checks of scored_customers, run in its own step on the frame it writes (no second read of a million
-rows, no step process of their own): campaign_targets and lookalike_audience run only when both pass."""
+"""The blocking checks of scored_customers, run in its own step on the frame before it is written (no second read of a
+million rows, no step process of their own): a frame that fails one is not published, and campaign_targets and
+lookalike_audience run only when both pass."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -44,9 +45,9 @@ def publish_job():
 JOBS = {"ingest_job": ingest_job, "shard_scoring_job": shard_scoring_job, "publish_job": publish_job}
 
 
-def _execute_apart(job_name: str, tags: dict[str, str], run_config: dict | None) -> dict:
-    """One run in a process of its own (Dagster's execute_job is not made for threads), on the instance of $DAGSTER_HOME."""
-    with dg.DagsterInstance.get() as instance:
+def _execute_apart(instance_ref, job_name: str, tags: dict[str, str], run_config: dict | None) -> dict:
+    """One run in a process of its own (Dagster's execute_job is not made for threads), on the caller's instance."""
+    with dg.DagsterInstance.from_ref(instance_ref) as instance:
         return _execute(instance, JOBS[job_name], tags, run_config)
 
 
@@ -57,11 +58,14 @@ def _execute(instance: dg.DagsterInstance, job, tags: dict[str, str], run_config
     return {"run_id": run_id, "success": success, "started": started, "finished": time.time(), "tags": tags}
 
 
-def run_chain(instance: dg.DagsterInstance, day: str, parallel: int = SHARDS, shard_config: dict | None = None,
+def run_chain(instance: dg.DagsterInstance, day: str, parallel: int | None = None, shard_config: dict | None = None,
               quiet: dict | None = None) -> dict:
     """ingest -> every shard (``parallel`` at a time) -> publish for ``day``; each run's id, outcome and times.
 
-    Stops at the first link that fails (a failed shard leaves the date unpublished, as under the daemon)."""
+    ``parallel`` defaults to as many shard runs as cores (each run's steps use the multiprocess executor), the run
+    queue's rule on this machine kind. Stops at the first link that fails (a failed shard leaves the date unpublished,
+    as under the daemon). The instance must be persistent when shards run in parallel (each in its own process)."""
+    parallel = min(SHARDS, os.cpu_count() or 1) if parallel is None else parallel
     if SHARDS == 1:
         raise RuntimeError("one scoring shard: scoring_job scores a date in one run (set CUSTOMER_INTEL_SCORING_SHARDS > 1)")
     base = {**(quiet or {})}
@@ -78,7 +82,8 @@ def run_chain(instance: dg.DagsterInstance, day: str, parallel: int = SHARDS, sh
         out["shards"] = [_execute(instance, shard_scoring_job, tags, config) for tags in shard_tags]
     else:  # side by side, each run in its own process as the run launcher gives it (the instance must be persistent)
         with ProcessPoolExecutor(max_workers=parallel, mp_context=multiprocessing.get_context("spawn")) as pool:
-            out["shards"] = list(pool.map(_execute_apart, ["shard_scoring_job"] * len(shard_tags), shard_tags, [config] * len(shard_tags)))
+            n = len(shard_tags)
+            out["shards"] = list(pool.map(_execute_apart, [instance.get_ref()] * n, ["shard_scoring_job"] * n, shard_tags, [config] * n))
     if not all(run["success"] for run in out["shards"]):
         return out
     request = publish_run_request(instance, instance.get_run_by_id(out["shards"][-1]["run_id"]))
@@ -91,7 +96,7 @@ def run_chain(instance: dg.DagsterInstance, day: str, parallel: int = SHARDS, sh
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("date", help="the daily partition to score, YYYY-MM-DD")
-    parser.add_argument("--parallel", type=int, default=SHARDS, help="shard runs at a time (default: every shard)")
+    parser.add_argument("--parallel", type=int, default=None, help="shard runs at a time (default: as many as cores)")
     args = parser.parse_args()
     with dg.DagsterInstance.get() as instance:
         out = run_chain(instance, args.date, args.parallel)

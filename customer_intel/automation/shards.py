@@ -51,6 +51,22 @@ def publish_run_request(instance: dg.DagsterInstance, shard_run: dg.DagsterRun, 
     return dg.RunRequest(run_key=f"publish:{day}:{ingest}", partition_key=day, tags={DATE_TAG: day, INGEST_TAG: ingest})
 
 
+IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+
+
+def chain_in_flight(instance: dg.DagsterInstance, shards: int = SHARDS) -> str | None:
+    """What of a date's chain is queued or running (None with one shard, or when nothing is): the retraining sensors
+    wait for it, since training re-ingests the raw tables the shard runs read."""
+    if shards == 1:
+        return None
+    for job_name in ("ingest_job", "shard_scoring_job", "publish_job"):
+        records = instance.get_run_records(dg.RunsFilter(job_name=job_name, statuses=IN_FLIGHT), limit=1)
+        if records:
+            run = records[0].dagster_run
+            return f"{job_name} run {run.run_id} ({run.tags.get(DATE_TAG, 'no date')}) is {run.status.value.lower()}"
+    return None
+
+
 def build_shard_sensors() -> list[dg.SensorDefinition]:
     """The two run-status sensors of the chain (none with one shard: ``scoring_job`` does it all)."""
     if SHARDS == 1:

@@ -14,7 +14,7 @@ import pytest
 
 from customer_intel.assets.partitions import DATE_TAG, INGEST_TAG, check_same_ingest
 from customer_intel.automation.schedules import nightly_date
-from customer_intel.automation.shards import PARTITION_TAG, publish_run_request, shard_in, shard_run_requests
+from customer_intel.automation.shards import PARTITION_TAG, chain_in_flight, publish_run_request, shard_in, shard_run_requests
 from customer_intel.jobs import FAMILY_GROUPS
 from customer_intel.table_names import CAMPAIGN_TARGETS, LOOKALIKE_AUDIENCE, RAW_TRANSACTIONS, SCORED_CUSTOMERS
 from customer_intel_tests.conftest import SMALL_END_DATE, materialize_graph, published, step_failures, write_raw
@@ -93,6 +93,9 @@ def test_a_shard_fails_when_the_raw_tables_were_ingested_again_after_its_ingest(
                 self.run = dg.DagsterRun(job_name="shard_scoring_job", run_id="shard", tags={INGEST_TAG: ingest} if ingest else {})
 
         check_same_ingest(Context(second), [RAW_TRANSACTIONS])  # the latest ingest: scores
+        # a re-execution of the latest ingest from failure rewrites only what failed: the parent's tables are its own
+        instance.add_run(dg.DagsterRun(job_name="ingest_job", run_id="retry", parent_run_id=second, root_run_id=second))
+        check_same_ingest(Context("retry"), [RAW_TRANSACTIONS])
         check_same_ingest(Context(None), [RAW_TRANSACTIONS])  # not launched by an ingest (a manual run): nothing to compare
         with pytest.raises(dg.Failure) as failure:
             check_same_ingest(Context(first), [RAW_TRANSACTIONS])
@@ -148,3 +151,36 @@ def test_two_shards_on_the_multiprocess_executor_publish_the_tables_of_one(train
         assert len(one_table) > 0, name
         pd.testing.assert_frame_equal(two_table, one_table, check_exact=False, rtol=1e-6)
     assert np.isclose(two_scored["cltv"].sum(), one_scored["cltv"].sum())
+
+
+def test_the_retraining_sensors_wait_while_a_dates_chain_is_in_flight():
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert chain_in_flight(instance, shards=2) is None
+        running = _run(instance, "shard_scoring_job", {DATE_TAG: DAY}, dg.DagsterRunStatus.STARTED)
+        assert chain_in_flight(instance, shards=1) is None  # one shard: scoring_job holds the shared-tables lock itself
+        assert chain_in_flight(instance, shards=2) == f"shard_scoring_job run {running.run_id} ({DAY}) is started"
+
+
+def test_with_two_shards_the_code_location_defines_the_chain_and_the_schedule_starts_it():
+    code = """
+import datetime as dt, json
+import dagster as dg
+from customer_intel.definitions import defs
+jobs = sorted(j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__"))
+shard_job = defs.resolve_job_def("shard_scoring_job")
+schedule = defs.resolve_schedule_def("nightly_scoring_schedule")
+with dg.build_schedule_context(scheduled_execution_time=dt.datetime(2026, 7, 1, 2, 0, tzinfo=dt.UTC)) as context:
+    request = schedule.evaluate_tick(context).run_requests[0]
+print(json.dumps({"jobs": jobs, "sensors": sorted(s.name for s in defs.sensors),
+                  "shard_partitions": type(shard_job.partitions_def).__name__, "schedule_job": schedule.job_name,
+                  "tags": request.tags, "publish_assets": sorted(k.to_user_string() for k in defs.resolve_job_def("publish_job").asset_layer.executable_asset_keys)}))
+"""
+    env = {**os.environ, "CUSTOMER_INTEL_SCORING_SHARDS": "2"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["jobs"] == ["ingest_job", "publish_job", "shard_scoring_job", "training_job"]
+    assert {"shard_scoring_sensor", "publish_sensor", "raw_landing_sensor", "feature_drift_sensor"} == set(out["sensors"])
+    assert out["shard_partitions"] == "MultiPartitionsDefinition" and out["schedule_job"] == "ingest_job"
+    assert out["tags"][DATE_TAG] == "2026-06-30"
+    assert out["publish_assets"] == ["campaign_targets", "lookalike_audience", "scored_customers"]
