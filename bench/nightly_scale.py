@@ -1,7 +1,7 @@
 """The nightly path at bank scale: the scoring job's partition through Dagster, per step, against a bare DuckDB query.
 
     .venv/bin/python bench/nightly_scale.py [--customers 1000000] [--train-sample 50000] [--data bench/.data]
-                                            [--executor in_process|multiprocess]
+                                            [--executor in_process|multiprocess] [--shards N]
 
 1. Generates the synthetic bank once (kept under ``--data`` and reused, as ``bench/features_scale.py`` does).
 2. Trains once, when the bench's own MLflow store (``--data``/nightly_<customers>/) has no champion:
@@ -14,6 +14,9 @@
    with the real resources, in its own process; prints every step's wall time, the run's wall
    time and the peak RSS of the whole process tree (sampled every 0.2 s; with the multiprocess
    executor the steps' processes are summed), and how many at-risk customers got reasons.
+   With ``--shards N`` > 1 it runs the sharded chain instead (``CUSTOMER_INTEL_SCORING_SHARDS=N``):
+   ``ingest_job``, each ``shard_scoring_job`` run alone on the machine, then ``publish_job``, and
+   prints each run's time (a shard's time is what one node of N would take).
 4. Runs the bare DuckDB feature query of ``bench/features_scale.py`` over the same raw files in its
    own process, and prints the feature step as a ratio to it.
 """

@@ -39,16 +39,19 @@ def legacy(tmp_path):
 
 
 def assert_scores_as_before(now: pd.DataFrame, before: pd.DataFrame) -> None:
-    """The same scores as the previous code wrote, except that a purchase or value interval that
-    excluded its point now reaches it (issue 18: every published interval contains its point)."""
+    """The same scores as the previous code wrote, except the intervals: one that excluded its point now
+    reaches it (issue 18: every published interval contains its point), and the posterior draws behind
+    them now go by customer block (a customer's draws no longer depend on who is scored beside it), so
+    the bounds are the previous ones up to Monte Carlo noise."""
     intervals = ["purchases_low", "purchases_high", "value_low", "value_high"]
     pd.testing.assert_frame_equal(now.drop(columns=intervals), before.drop(columns=intervals))
     assert (now["purchases_low"] <= now["expected_purchases"]).all() and (now["expected_purchases"] <= now["purchases_high"]).all()
     assert (now["value_low"] <= now["expected_value"]).all() and (now["expected_value"] <= now["value_high"]).all()
-    # only widened, and only where needed: most windows are the ones the previous code published
-    assert (now["purchases_low"] <= before["purchases_low"]).all() and (now["purchases_high"] >= before["purchases_high"]).all()
-    same = (now["purchases_low"] == before["purchases_low"]) & (now["purchases_high"] == before["purchases_high"])
-    assert same.mean() > 0.5
+    # other draws of the same posterior: each bound moves by a small share of the window on average, and most stay put
+    width = float((before["purchases_high"] - before["purchases_low"]).mean())
+    for bound in ("purchases_low", "purchases_high"):
+        assert float((now[bound] - before[bound]).abs().mean()) <= 0.25 * width, bound
+    assert ((now["purchases_low"] == before["purchases_low"]) | (now["purchases_high"] == before["purchases_high"])).mean() > 0.5
 
 
 def test_a_champion_registered_by_the_previous_code_loads_and_scores_the_same(legacy):
