@@ -58,6 +58,11 @@ def _execute(instance: dg.DagsterInstance, job, tags: dict[str, str], run_config
     return {"run_id": run_id, "success": success, "started": started, "finished": time.time(), "tags": tags}
 
 
+def _tags(request: dg.RunRequest) -> dict[str, str]:
+    """A run request's tags with its partition, as the daemon launches it."""
+    return {**request.tags, PARTITION_TAG: str(request.partition_key)}
+
+
 def run_chain(instance: dg.DagsterInstance, day: str, parallel: int | None = None, shard_config: dict | None = None,
               quiet: dict | None = None) -> dict:
     """ingest -> every shard (``parallel`` at a time) -> publish for ``day``; each run's id, outcome and times.
@@ -65,10 +70,10 @@ def run_chain(instance: dg.DagsterInstance, day: str, parallel: int | None = Non
     ``parallel`` defaults to as many shard runs as cores (each run's steps use the multiprocess executor), the run
     queue's rule on this machine kind. Stops at the first link that fails (a failed shard leaves the date unpublished,
     as under the daemon). The instance must be persistent when shards run in parallel (each in its own process)."""
-    parallel = min(SHARDS, os.cpu_count() or 1) if parallel is None else parallel
     if SHARDS == 1:
         raise RuntimeError("one scoring shard: scoring_job scores a date in one run (set CUSTOMER_INTEL_SCORING_SHARDS > 1)")
-    base = {**(quiet or {})}
+    parallel = min(SHARDS, os.cpu_count() or 1) if parallel is None else parallel
+    base = quiet or {}
     out = {"ingest": _execute(instance, ingest_job, {DATE_TAG: day}, {**base, **IN_PROCESS}), "shards": [], "publish": None}
     if not out["ingest"]["success"]:
         return out
@@ -76,7 +81,7 @@ def run_chain(instance: dg.DagsterInstance, day: str, parallel: int | None = Non
     if isinstance(requests, dg.SkipReason):
         raise RuntimeError(requests.skip_message)
 
-    shard_tags = [{**request.tags, PARTITION_TAG: str(request.partition_key)} for request in requests]
+    shard_tags = [_tags(request) for request in requests]
     config = {**base, **(shard_config or {})}
     if parallel <= 1:
         out["shards"] = [_execute(instance, shard_scoring_job, tags, config) for tags in shard_tags]
@@ -89,7 +94,7 @@ def run_chain(instance: dg.DagsterInstance, day: str, parallel: int | None = Non
     request = publish_run_request(instance, instance.get_run_by_id(out["shards"][-1]["run_id"]))
     if isinstance(request, dg.SkipReason):
         raise RuntimeError(request.skip_message)
-    out["publish"] = _execute(instance, publish_job, {**request.tags, PARTITION_TAG: str(request.partition_key)}, {**base, **IN_PROCESS})
+    out["publish"] = _execute(instance, publish_job, _tags(request), {**base, **IN_PROCESS})
     return out
 
 

@@ -4,8 +4,7 @@ import json
 
 import dagster as dg
 
-from customer_intel.assets.partitions import SHARDS
-from customer_intel.automation.shards import chain_in_flight
+from customer_intel.automation.shards import waiting_for_chain
 from customer_intel.jobs import training_job
 from customer_intel.modeling.split import LEGACY_PART_NAMES, REFIT, SPLIT_COLUMN, TEST, VALIDATION
 from customer_intel.monitoring import LandingCursor, drift_report
@@ -26,9 +25,8 @@ VALIDATION_PART_NAMES = [VALIDATION, *(old for old, new in LEGACY_PART_NAMES.ite
     "prefix, or an explicit table path) is new or changed; the cursor keeps each file's key and ETag.",
 )
 def raw_landing_sensor(context: dg.SensorEvaluationContext, raw_data: RawDataSource):
-    busy = chain_in_flight(context.instance) if SHARDS > 1 else None
-    if busy:  # the cursor stays: the files count as new on the tick after the chain
-        return dg.SkipReason(f"waiting for the scoring chain: {busy}")
+    if waiting := waiting_for_chain(context):  # the files count as new on the tick after the chain
+        return waiting
     files = raw_data.landed_files()
     changed, cursor = LandingCursor.parse(context.cursor).advance((f.uri, f.etag) for f in files)
     if not changed:
@@ -52,9 +50,8 @@ def raw_landing_sensor(context: dg.SensorEvaluationContext, raw_data: RawDataSou
 )
 def feature_drift_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse, drift_policy: DriftPolicy,
                          model_registry: ModelRegistry):
-    busy = chain_in_flight(context.instance) if SHARDS > 1 else None
-    if busy:
-        return dg.SkipReason(f"waiting for the scoring chain: {busy}")
+    if waiting := waiting_for_chain(context):
+        return waiting
     features_asset, reference_asset = drift_policy.live_asset, drift_policy.reference_asset
     partitions = warehouse.published_partitions(features_asset)
     training = warehouse.manifest(reference_asset)

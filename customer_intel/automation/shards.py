@@ -67,6 +67,12 @@ def chain_in_flight(instance: dg.DagsterInstance, shards: int = SHARDS) -> str |
     return None
 
 
+def waiting_for_chain(context: dg.SensorEvaluationContext) -> dg.SkipReason | None:
+    """The skip of a retraining sensor's tick while a date's chain is in flight (never with one shard); its cursor stays."""
+    busy = chain_in_flight(context.instance) if SHARDS > 1 else None
+    return dg.SkipReason(f"waiting for the scoring chain: {busy}") if busy else None
+
+
 def build_shard_sensors() -> list[dg.SensorDefinition]:
     """The two run-status sensors of the chain (none with one shard: ``scoring_job`` does it all)."""
     if SHARDS == 1:

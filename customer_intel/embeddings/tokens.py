@@ -112,9 +112,9 @@ def token_bags(transactions: TableInput, as_of, con=None, only=None) -> TokenBag
                                           WHEN {0b1101} THEN 'amt=' || CAST(amt AS VARCHAR) ELSE 'gap=' || CAST(gap AS VARCHAR) END AS token,
                    CAST(n AS BIGINT) AS n
             FROM g WHERE kind <> {0b1110} OR NOT first_purchase""")
-        vocabulary = tuple(r[0] for r in con.execute("SELECT DISTINCT token FROM bag ORDER BY token").fetchall())
         con.execute("CREATE OR REPLACE TEMP TABLE vocab AS SELECT token, CAST(row_number() OVER (ORDER BY token) - 1 AS BIGINT) AS id "
                     "FROM (SELECT DISTINCT token FROM bag)")
+        vocabulary = tuple(r[0] for r in con.execute("SELECT token FROM vocab ORDER BY id").fetchall())
         rows = con.execute("SELECT v.id, b.n FROM bag b JOIN vocab v USING (token) ORDER BY b.customer_id, v.id").fetchnumpy()
         owners = con.execute("SELECT customer_id, count(*) AS k FROM bag GROUP BY customer_id ORDER BY customer_id").fetchnumpy()
     customers = np.asarray(owners["customer_id"], dtype=object).astype(str)
