@@ -8,13 +8,47 @@ from customer_intel.automation.shards import waiting_for_chain
 from customer_intel.jobs import training_job
 from customer_intel.modeling.split import LEGACY_PART_NAMES, REFIT, SPLIT_COLUMN, TEST, VALIDATION
 from customer_intel.monitoring import LandingCursor, drift_report
+from customer_intel.monitoring.landing import READ_FILES_METADATA
 from customer_intel.resources import DriftPolicy, ModelRegistry, RawDataSource, Warehouse
-from customer_intel.resources.settings import landing_interval_seconds
+from customer_intel.resources.settings import TABLES, landing_interval_seconds
 from customer_intel.resources.tables import IncompletePartitionError
+from customer_intel.table_names import raw_table
 
 TAG_PREFIX = "customer_intel"
 MAX_TAG_FILES = 5
 VALIDATION_PART_NAMES = [VALIDATION, *(old for old, new in LEGACY_PART_NAMES.items() if new == VALIDATION)]
+RAW_ASSET_KEYS = frozenset(dg.AssetKey(raw_table(table)) for table in TABLES)
+TRAINING_RUNS_LOOKED_AT = 20  # the first tick's look back for a successful training run that ingested
+
+
+def _files_read(instance: dg.DagsterInstance, run_id: str) -> dict[str, str] | None:
+    """location -> content tag of every raw file ``run_id``'s ingestion read; None when it ingested nothing
+    (a run that ingested before ingestion recorded its files gives {}: all its files count as new)."""
+    read, ingested = {}, False
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
+        materialization = entry.asset_materialization
+        if materialization is None or materialization.asset_key not in RAW_ASSET_KEYS:
+            continue
+        ingested = True
+        recorded = materialization.metadata.get(READ_FILES_METADATA)
+        read.update(recorded.value if recorded is not None else {})
+    return read if ingested else None
+
+
+def last_training_read(instance: dg.DagsterInstance) -> tuple[str, dict[str, str]] | None:
+    """(run id, location -> tag of every raw file it read) of the latest successful ``training_job`` run on
+    ``instance``; a re-execution that did not ingest is followed back to the run it re-executes, which did.
+    None when nothing has trained here yet (or the recent successful runs did not ingest)."""
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name=training_job.name, statuses=[dg.DagsterRunStatus.SUCCESS]),
+                             limit=TRAINING_RUNS_LOOKED_AT)
+    for run in runs:
+        current = run
+        while current is not None:
+            read = _files_read(instance, current.run_id)
+            if read is not None:
+                return current.run_id, read
+            current = instance.get_run_by_id(current.parent_run_id) if current.parent_run_id else None
+    return None
 
 
 @dg.sensor(
@@ -22,15 +56,28 @@ VALIDATION_PART_NAMES = [VALIDATION, *(old for old, new in LEGACY_PART_NAMES.ite
     minimum_interval_seconds=landing_interval_seconds(),  # definition-time
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Launch training when a raw table file the ingestion assets read (under the raw folder or S3 "
-    "prefix, or an explicit table path) is new or changed; the cursor keeps each file's key and ETag.",
+    "prefix, or an explicit table path) is new or changed; the cursor keeps each file's key and content tag "
+    "(S3 ETag; size + mtime of a local file), never a timestamp. First tick (no cursor): the files the latest "
+    "successful training_job run on this instance read (tags its ingestion recorded) count as seen, so opening "
+    "the UI on data the CLI or the demo just trained on launches nothing; a file added or changed since, and "
+    "every file when nothing has trained here yet (a fresh deployment with data but no model), launches training.",
 )
 def raw_landing_sensor(context: dg.SensorEvaluationContext, raw_data: RawDataSource):
     if waiting := waiting_for_chain(context):  # the files count as new on the tick after the chain
         return waiting
     files = raw_data.landed_files()
-    changed, cursor = LandingCursor.parse(context.cursor).advance((f.uri, f.etag) for f in files)
+    start, baseline_note = LandingCursor.parse(context.cursor), ""
+    if not context.cursor:  # first tick: what this instance already trained on is not new
+        trained = last_training_read(context.instance)
+        if trained is not None:
+            run_id, read = trained
+            start = LandingCursor.baseline(read)
+            already = sum(read.get(f.uri) == f.etag for f in files)
+            baseline_note = f"; first tick: {already} already read by training run {run_id}"
+            context.log.info(f"first tick: {len(read)} raw file(s) read by the last successful training run {run_id} count as seen")
+    changed, cursor = start.advance((f.uri, f.etag) for f in files)
     if not changed:
-        return dg.SensorResult(skip_reason=f"no new or changed raw files ({len(files)} seen under {raw_data.raw_location})",
+        return dg.SensorResult(skip_reason=f"no new or changed raw files ({len(files)} seen under {raw_data.raw_location}{baseline_note})",
                                cursor=cursor.serialize())
     names = [uri for uri, _ in changed]
     shown = ", ".join(names[:MAX_TAG_FILES]) + (f" (+{len(names) - MAX_TAG_FILES} more)" if len(names) > MAX_TAG_FILES else "")

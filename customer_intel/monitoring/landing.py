@@ -4,14 +4,21 @@ A timestamp watermark misses or repeats files that share a timestamp (S3's LastM
 one-second resolution; copies may keep old modification times), so the cursor keeps the tag
 (S3 ETag, or size + mtime for local files) of every file it has seen: a new key or a new tag
 is new data, however its timestamp compares.
+
+The first cursor is not empty when this instance has already trained: ingestion records the tag of
+every file it read (``READ_FILES_METADATA``), and the sensor starts from the files its latest
+successful training run read (``LandingCursor.baseline``), so opening the UI on data a model was
+just trained on launches nothing, while a file added or changed since still does.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+
+READ_FILES_METADATA = "read_files"  # metadata of an ingested raw table: location -> content tag of every file read
 
 
 @dataclass(frozen=True)
@@ -25,6 +32,13 @@ class LandingCursor:
             return cls()
         state = json.loads(cursor)
         return cls(dict(state["seen"]), int(state.get("launches", 0)))
+
+    @classmethod
+    def baseline(cls, read_files: Mapping[str, str]) -> LandingCursor:
+        """The first cursor of a sensor on an instance whose training already read ``read_files``
+        (location -> tag): exactly those versions count as seen; any other file, or another tag of
+        one of them, is new. An empty mapping (no training yet) is the empty cursor: everything is new."""
+        return cls(dict(read_files))
 
     def serialize(self) -> str:
         return json.dumps({"seen": self.seen, "launches": self.launches}, sort_keys=True, separators=(",", ":"))

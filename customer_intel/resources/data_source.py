@@ -169,15 +169,21 @@ class RawDataSource(S3ClientResource):
         found: dict[str, LandedFile] = {}
         for table in TABLES:
             try:
-                location = self.location(table)
-                if location is None:
-                    continue
-                if location.startswith(S3_SCHEME):
-                    objects = S3Files(self.s3_client()).objects(location)
-                else:
-                    objects = [(path, stat_object(Path(path), path)) for path in LOCAL_FILES.list(location)]
+                files = self.table_files(table)
             except RawSourceError:
                 continue
-            for uri, obj in objects:
-                found[uri] = LandedFile(uri, obj.etag, obj.last_modified)
+            found.update((f.uri, f) for f in files)
         return sorted(found.values(), key=lambda f: f.uri)
+
+    def table_files(self, table: str) -> list[LandedFile]:
+        """The files ``table`` would be read from now, with the content tags the landing sensor compares
+        (S3 ETag; size + mtime of a local file); [] when the table is absent. Raises RawSourceError
+        like ``read``. Ingestion records them before it reads (see ``raw_landing_sensor``)."""
+        location = self.location(table)
+        if location is None:
+            return []
+        if location.startswith(S3_SCHEME):
+            objects = S3Files(self.s3_client()).objects(location)
+        else:
+            objects = [(path, stat_object(Path(path), path)) for path in LOCAL_FILES.list(location)]
+        return sorted((LandedFile(uri, obj.etag, obj.last_modified) for uri, obj in objects), key=lambda f: f.uri)

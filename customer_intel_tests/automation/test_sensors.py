@@ -11,12 +11,12 @@ from customer_intel.cltv.frames import build_cltv_split
 from customer_intel.features import build_customer_features
 from customer_intel.monitoring import drift_report
 from customer_intel.resources import DriftPolicy, RawDataSource, S3ObjectStore, Warehouse, write_table
-from customer_intel_tests.conftest import SMALL_END_DATE
+from customer_intel_tests.conftest import SMALL_END_DATE, pipeline_resources, upload_raw, write_raw
 
 
-def tick(sensor, cursor, **resources):
-    """One sensor evaluation: (run requests, the cursor it leaves, its skip message)."""
-    with dg.build_sensor_context(cursor=cursor, resources=resources) as context:
+def tick(sensor, cursor, instance=None, **resources):
+    """One sensor evaluation: (run requests, the cursor it leaves, its skip message); an empty instance unless given."""
+    with dg.build_sensor_context(cursor=cursor, resources=resources, instance=instance or dg.DagsterInstance.ephemeral()) as context:
         data = sensor.evaluate_tick(context)
     return data.run_requests, data.cursor, data.skip_message
 
@@ -86,6 +86,79 @@ def test_landing_sensor_watches_a_local_folder_too(tmp_path):
     assert tick(raw_landing_sensor, cursor, raw_data=source)[0] == []
     (tmp_path / "transactions.csv").write_text("customer_id,ts,amount\nA,2026-01-01,5\n")
     assert len(tick(raw_landing_sensor, cursor, raw_data=source)[0]) == 1
+
+
+def ingesting_training_run(instance, resources, tables=None, raise_on_error=True):
+    """A real run of training_job on ``instance`` that ingests ``tables`` (default: all three) and trains
+    nothing else (the cheapest successful training run); its result."""
+    from customer_intel.definitions import all_asset_checks, all_assets
+    from customer_intel.jobs import training_job
+
+    job = dg.Definitions(assets=all_assets, asset_checks=all_asset_checks, jobs=[training_job],
+                         resources=resources).resolve_job_def("training_job")
+    keys = [dg.AssetKey(f"raw_{table}") for table in tables or ("transactions", "customers", "campaigns")]
+    return job.execute_in_process(instance=instance, asset_selection=keys, raise_on_error=raise_on_error)
+
+
+def test_landing_sensor_first_tick_skips_what_this_instance_trained_on_local(tmp_path, small_frames):
+    """First tick (no cursor): nothing trained here -> every file launches (a fresh deployment with data but
+    no model); after a successful training run -> its files are seen and only files added or changed since launch."""
+    raw = write_raw(small_frames, tmp_path / "raw")
+    source = RawDataSource(raw_dir=str(raw))
+    files = sorted(str(raw / f"{t}.csv") for t in ("campaigns", "customers", "transactions"))
+    with dg.instance_for_test() as instance:
+        [request], fresh_cursor, _ = tick(raw_landing_sensor, None, instance, raw_data=source)
+        assert request.tags["customer_intel/landed_files"] == ", ".join(files)  # no model yet: train on what is there
+        assert sorted(json.loads(fresh_cursor)["seen"]) == files
+
+        # a failed training run trained nothing: the files it ingested before failing stay new
+        (raw / "campaigns.csv").write_text("customer_id,campaign_id\nX,1\n")  # breaks the contract: the run fails
+        failed = ingesting_training_run(instance, pipeline_resources(raw, tmp_path / "warehouse"), raise_on_error=False)
+        assert not failed.success and failed.asset_materializations_for_node("raw_transactions")  # transactions were ingested
+        small_frames["campaigns"].to_csv(raw / "campaigns.csv", index=False)
+        [request], _, _ = tick(raw_landing_sensor, None, instance, raw_data=source)
+        assert request.tags["customer_intel/landed_files"] == ", ".join(files)
+
+        trained = ingesting_training_run(instance, pipeline_resources(raw, tmp_path / "warehouse"))
+        recorded = instance.get_latest_materialization_event(dg.AssetKey("raw_customers")).asset_materialization.metadata
+        assert recorded["read_files"].value == {str(raw / "customers.csv"): source.table_files("customers")[0].etag}
+        requests, cursor, skip = tick(raw_landing_sensor, None, instance, raw_data=source)
+        assert requests == [] and f"(3 seen under {raw}; first tick: 3 already read by training run {trained.run_id})" in skip
+        assert json.loads(cursor) == {"seen": {f: source_tag(source, f) for f in files}, "launches": 0}
+        # the normal path from here: a rewritten file is new
+        small_frames["customers"].head(500).to_csv(raw / "customers.csv", index=False)
+        [changed], _, _ = tick(raw_landing_sensor, cursor, instance, raw_data=source)
+        assert changed.tags["customer_intel/landed_files"] == str(raw / "customers.csv")
+
+        # first tick again (a reset cursor, a new deployment of the sensor): only what changed since training launches
+        (raw / "transactions.csv").unlink()
+        small_frames["transactions"].to_parquet(raw / "transactions.parquet", index=False)
+        [request], cursor, skip = tick(raw_landing_sensor, None, instance, raw_data=source)
+        assert request.tags["customer_intel/landed_files"] == f"{raw / 'customers.csv'}, {raw / 'transactions.parquet'}"
+        assert json.loads(cursor)["launches"] == 1 and set(json.loads(cursor)["seen"]) == {*files[:2], str(raw / "transactions.parquet")}
+
+
+def source_tag(source, uri):
+    return {f.uri: f.etag for f in source.landed_files()}[uri]
+
+
+def test_landing_sensor_first_tick_on_s3_compares_etags_not_times(s3_bucket, small_frames, tmp_path):
+    """S3: the baseline is the ETags the training run's ingestion listed; an object rewritten later with the
+    same bytes (a newer LastModified, the same ETag) is not new, other bytes are."""
+    s3, bucket = s3_bucket
+    client = s3.get_client()
+    raw = upload_raw(small_frames, client, bucket, tables=("transactions", "customers"))
+    source = RawDataSource(raw_dir=raw, s3=s3)
+    with dg.instance_for_test() as instance:
+        trained = ingesting_training_run(instance, pipeline_resources(raw, tmp_path / "warehouse", s3=s3), tables=("transactions", "customers"))
+        body = client.get_object(Bucket=bucket, Key="raw/customers.parquet")["Body"].read()
+        client.put_object(Bucket=bucket, Key="raw/customers.parquet", Body=body)  # same bytes, later LastModified
+        requests, cursor, skip = tick(raw_landing_sensor, None, instance, raw_data=source)
+        assert requests == [] and f"first tick: 2 already read by training run {trained.run_id}" in skip
+        assert sorted(json.loads(cursor)["seen"]) == [f"{raw}/customers.parquet", f"{raw}/transactions.parquet"]
+        client.put_object(Bucket=bucket, Key="raw/campaigns.parquet", Body=b"PAR1")  # landed after training: new
+        [request], _, _ = tick(raw_landing_sensor, None, instance, raw_data=source)
+        assert request.tags["customer_intel/landed_files"] == f"{raw}/campaigns.parquet"
 
 
 @pytest.fixture(scope="module")
