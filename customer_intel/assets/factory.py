@@ -41,6 +41,8 @@ from customer_intel.modeling import (
     incumbent_not_worse,
 )
 from customer_intel.modeling.candidate import CandidateFitError
+from customer_intel.modeling.card import MODEL_CARD_ARTIFACT, CardLineage, GateRecord, gate_section, model_card, with_gate
+from customer_intel.modeling.lineage import code_version
 from customer_intel.modeling.sample import sample_customers
 from customer_intel.modeling.scoring import score_columns
 from customer_intel.reporting import markdown_table
@@ -183,6 +185,21 @@ def _recipe_gate(rule, table: pd.DataFrame, new: pd.Series, incumbent, split: Ti
         "limit": decision.limit, "tolerance": tolerance})
 
 
+def _with_card(family: ModelFamily, result: dg.AssetCheckResult, table: pd.DataFrame, model_registry: ModelRegistry) -> dg.AssetCheckResult:
+    """The gate's result, with this run's model card completed by its decision (passed or refused): written over the pending
+    card in the comparison's MLflow run and shown in the check's metadata. A table written before cards existed has none."""
+    new = table.loc[table["champion"]].iloc[0]
+    parent = new.get("mlflow_parent_run_id")
+    if not isinstance(parent, str) or not parent:
+        return result
+    rule = _rule_of(family, new)
+    facts = {k: getattr(v, "value", v) for k, v in (result.metadata or {}).items()}
+    record = GateRecord(gate(family.name), model_registry.tolerance(rule), bool(result.passed), result.description or "", facts)
+    card = with_gate(model_registry.read_text(parent, MODEL_CARD_ARTIFACT), gate_section(record, family.name, rule))
+    model_registry.log_text_to(parent, MODEL_CARD_ARTIFACT, card)
+    return dg.AssetCheckResult(passed=result.passed, description=result.description, metadata={**(result.metadata or {}), "model_card": md(card)})
+
+
 def _rule_of(family, row: pd.Series):
     """The rule a comparison table's champion row was chosen by (rebuilt from its ``rule_*`` columns)."""
     return family.rule_for(**{p: row[f"rule_{p}"] for p in family.rule_params if f"rule_{p}" in row and pd.notna(row[f"rule_{p}"])})
@@ -233,7 +250,8 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
     @dg.asset(name=models_name, group_name=name, kinds={"mlflow", "pandas"}, ins={"split_frame": dg.AssetIn(frame_name)},
               description=f"Every {name} candidate on the same validation rows ({family.description}) One MLflow run per "
               f"candidate (hyperparameters, metrics, the scorer with signature and input example, lineage tags) under a "
-              f"parent run with the comparison table and plots. Champion rule: {rule.describe()}. It is registered only "
+              f"parent run with the comparison table, plots and the model card (`model_card.md`, its gate section completed by the "
+              f"blocking check). Champion rule: {rule.describe()}. It is registered only "
               "after the blocking gate passes.")
     def _models(context: dg.AssetExecutionContext, config: spec.models_config, split_frame: pd.DataFrame,
                 model_registry: ModelRegistry, warehouse: Warehouse) -> dg.Output[pd.DataFrame]:
@@ -283,11 +301,16 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
                     table.loc[comparison.champion, "production_model_uri"] = model_registry.log_scorer(
                         comparison.production_scorer(), family, family.input_example(refit_split))
                     table.loc[comparison.champion, "production_run_id"] = run.info.run_id
+            parent_id = parent.info.run_id
+            # the card, its gate pending: the blocking check completes it in this run's artifact before anything is registered
+            raw_inputs = {i: m for i in spec.inputs if (m := warehouse.manifest(i))}
+            card = model_card(family, comparison, CardLineage(frame_name, manifest.get("sha256"), raw_inputs, code_version(), context.run.run_id,
+                                                              parent_id), GateRecord(gate(name), model_registry.tolerance(rule_used)))
             model_registry.log(metrics={f"champion_{rule_used.metric}": table.loc[comparison.champion, rule_used.metric]},
                                params={f"ensemble_weight_{k}": round(v, 6) for k, v in comparison.weights.items()},
                                tags={"champion": comparison.champion, "champion_rule": rule_used.describe()},
-                               texts={"comparison.md": comparison.markdown(), **{f"{k}.md": v for k, v in plots.items()}})
-            parent_id = parent.info.run_id
+                               texts={"comparison.md": comparison.markdown(), **{f"{k}.md": v for k, v in plots.items()}, MODEL_CARD_ARTIFACT: card})
+        table["mlflow_parent_run_id"] = parent_id
         table["champion"] = table.index == comparison.champion
         # which profile attributes the rows carried: a snapshot for a past cutoff may postdate it
         basis = sorted(split_frame["profile_basis"].dropna().unique()) if "profile_basis" in split_frame else []
@@ -314,16 +337,12 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
             "validation_rows": len(split.validation),
             "profile_attributes": ", ".join(PROFILE_BASES.get(b, b) for b in basis) or "none",
             "not_compared": md("\n".join(notes) or "none"),
+            "model_card": md(card),
             "dagster/row_count": len(table),
         })
 
-    @dg.asset_check(asset=_models, name=gate(name), blocking=True, additional_ins={"split_frame": dg.AssetIn(frame_name)},
-                    description=f"The new {name} champion may not be worse than the registered one on this run's validation "
-                    "rows (with a production refit: than the registered champion's recipe, refitted on this run's data), "
-                    f"both forecasting this run's horizon (tolerance relative to the incumbent, default {rule.tolerance:g}); "
-                    "an incumbent fitted on data past this run's cutoff has seen these rows and is refused. Blocks the promotion.")
-    def _gate(config: GateConfig, comparison_table: pd.DataFrame, split_frame: pd.DataFrame,
-              model_registry: ModelRegistry) -> dg.AssetCheckResult:
+    def _gate_decision(config: GateConfig, comparison_table: pd.DataFrame, split_frame: pd.DataFrame,
+                       model_registry: ModelRegistry) -> dg.AssetCheckResult:
         new = comparison_table.loc[comparison_table["champion"]].iloc[0]
         incumbent = model_registry.load_champion(name)
         if incumbent is None:
@@ -358,6 +377,15 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
             **metadata, f"new_{rule.metric}": decision.new_value, f"current_{rule.metric}": decision.incumbent_value,
             "limit": decision.limit, "tolerance": model_registry.tolerance(rule)})
 
+    @dg.asset_check(asset=_models, name=gate(name), blocking=True, additional_ins={"split_frame": dg.AssetIn(frame_name)},
+                    description=f"The new {name} champion may not be worse than the registered one on this run's validation "
+                    "rows (with a production refit: than the registered champion's recipe, refitted on this run's data), "
+                    f"both forecasting this run's horizon (tolerance relative to the incumbent, default {rule.tolerance:g}); "
+                    "an incumbent fitted on data past this run's cutoff has seen these rows and is refused. Blocks the promotion.")
+    def _gate(config: GateConfig, comparison_table: pd.DataFrame, split_frame: pd.DataFrame,
+              model_registry: ModelRegistry) -> dg.AssetCheckResult:
+        return _with_card(family, _gate_decision(config, comparison_table, split_frame, model_registry), comparison_table, model_registry)
+
     @dg.asset(name=champion(name), group_name=name, kinds={"mlflow"}, ins={"comparison_table": dg.AssetIn(models_name)},
               description=f"Registers the {name} champion as a new version of `{family.registered_model}` and moves the alias "
               f"`champion` to it. Runs only when `{gate(name)}` passed; the daily `{spec.scores_name}` load this alias.")
@@ -371,12 +399,18 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
                                                           for k in ("test_" + rule.metric, "test_rmse", "test_total_pct_error") if k in new}})
         description = (f"{new['candidate']}: {REFIT_POLICY}; evaluated in MLflow run {new['mlflow_run_id']} (validation {rule.metric} "
                        f"{float(new[rule.metric]):.4f})" if refit else f"{new['candidate']} as evaluated")
+        parent = new.get("mlflow_parent_run_id")
+        card = model_registry.read_text(parent, MODEL_CARD_ARTIFACT) if isinstance(parent, str) and parent else None
+        if card is not None:  # on the registered version: an artifact of the run its model was logged in, named by a version tag
+            source_run = new["production_run_id"] if refit else new["mlflow_run_id"]
+            model_registry.log_text_to(source_run, MODEL_CARD_ARTIFACT, card)
+            tags["model_card"] = f"runs:/{source_run}/{MODEL_CARD_ARTIFACT}"
         version = model_registry.promote(new["production_model_uri"] if refit else new["model_uri"], name, tags=tags, description=description)
         return dg.MaterializeResult(metadata={
             "model": family.registered_model, "version": int(version.version), "candidate": new["candidate"],
             rule.metric: float(new[rule.metric]), "refit": refit,
             "mlflow_run": model_registry.run_link(new["production_run_id"] if refit else new["mlflow_run_id"]),
-            "evaluated_run": model_registry.run_link(new["mlflow_run_id"])})
+            "evaluated_run": model_registry.run_link(new["mlflow_run_id"]), **({"model_card": md(card)} if card is not None else {})})
 
     @dg.asset(name=spec.scores_name, partitions_def=scoring_partitions, group_name=SCORING_GROUP, kinds={"mlflow", "pandas", "parquet"},
               ins={"features": dg.AssetIn(CUSTOMER_FEATURES), **{i: dg.AssetIn(i, metadata={"engine": True}) for i in spec.score_inputs}},

@@ -16,9 +16,10 @@ import pandas as pd
 
 from customer_intel.churn.candidates import churn_candidates
 from customer_intel.churn.frames import LABEL, TARGET_COLUMNS, build_churn_split, churn_split_from_inputs
-from customer_intel.churn.metrics import brier_rows, calibration_bins, churn_scores
+from customer_intel.churn.metrics import brier_rows, calibration_bins, churn_scores, expected_calibration_error
 from customer_intel.churn.scorer import SCORE_COLUMNS
 from customer_intel.modeling import Comparison, ModelFamily, Prediction, TimeSplit
+from customer_intel.modeling.card import CardHooks, card_table, reported_part
 from customer_intel.modeling.rule import ChampionRule, Constraint
 
 PIP_REQUIREMENTS = ("customer_intel", "pandas<3", "scikit-learn", "lightgbm", "shap", "scipy")
@@ -128,6 +129,42 @@ def churn_plots(comparison: Comparison) -> dict[str, str]:
     return plots
 
 
+def churn_card_calibration(comparison: Comparison, bins: int = 10) -> str:
+    """ECE and the reliability table of the champion on the test rows (validation without them)."""
+    part, origin, predictions = reported_part(comparison)
+    y = origin.validation[LABEL].to_numpy(dtype=int)
+    p = np.asarray(predictions[comparison.champion].values, dtype=float)
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    rows = [{"probability bin": f"[{b / bins:.1f}, {(b + 1) / bins:.1f}{']' if b == bins - 1 else ')'}", "rows": int((which == b).sum()),
+             "mean predicted": float(p[which == b].mean()), "observed churn rate": float(y[which == b].mean()),
+             "observed - predicted": float(y[which == b].mean() - p[which == b].mean())} for b in np.unique(which)]
+    return (f"On the {part} rows ({len(y):,} customers, observed churn rate {y.mean():.3f}), the champion `{comparison.champion}`'s "
+            f"expected calibration error is {expected_calibration_error(y, p, bins):.4f} ({bins} equal-width probability bins, the "
+            f"row-weighted mean of |observed rate - mean probability|) and its Brier score {float(brier_rows(y, p).mean()):.4f}; mean "
+            f"probability {p.mean():.3f}. Reliability table:\n\n" + card_table(rows))
+
+
+CHURN_CARD = CardHooks(
+    features=lambda fitted: list(fitted.model.required_columns),
+    calibration=churn_card_calibration,
+    loss_label="Brier score per customer",
+    segment_metric=lambda origin, prediction, mask, metric: float(brier_rows(labels(origin), prediction.values)[mask].mean()),
+    intended_use="Rank and size the customers likely to make no purchase in the scoring window (the window the scores' "
+    "`churn_horizon_days` names), for retention outreach and for monitoring the book; the probability is calibrated on past windows, "
+    "so sums over a group estimate how many of them will lapse. Reasons and counterfactuals explain a customer's score to the "
+    "person who acts on it.",
+    misuse=("deciding credit, pricing, account closure or any eligibility on a customer's churn probability: it predicts a "
+            "purchase gap, not risk or intent, and no fairness audit was run",
+            "reading a counterfactual as a causal promise (\"two more purchases would keep them\"): it is what the model's "
+            "inputs would need, not what an action will cause; the uplift family measures effects",
+            "using scores for a window other than the one they were computed for, or for customers of another bank or product "
+            "whose purchase rhythm differs from the training data's",
+            "treating a low probability as loyalty for customers with short histories (see the limitations)"),
+    limitations=("churn here means no purchase in the window: a customer who keeps the account but buys elsewhere is a churner, "
+                 "and one who buys once before leaving is not",),
+)
+
+
 CHURN = ModelFamily(
     name="churn",
     description="P(no purchase in the churn window) per customer: recency alone, 1 - P(alive) and BG/NBD's probability of no "
@@ -147,6 +184,7 @@ CHURN = ModelFamily(
     calibrate=calibrate,
     rule_params=("min_roc_auc",),
     configure_rule=configure_churn_rule,
+    card=CHURN_CARD,
 )
 
 

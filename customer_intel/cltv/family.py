@@ -6,13 +6,18 @@ import numpy as np
 import pandas as pd
 
 from customer_intel.cltv.candidates import calibrate, cltv_candidates, ensemble_scorer
+from customer_intel.cltv.conformal import COVERAGE
 from customer_intel.cltv.evaluation import CLTV_RULE, configure_cltv_rule, evaluate
 from customer_intel.cltv.frames import TARGET, TARGET_COLUMNS, build_cltv_split, cltv_split_from_inputs
 from customer_intel.cltv.probabilistic import TRANSACTION_MODELS
 from customer_intel.cltv.scorer import SCORE_COLUMNS
 from customer_intel.modeling import Comparison, ModelFamily, Prediction, TimeSplit
-from customer_intel.modeling.ensemble import EnsembleSpec, poisson_row_deviance
+from customer_intel.modeling.card import CardHooks, card_table, reported_part
+from customer_intel.modeling.ensemble import EnsembleSpec, FittedEnsemble, poisson_row_deviance
 from customer_intel.reporting import calibration_plot_markdown
+
+BGNBD_INPUTS = ("frequency", "t_x", "T")  # what BG/NBD (and the ML candidates' stacked BG/NBD) read
+SPEND_INPUTS = ("frequency", "monetary_value")  # Gamma-Gamma's
 
 PIP_REQUIREMENTS = ("customer_intel", "lifetimes==0.11.3", "pandas<3", "setuptools<81", "scikit-learn", "xgboost", "lightgbm", "ngboost")
 
@@ -46,6 +51,53 @@ def cltv_plots(comparison: Comparison) -> dict[str, str]:
     return {"calibration": calibration_plot_markdown(actual, {n: predictions[n].values for n in dict.fromkeys(shown) if n in predictions})}
 
 
+def cltv_features(fitted) -> list[str]:
+    """The columns a fitted CLTV candidate reads: BG/NBD's and Gamma-Gamma's inputs, plus an ML regressor's matrix
+    (with BG/NBD's outputs stacked in); an ensemble: its members'."""
+    if isinstance(fitted, FittedEnsemble):
+        return sorted({c for member in fitted.members.values() for c in cltv_features(member)})
+    matrix = getattr(fitted, "matrix", None)
+    return sorted({*BGNBD_INPUTS, *SPEND_INPUTS, *(matrix.columns if matrix is not None else ())})
+
+
+def cltv_card_calibration(comparison: Comparison, bins: int = 10) -> str:
+    """Predicted vs actual repeat purchase days by decile of the champion's forecast, the total, and the interval's coverage."""
+    part, origin, predictions = reported_part(comparison)
+    actual = origin.validation[TARGET].to_numpy(dtype=float)
+    predicted = np.asarray(predictions[comparison.champion].values, dtype=float)
+    order = np.argsort(predicted, kind="stable")
+    rows = [{"decile of the forecast": i + 1, "rows": len(g), "mean predicted": predicted[g].mean(), "mean actual": actual[g].mean(),
+             "actual / predicted": actual[g].mean() / predicted[g].mean() if predicted[g].mean() > 0 else np.nan}
+            for i, g in enumerate(np.array_split(order, bins))]
+    prefix = "test_" if part == "test" else ""
+    row = comparison.table.loc[comparison.champion]
+    coverage = (f" The {COVERAGE:.0%} predictive interval held {float(row[prefix + 'interval_coverage']):.1%} of the actual counts "
+                f"({float(row[prefix + 'randomised_coverage']):.1%} with its randomised ends, whose nominal value is {COVERAGE:.0%})."
+                if np.isfinite(float(row.get(prefix + "interval_coverage", np.nan))) else " The champion has no predictive interval.")
+    return (f"On the {part} rows ({len(actual):,} customers, a {origin.horizon_days}-day window), the champion `{comparison.champion}` "
+            f"forecast {predicted.sum():,.1f} repeat purchase days in total against {actual.sum():,.0f} observed "
+            f"({100 * (predicted.sum() - actual.sum()) / actual.sum():+.1f}%)." + coverage
+            + " By decile of the forecast:\n\n" + card_table(rows))
+
+
+CLTV_CARD = CardHooks(
+    features=cltv_features,
+    calibration=cltv_card_calibration,
+    loss_label="Poisson deviance per customer",
+    segment_metric=lambda origin, prediction, mask, metric: float(
+        poisson_row_deviance(origin.validation[TARGET].to_numpy(dtype=float), prediction.values)[mask].mean()),
+    intended_use="Forecast each customer's repeat purchase days, spend and discounted value over the scores' horizon, to rank customers "
+    "by expected value, size budgets for groups (sums of expected values are calibrated on past windows), and weigh an offer's "
+    "expected uplift by value in `campaign_targets`.",
+    misuse=("pricing, credit limits or any decision about a person's eligibility from a value forecast: it forecasts card purchases, "
+            "not income or ability to pay, and no fairness audit was run",
+            "reading a forecast beyond its horizon, or a discounted value as a promise of revenue: outside the validated window nothing was measured",
+            "forecasting customers of another bank, product or currency without retraining: the spend model is in the training data's amounts",
+            "treating customers with no purchase yet as worthless: their forecast is the population's prior, not a measurement of them"),
+    limitations=(f"the intervals are {COVERAGE:.0%} predictive intervals of purchase counts; spend and value have point forecasts only",),
+)
+
+
 CLTV = ModelFamily(
     name="cltv",
     description="Repeat purchases, spend and discounted value per customer over a horizon: BG/NBD, Pareto/NBD and "
@@ -67,6 +119,7 @@ CLTV = ModelFamily(
     calibrate=calibrate,
     rule_params=("max_abs_total_error_pct",),
     configure_rule=configure_cltv_rule,
+    card=CLTV_CARD,
 )
 
 

@@ -48,6 +48,7 @@ from customer_intel.embeddings.lookalike import LookalikeInputError, lookalike_a
 from customer_intel.embeddings.scorer import SCORE_COLUMNS
 from customer_intel.embeddings.tokens import token_bags
 from customer_intel.modeling import Comparison, ModelFamily, Prediction, TimeSplit
+from customer_intel.modeling.card import CardHooks
 from customer_intel.modeling.family import CandidateConfigError
 from customer_intel.modeling.rule import ChampionRule, Constraint
 from customer_intel.modeling.split import VALIDATION
@@ -297,6 +298,71 @@ def embedding_score_frame(features: pd.DataFrame, raw_transactions, as_of=None) 
     return with_bags(features, token_bags(raw_transactions, day, only=features["customer_id"]), encode=False)
 
 
+def embedding_features(fitted) -> list[str]:
+    """What a fitted embedding reads: the token bag (Customer2Vec, token shares) and/or standardised feature columns."""
+    scorer = fitted.scorer
+    if scorer is None:
+        return []  # random vectors read nothing
+    columns = [TOKENS_COLUMN] if scorer.model is not None or scorer.share_tokens else []
+    return columns + list(scorer.features.columns if scorer.features is not None else ())
+
+
+def embedding_card_neighbours(comparison: Comparison) -> str:
+    """What applies instead of calibration: how the champion's neighbours and lookalikes do against popularity and random vectors."""
+    table = comparison.table
+    row, champion = table.loc[comparison.champion], comparison.champion
+    text = ("Embeddings are vectors, not probabilities or forecasts: there is nothing to calibrate. What applies is whether a "
+            f"customer's neighbours behave like it later. On the validation rows ({int(row['customers_buying_next']):,} customers buying "
+            f"in the window), the {K} nearest neighbours of `{champion}` voted the category a customer buys most next right for "
+            f"{float(row['next_category_accuracy']):.1%}, against {float(row['popularity_accuracy']):.1%} for popularity (everyone gets the "
+            f"most common category) and {float(row['own_history_accuracy']):.1%} for the customer's own top category so far (a bar no "
+            "lookalike can use)")
+    if "random" in table.index:
+        text += f"; random vectors' neighbours: {float(table.loc['random', 'next_category_accuracy']):.1%}"
+    text += "."
+    if "lookalike_response_lift" in table.columns and np.isfinite(float(row.get("lookalike_response_lift", np.nan))):
+        text += (f" Seeded by {int(row['lookalike_seeds']):,} responders of a past campaign, its lookalike audience of "
+                 f"{int(row['lookalike_audience']):,} pool customers responded at {float(row['lookalike_response']):.1%} when treated, against "
+                 f"{float(row['pool_response']):.1%} for the treated pool (lift {float(row['lookalike_response_lift']):.2f}).")
+    return text
+
+
+def embedding_segment_metric(origin: TimeSplit, prediction: Prediction, mask: np.ndarray, metric: str) -> float:
+    """The rule's metric on the masked rows, neighbours and audiences drawn from every row as the comparison did: the
+    next-category accuracy of the masked buying customers, or the lookalike lift within the masked treated pool."""
+    rows, vectors, mask = origin.validation, _values(prediction), np.asarray(mask, dtype=bool)
+    if metric == LOOKALIKE_RULE.metric:
+        found = audience_of(rows, vectors)
+        if found is None:
+            return float("nan")
+        treated_pool, audience = found
+        converted = rows[LOOKALIKE_CONVERTED].to_numpy(dtype=float)
+        pool, chosen = treated_pool & mask, treated_pool & audience & mask
+        if not chosen.any() or converted[pool].mean() == 0:
+            return float("nan")
+        return float(converted[chosen].mean() / converted[pool].mean())
+    known, votes, target = _hits(origin, prediction)
+    hit = known & mask
+    return float((votes[hit] == target[hit]).mean()) if hit.any() else float("nan")
+
+
+EMBEDDINGS_CARD = CardHooks(
+    features=embedding_features,
+    calibration=embedding_card_neighbours,
+    calibration_applies=False,
+    loss_label="per-row loss of the rule's metric (minus each buying customer's next-category hit; under the lookalike rule minus "
+    "each treated pool customer's response in the audience, scaled so that its mean is minus the lift)",
+    segment_metric=embedding_segment_metric,
+    intended_use="Find customers who behave like a seed group (lookalike audiences for a campaign, similar customers in the API) "
+    "from their purchase patterns; the vectors are inferred nightly for every customer.",
+    misuse=("treating similarity as a prediction of response for an offer unlike the campaign the lift was measured on",
+            "deciding credit, pricing or eligibility by who a customer resembles: no fairness audit was run",
+            "comparing vectors across training runs: each champion has its own space; compare neighbours, not coordinates"),
+    limitations=("customers with few or no purchases have few tokens: their vectors (and so their neighbours) carry little of their own "
+                 "behaviour",),
+)
+
+
 EMBEDDINGS = ModelFamily(
     name="embeddings",
     description="Customer2Vec (PV-DBOW over each customer's category, channel, amount and gap tokens; alone and beside the profile) "
@@ -319,4 +385,5 @@ EMBEDDINGS = ModelFamily(
     rule_params_for=embedding_rule_params,
     column_prefix="embedding",
     has_horizon=False,
+    card=EMBEDDINGS_CARD,
 )

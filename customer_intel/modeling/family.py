@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from customer_intel.modeling.candidate import Candidate, Prediction
+from customer_intel.modeling.card import CardHooks
 from customer_intel.modeling.comparison import Comparison, Metrics, compare_candidates
 from customer_intel.modeling.ensemble import EnsembleSpec
 from customer_intel.modeling.rule import ChampionRule
@@ -70,7 +71,9 @@ class ModelFamily:
       features and the extra upstream tables its spec names (e.g. embeddings' token bags from the
       transactions); default: the features as they are;
     - ``column_prefix``: the prefix of its columns in ``scored_customers`` (default the name);
-      ``has_horizon``: whether its scores cover a window (a ``<prefix>_horizon_days`` column).
+      ``has_horizon``: whether its scores cover a window (a ``<prefix>_horizon_days`` column);
+    - ``card``: what the family adds to its model card (``modeling.card.CardHooks``: the champion's features,
+      calibration, its metric on a subset of rows, intended use and misuse).
     """
 
     name: str
@@ -96,6 +99,7 @@ class ModelFamily:
     column_prefix: str | None = None
     has_horizon: bool = True
     score_frame: Callable[..., pd.DataFrame] | None = None
+    card: CardHooks | None = None
 
     @property
     def prefix(self) -> str:

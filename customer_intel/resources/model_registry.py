@@ -172,6 +172,19 @@ class ModelRegistry(dg.ConfigurableResource):
         for path, text in (texts or {}).items():
             mlflow.log_text(text, path)
 
+    def log_text_to(self, run_id: str, path: str, text: str) -> None:
+        """Write ``text`` as the artifact ``path`` of a run (finished or not), e.g. the model card the gate completes."""
+        self.configure()
+        self.client().log_text(run_id, text, path)
+
+    def read_text(self, run_id: str, path: str) -> str:
+        """The text artifact ``path`` of a run."""
+        import mlflow
+
+        self.configure()
+        with _quiet_mlflow():
+            return mlflow.artifacts.load_text(f"runs:/{run_id}/{path}")
+
     @staticmethod
     def lineage_tags(split_description: dict, training_frame_sha256: str | None) -> dict[str, str]:
         """What every run of a comparison is tagged with: the code, the exact training frame, the split."""

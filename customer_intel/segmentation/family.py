@@ -20,6 +20,7 @@ import pandas as pd
 from customer_intel.features import build_customer_features, net_spend_to_date
 from customer_intel.features.rfm import as_of_day
 from customer_intel.modeling import Comparison, ModelFamily, Prediction, TimeSplit
+from customer_intel.modeling.card import CardHooks, card_table
 from customer_intel.modeling.family import FamilyInputError
 from customer_intel.modeling.rule import ChampionRule, Constraint
 from customer_intel.modeling.split import FIT, VALIDATION
@@ -148,6 +149,52 @@ def segmentation_plots(comparison: Comparison) -> dict[str, str]:
     return plots
 
 
+def segmentation_card_stability(comparison: Comparison) -> str:
+    """What applies instead of calibration: the champion's stability over refits and its segments' sizes on the held-out customers."""
+    row = comparison.table.loc[comparison.champion]
+    labels = np.asarray(comparison.predictions[comparison.champion].values, dtype=np.int64)
+    ids, counts = np.unique(labels, return_counts=True)
+    shares = pd.DataFrame({"segment": ids, "held-out customers": counts, "share": counts / max(len(labels), 1)})
+    refits = (comparison.predictions[comparison.champion].diagnostics or {}).get("refits")
+    return ("Segments are labels, not probabilities or forecasts: there is nothing to calibrate. What applies is whether the "
+            f"assignment is stable and the segments usable: over {int(refits) if refits else 'its'} refits on subsamples of the training "
+            f"customers, the champion `{comparison.champion}` assigned the held-out customers with a mean pairwise adjusted Rand index of "
+            f"{float(row['stability']):.3f} (the rule asks at least {_bound(comparison, 'stability')}); the silhouette's standard deviation "
+            f"over those refits is {float(row['silhouette_sd']):.3f}; {int(row['n_segments'])} segments, the smallest holding "
+            f"{float(row['smallest_share']):.1%} of the held-out customers (the rule asks at least {_bound(comparison, 'smallest_share')}). "
+            "Segment sizes on the held-out customers:\n\n" + card_table(shares.to_dict("records")))
+
+
+def _bound(comparison: Comparison, metric: str) -> str:
+    bounds = [c.minimum for c in comparison.rule.constraints if c.metric == metric and c.minimum is not None]
+    return f"{bounds[0]:g}" if bounds else "nothing"
+
+
+def segmentation_segment_metric(origin: TimeSplit, prediction: Prediction, mask: np.ndarray, metric: str = "silhouette") -> float:
+    """The mean silhouette of the masked held-out customers (each against every held-out customer, as the rule's metric)."""
+    _, _, Xv, rows = shared_space(origin)
+    values = per_row_silhouette(Xv, np.asarray(prediction.values, dtype=np.int64), rows)
+    chosen = np.asarray(mask)[rows]
+    return float(values[chosen].mean()) if chosen.any() else float("nan")
+
+
+SEGMENTATION_CARD = CardHooks(
+    features=lambda fitted: list(fitted.space.columns),
+    calibration=segmentation_card_stability,
+    calibration_applies=False,
+    loss_label="silhouette per sampled held-out customer (as a loss: minus it)",
+    segment_metric=segmentation_segment_metric,
+    intended_use="Describe the customer base in a few named, stable groups for planning, reporting and choosing which messages to "
+    "test; assign every customer, new ones included, daily to the segment whose profile is nearest.",
+    misuse=("treating a segment as a causal or predictive fact about a customer (\"segment 2 will respond\"): segments are "
+            "descriptive; the uplift and churn families measure responses and risk",
+            "using segments to decide credit, pricing or eligibility: no fairness audit was run and profile attributes may enter the input space",
+            "comparing segment ids across training runs: a retrained champion may number or cut segments differently; compare profiles, not ids"),
+    limitations=("there is no ground truth for segments: the champion is the best-separated stable partition in one standardised "
+                 "input space, not the true structure of the bank",),
+)
+
+
 SEGMENTATION = ModelFamily(
     name="segmentation",
     description="Customer segments from seven clustering methods (K-Means, Gaussian mixture, SOM, spectral, HDBSCAN, DEC, "
@@ -167,4 +214,5 @@ SEGMENTATION = ModelFamily(
     configure_rule=configure_segmentation_rule,
     column_prefix="segment",
     has_horizon=False,
+    card=SEGMENTATION_CARD,
 )

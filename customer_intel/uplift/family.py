@@ -25,10 +25,11 @@ import numpy as np
 import pandas as pd
 
 from customer_intel.modeling import Comparison, ModelFamily, Prediction, TimeSplit
+from customer_intel.modeling.card import CardHooks, card_table, reported_part
 from customer_intel.modeling.rule import ChampionRule, Constraint
 from customer_intel.uplift.candidates import uplift_candidates
 from customer_intel.uplift.frames import TARGET_COLUMNS, offer_mask, offer_slug, offers, uplift_split_from_inputs
-from customer_intel.uplift.metrics import qini_curve, transformed_outcome, uplift_scores
+from customer_intel.uplift.metrics import qini_coefficient, qini_curve, transformed_outcome, uplift_scores
 from customer_intel.uplift.model import increasing_map
 from customer_intel.uplift.scorer import SCORE_COLUMNS
 
@@ -151,6 +152,66 @@ def uplift_plots(comparison: Comparison) -> dict[str, str]:
     return {"qini_curve": _qini_plot(curves, f"Qini, {offer_name}, {'held-out' if on_test else 'train (out of fold)'} customers")}
 
 
+def uplift_features(fitted) -> list[str]:
+    model = fitted.full or next(iter(fitted.folds.values()), None)
+    return list(model.columns) if model is not None else []
+
+
+def uplift_card_calibration(comparison: Comparison, bins: int = 5) -> str:
+    """Predicted against observed uplift (treated minus control response rate) by quintile of the champion's predicted effect,
+    per offer, on the held-out customers (the train part's out-of-fold predictions without them)."""
+    part, origin, predictions = reported_part(comparison)
+    rows = origin.validation
+    tables = []
+    for offer_name, _, y, t, score in _by_offer(rows, predictions[comparison.champion].values):
+        order = np.argsort(score, kind="stable")
+        out = []
+        for i, g in enumerate(np.array_split(order, bins)):
+            treated, control = g[t[g] == 1], g[t[g] == 0]
+            observed = y[treated].mean() - y[control].mean() if len(treated) and len(control) else np.nan
+            out.append({"quintile of predicted uplift": i + 1, "rows": len(g), "treated": len(treated), "control": len(control),
+                        "mean predicted uplift": float(score[g].mean()), "observed uplift": float(observed)})
+        tables.append(f"Offer `{offer_name}` ({len(y):,} rows):\n\n" + card_table(out))
+    return (f"The champion `{comparison.champion}` predicts an effect (a difference of response probabilities). On the {part} rows, the "
+            "observed uplift of each quintile of its prediction (treated minus control response rate, a randomised campaign) against the "
+            "mean predicted uplift; with few rows per quintile the observed values are noisy.\n\n" + "\n\n".join(tables))
+
+
+def uplift_segment_metric(origin: TimeSplit, prediction: Prediction, mask: np.ndarray, metric: str = "qini") -> float:
+    """The normalised Qini of the masked rows (per offer, weighted by the offer's masked rows, as ``uplift_metrics`` weighs offers)."""
+    if metric != "qini":
+        raise ValueError(f"uplift's card breaks down the Qini, not {metric}")
+    mask = np.asarray(mask, dtype=bool)
+    values, weights = [], []
+    for _, in_offer, y, t, score in _by_offer(origin.validation, prediction.values):
+        chosen = mask[in_offer]
+        if not chosen.any():
+            continue
+        if not np.isfinite(score[chosen]).all() or t[chosen].min() == t[chosen].max():  # no effect to rank without both arms
+            return float("nan")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values.append(qini_coefficient(y[chosen], score[chosen], t[chosen]))
+        weights.append(int(chosen.sum()))
+    return float(np.average(values, weights=weights)) if weights else float("nan")
+
+
+UPLIFT_CARD = CardHooks(
+    features=uplift_features,
+    calibration=uplift_card_calibration,
+    segment_metric=uplift_segment_metric,
+    loss_label="transformed-outcome squared error per customer (after the prediction's best affine map; its paired differences rank "
+    "candidates by effect information, they are not differences in the Qini)",
+    intended_use="Rank customers by how much an offer is expected to change their response, for offers like those of the randomised "
+    "campaigns it was trained on, so that `campaign_targets` spends a contact budget where it moves the most value.",
+    misuse=("targeting with an offer, channel or population unlike the training campaigns': effects were measured for those only",
+            "reading a customer's predicted uplift as that person's certain effect: individual effects are not observed; only group "
+            "averages (the quintiles above) can be checked",
+            "deciding credit, pricing or eligibility: no fairness audit was run",
+            "using it without a randomised control group in future campaigns: without one the model can no longer be checked or retrained"),
+    limitations=("the effects come from the campaigns in the data: seasons, offers and customers they did not cover are extrapolation",),
+)
+
+
 UPLIFT = ModelFamily(
     name="uplift",
     description="the effect of each offer on the response per customer, from a randomised campaign: the response model, T-learners "
@@ -170,4 +231,5 @@ UPLIFT = ModelFamily(
     calibrate=calibrate,
     rule_params=("require_above_random",),
     configure_rule=configure_uplift_rule,
+    card=UPLIFT_CARD,
 )

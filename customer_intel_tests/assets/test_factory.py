@@ -8,6 +8,7 @@ this registry and so contributes null columns.
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 import numpy as np
@@ -153,6 +154,17 @@ def test_a_spec_and_domain_code_are_all_a_family_needs(first_run):
     runs = {r.data.tags["candidate"]: r for r in client.search_runs([client.get_experiment_by_name("customer_intel").experiment_id])
             if "candidate" in r.data.tags}
     assert set(runs) == {"base_rate", "logistic"} and runs["logistic"].data.params["C"] == "1.0"
+    # the model card: written with the gate pending by tiny_models, completed by the gate, attached to the version it registered
+    pending = materialized["tiny_models"]["model_card"].value
+    assert pending.startswith("# Model card: tiny") and "Not decided when this card was written" in pending
+    card = gate.metadata["model_card"].value
+    assert "The blocking check `tiny_champion_not_worse` **passed**" in card and "no registered champion yet" in card
+    assert card.replace(card[card.index("## What the gate decided"):card.index("## Known limitations")], "") == \
+        pending.replace(pending[pending.index("## What the gate decided"):pending.index("## Known limitations")], "")
+    assert "This family does not declare which input columns" in card  # a family without card hooks still gets an honest card
+    assert card_artifact(client, runs["logistic"].data.tags["mlflow.parentRunId"], root) == card
+    assert version.tags["model_card"] == f"runs:/{version.run_id}/model_card.md"
+    assert card_artifact(client, version.run_id, root) == card == materialized["tiny_champion"]["model_card"].value
 
     scored = pd.read_parquet(published(root / "warehouse" / "scored_customers" / f"date={SMALL_END_DATE}"))
     daily = pd.read_parquet(published(root / "warehouse" / "tiny_scores" / f"date={SMALL_END_DATE}"))
@@ -167,6 +179,12 @@ def test_a_spec_and_domain_code_are_all_a_family_needs(first_run):
     assert columns.index("rfm_segment") < columns.index("cltv_p_alive") < columns.index("tiny_p_active") < columns.index("T")
 
 
+def card_artifact(client: MlflowClient, run_id: str, root) -> str:
+    folder = root / "downloads" / run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    return (Path(client.download_artifacts(run_id, "model_card.md", str(folder)))).read_text()
+
+
 def test_the_gate_refuses_an_incumbent_fitted_past_this_runs_cutoff(first_run):
     _, root, raw_dir = first_run
     earlier = run(root, raw_dir, frame_config={"cutoff": "2026-02-01"})
@@ -178,6 +196,12 @@ def test_the_gate_refuses_an_incumbent_fitted_past_this_runs_cutoff(first_run):
     materialized = {m.materialization.asset_key.to_user_string() for m in earlier.get_asset_materialization_events()}
     assert "tiny_models" in materialized and "tiny_champion" not in materialized
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow' / 'mlflow.db'}")
+    # the refusal is on the card: in the check's metadata and over the pending card in the comparison's MLflow run
+    card = gate.metadata["model_card"].value
+    assert "The blocking check `tiny_champion_not_worse` **refused**: nothing is registered" in card and gate.description in card
+    assert "| current_cutoff | 2026-05-01 |" in card.replace("  ", "").replace(" |", " |")
+    parent = pd.read_parquet(published(root / "warehouse" / "tiny_models"))["mlflow_parent_run_id"].iloc[0]
+    assert card_artifact(client, parent, root) == card
     assert int(client.get_model_version_by_alias("customer_intel_tiny", "champion").version) == 1
     # asked to, the gate compares anyway and says what it compared
     anyway = run(root, raw_dir, frame_config={"cutoff": "2026-02-01"}, gate_config={"compare_with_later_incumbent": True})
