@@ -31,7 +31,7 @@ from customer_intel.resources.storage import ObjectStore
 
 DATA_FILE = "part-0.parquet"  # the data file of manifests written before the atomic switch
 MANIFEST = "_SUCCESS"
-_DATA_NAME = re.compile(r"^part-[0-9a-z-]+\.parquet$")
+_DATA_NAME = re.compile(r"^part-[0-9A-Za-z-]+\.parquet$")  # part-0, part-<UTC time>-<id>
 _TEMP_NAME = re.compile(r"^\..+\.tmp$")
 
 

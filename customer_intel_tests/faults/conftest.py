@@ -1,0 +1,95 @@
+"""Fixtures of the fault tests: one trained registry for every test that needs champions, and an S3 endpoint that can die."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+from customer_intel.jobs import FAMILY_GROUPS
+from customer_intel_tests.conftest import materialize_graph, step_failures, write_raw
+
+LIGHT_TRAINING = Path(__file__).resolve().parents[1] / "fixtures" / "light_training.yaml"
+
+
+@pytest.fixture(scope="session")
+def trained_registry(small_frames, tmp_path_factory):
+    """Every family trained once on the small bank with the light config: (root, raw_dir). The registry is
+    ``root/mlflow``, so ``pipeline_resources(raw, root / "<any folder>")`` scores with these champions."""
+    root = tmp_path_factory.mktemp("faults_trained")
+    raw_dir = write_raw(small_frames, root / "raw", fmt="parquet")
+    run_config = yaml.safe_load(LIGHT_TRAINING.read_text())
+    result = materialize_graph(raw_dir, root / "training", partition=None, groups=("ingest", *FAMILY_GROUPS), run_config=run_config)
+    assert result.success, step_failures(result)
+    return root, raw_dir
+
+
+class KillableMotoServer:
+    """moto's ThreadedMotoServer on a fixed port of 127.0.0.1 that can go away as a dead process would.
+
+    ``ThreadedMotoServer.stop()`` only ends the accept loop: the listening socket stays open (new
+    connections hang in its backlog instead of being refused, and the port cannot be bound again)
+    and HTTP/1.1 keep-alive connections accepted before keep being served by their handler threads.
+    ``kill()`` closes the listening socket and every accepted connection too. moto's buckets live in
+    this process, not in the server, so ``start()`` after ``kill()`` serves the same buckets again.
+    """
+
+    def __init__(self, port: int = 0):
+        self.port = port
+        self.connections: list[socket.socket] = []
+        self._server = None
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> KillableMotoServer:
+        from moto.server import ThreadedMotoServer
+
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._server.start()
+        self.port = self._server.get_host_and_port()[1]
+        wsgi = self._server._server
+        accept = wsgi.get_request
+
+        def tracked_accept():
+            connection, address = accept()
+            with self._lock:
+                self.connections.append(connection)
+            return connection, address
+
+        wsgi.get_request = tracked_accept
+        return self
+
+    def kill(self) -> None:
+        if self._server is None:
+            return
+        wsgi = self._server._server
+        self._server.stop()
+        wsgi.server_close()
+        with self._lock:
+            connections, self.connections = self.connections, []
+        for connection in connections:
+            with contextlib.suppress(OSError):  # already closed by its handler
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
+        self._server = None
+
+    @property
+    def alive(self) -> bool:
+        return self._server is not None
+
+
+@pytest.fixture
+def killable_s3():
+    """A KillableMotoServer on a free port of 127.0.0.1, killed at the end of the test whatever happened."""
+    server = KillableMotoServer().start()
+    try:
+        yield server
+    finally:
+        server.kill()
