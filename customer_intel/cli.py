@@ -159,6 +159,39 @@ def print_outputs(run_ids: list[str], started: float, home: Path, ui_command: st
     print(f"Open the UI:  {ui_command}   (then http://127.0.0.1:3000)")
 
 
+def write_model_cards(run_ids: list[str], data_dir: Path) -> list[Path]:
+    """Each family's model card from the training run among ``run_ids`` (the card its gate completed in the comparison's
+    MLflow run) as ``<data_dir>/model_cards/<family>.md``; a family these runs did not train (e.g. uplift without a
+    campaign table, or a step that failed before its comparison) has none."""
+    from customer_intel.assets import FAMILIES
+    from customer_intel.modeling.card import MODEL_CARD_ARTIFACT
+    from customer_intel.resources import ModelRegistry, Warehouse
+    from customer_intel.table_names import models
+
+    warehouse, registry, written = Warehouse(), ModelRegistry(), []
+    for family in FAMILIES:
+        name = family.spec.name
+        manifest = warehouse.manifest(models(name))
+        if not manifest or manifest.get("run_id") not in run_ids:
+            continue
+        table = warehouse.read(models(name))
+        if "mlflow_parent_run_id" not in table.columns:
+            continue
+        path = data_dir / "model_cards" / f"{name}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(registry.read_text(str(table["mlflow_parent_run_id"].iloc[0]), MODEL_CARD_ARTIFACT))
+        written.append(path)
+    return written
+
+
+def print_model_cards(run_ids: list[str]) -> None:
+    cards = write_model_cards(run_ids, Path(os.environ[ENV_PREFIX + "DATA_DIR"]))
+    if cards:
+        print("\nModel cards (one per family trained; also in MLflow as model_card.md):")
+        for path in cards:
+            print(f"  {path}")
+
+
 def demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     training_config: dict = {}
@@ -180,6 +213,7 @@ def demo(args: argparse.Namespace) -> int:
         return 2
     home = prepare_environment(Path(args.out))
     code, run_ids = run_jobs(DEMO_JOBS, partition, training_config)
+    print_model_cards(run_ids)  # a gate that refused is on its family's card too
     if code:
         return code
     print_outputs(run_ids, started, home, ".venv/bin/customer-intel ui")
@@ -493,6 +527,8 @@ def run(args: argparse.Namespace) -> int:
 
     home = prepare_environment(Settings.from_env().data_dir)
     code, run_ids = run_jobs(jobs, partition, training_config)
+    if "training_job" in jobs:
+        print_model_cards(run_ids)  # a gate that refused is on its family's card too
     if code:
         return code
     start = os.environ.get(ENV_PREFIX + "PARTITIONS_START")

@@ -68,7 +68,7 @@ def cltv_card_calibration(comparison: Comparison, bins: int = 10) -> str:
     order = np.argsort(predicted, kind="stable")
     rows = [{"decile of the forecast": i + 1, "rows": len(g), "mean predicted": predicted[g].mean(), "mean actual": actual[g].mean(),
              "actual / predicted": actual[g].mean() / predicted[g].mean() if predicted[g].mean() > 0 else np.nan}
-            for i, g in enumerate(np.array_split(order, bins))]
+            for i, g in enumerate(np.array_split(order, bins)) if len(g)]
     prefix = "test_" if part == "test" else ""
     row = comparison.table.loc[comparison.champion]
     coverage = (f" The {COVERAGE:.0%} predictive interval held {float(row[prefix + 'interval_coverage']):.1%} of the actual counts "

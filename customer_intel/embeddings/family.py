@@ -338,7 +338,7 @@ def embedding_segment_metric(origin: TimeSplit, prediction: Prediction, mask: np
         treated_pool, audience = found
         converted = rows[LOOKALIKE_CONVERTED].to_numpy(dtype=float)
         pool, chosen = treated_pool & mask, treated_pool & audience & mask
-        if not chosen.any() or converted[pool].mean() == 0:
+        if not chosen.any() or converted[pool].sum() == 0:
             return float("nan")
         return float(converted[chosen].mean() / converted[pool].mean())
     known, votes, target = _hits(origin, prediction)

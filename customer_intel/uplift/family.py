@@ -166,7 +166,7 @@ def uplift_card_calibration(comparison: Comparison, bins: int = 5) -> str:
     for offer_name, _, y, t, score in _by_offer(rows, predictions[comparison.champion].values):
         order = np.argsort(score, kind="stable")
         out = []
-        for i, g in enumerate(np.array_split(order, bins)):
+        for i, g in enumerate(g for g in np.array_split(order, bins) if len(g)):
             treated, control = g[t[g] == 1], g[t[g] == 0]
             observed = y[treated].mean() - y[control].mean() if len(treated) and len(control) else np.nan
             out.append({"quintile of predicted uplift": i + 1, "rows": len(g), "treated": len(treated), "control": len(control),

@@ -42,6 +42,15 @@ def test_every_candidate_is_judged_on_validation_reported_on_test_and_tracked(tr
     assert "Brier score" in models["champion_rule"]
     version = MlflowClient().get_model_version_by_alias("customer_intel_churn", "champion")
     assert version.tags["candidate"] == champion.name
+    # the model card: in the asset's metadata (gate pending), completed by the gate, an artifact of the comparison's run and
+    # of the registered version's run, its numbers the table's
+    assert models["model_card"].startswith("# Model card: churn") and "Not decided when this card was written" in models["model_card"]
+    [gate] = [e for e in result.get_asset_check_evaluations() if e.check_name == "churn_champion_not_worse"]
+    card = gate.metadata["model_card"].value
+    assert "The blocking check `churn_champion_not_worse` **passed**" in card
+    assert f"expected calibration error is {champion['test_ece']:.4f}" in card and f"`{champion.name}` (champion)" in card
+    assert mlflow.artifacts.load_text(f"runs:/{champion['mlflow_parent_run_id']}/model_card.md") == card
+    assert mlflow.artifacts.load_text(version.tags["model_card"]) == card == meta["churn_champion"]["model_card"].value
 
 
 def test_the_nightly_scores_carry_probabilities_reasons_and_counterfactuals(trained):
