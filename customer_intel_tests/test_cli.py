@@ -54,6 +54,12 @@ def test_demo_generates_data_and_materialises_every_asset(tmp_path):
     assert scored_frame["cltv_model"].str.startswith("customer_intel_cltv v1").all()  # training ran first
     assert str(published(scored)) in done.stdout
     assert "customer-intel ui" in done.stdout
+    # one model card per family, written where the README links them from, each completed by its gate
+    cards = {path.stem: path.read_text() for path in (out / "model_cards").glob("*.md")}
+    assert set(cards) == {"cltv", "segmentation", "churn", "uplift", "embeddings"}
+    for family, card in cards.items():
+        assert card.startswith(f"# Model card: {family}") and f"The blocking check `{family}_champion_not_worse` **passed**" in card
+        assert str((out / "model_cards" / f"{family}.md").resolve()) in done.stdout
     # nothing a user would read as an error: no warnings, no progress bars, no failed signature inference
     noise = [line for line in (done.stdout + done.stderr).splitlines()
              if any(word in line for word in ("WARNING", "Warning", "warning:", "Failed to infer", "Downloading artifacts", "Traceback"))]
