@@ -39,8 +39,8 @@ PART_ROLES = {FIT: "candidates are fitted on it", VALIDATION: "every choice is m
               TEST: "only reports: every candidate refitted at its origin, nothing chosen on it",
               REFIT: "features as of the last day: the production refit of the chosen recipe (no targets)"}
 PROFILE_NOTES = {
-    "snapshot": "profile attributes come from a snapshot table (no `valid_from`): their values are today's, not the as-of day's, so they may "
-                "carry information from after the cutoff and make the comparison optimistic",
+    "snapshot": "profile attributes come from a snapshot table (no `valid_from`): their values are the snapshot's, not each as-of day's, so "
+                "for an as-of day before the snapshot they may carry information from after it and make the comparison optimistic",
     "snapshot_excluded": "a snapshot profile table exists but its attributes were left out of these rows (they may postdate the as-of day)",
     "valid_from": "profile attributes are the versions valid on each as-of day (`valid_from`): no look-ahead from the profile table",
     "none": "no profile table: the rows carry no profile attributes",
@@ -353,11 +353,11 @@ def _limitations_section(family: ModelFamily, comparison: Comparison) -> str:
         short = float((days < SHORT_HISTORY_DAYS).mean())
         none = float(days.isna().mean())
         items.append(f"{short:.1%} of the validation rows have a purchase history shorter than {SHORT_HISTORY_DAYS} days and "
-                     f"{none:.1%} none at all: their forecasts rest on the population more than on their own behaviour")
+                     f"{none:.1%} none at all: their scores rest more on the population than on their own behaviour")
         if days.notna().any():
-            items.append(f"the longest history in the validation rows is {int(days.max()):,} days; the target window is "
-                         + (f"{split.horizon_days} days" if split.horizon_days else "none (the family has no target window)")
-                         + ": nothing beyond it was measured")
+            items.append(f"the longest history in the validation rows is {int(days.max()):,} days; "
+                         + (f"the target window is {split.horizon_days} days: nothing beyond it was measured" if split.horizon_days
+                            else f"the family has no target window: its rows describe one as-of day ({split.cutoff.date()})"))
     else:
         items.append("the rows carry no history length (profile mode): nothing about history was measured")
     if "profile_basis" in rows.columns:
