@@ -7,7 +7,7 @@ import pandas as pd
 
 from customer_intel.cltv.candidates import calibrate, cltv_candidates, ensemble_scorer
 from customer_intel.cltv.conformal import COVERAGE
-from customer_intel.cltv.evaluation import CLTV_RULE, configure_cltv_rule, evaluate
+from customer_intel.cltv.evaluation import CLTV_RULE, configure_cltv_rule, evaluate, rate_baseline
 from customer_intel.cltv.frames import TARGET, TARGET_COLUMNS, build_cltv_split, cltv_split_from_inputs
 from customer_intel.cltv.probabilistic import TRANSACTION_MODELS
 from customer_intel.cltv.scorer import SCORE_COLUMNS
@@ -53,7 +53,11 @@ def cltv_plots(comparison: Comparison) -> dict[str, str]:
 
 def cltv_features(fitted) -> list[str]:
     """The columns a fitted CLTV candidate reads: BG/NBD's and Gamma-Gamma's inputs, plus an ML regressor's matrix
-    (with BG/NBD's outputs stacked in); an ensemble: its members'."""
+    (with BG/NBD's outputs stacked in); an ensemble: its members'; a naive baseline: what its formula reads."""
+    fitted = getattr(fitted, "inner", fitted)  # a refit that keeps its validation conformal band (candidates.Calibrated)
+    baseline = getattr(fitted, "baseline", None)
+    if baseline is not None:
+        return ["T", "frequency"] if baseline.forecast is rate_baseline else []
     if isinstance(fitted, FittedEnsemble):
         return sorted({c for member in fitted.members.values() for c in cltv_features(member)})
     matrix = getattr(fitted, "matrix", None)

@@ -163,3 +163,16 @@ def test_no_section_claims_what_was_not_measured(comparisons):
     days = pd.to_numeric(split.validation["T"], errors="coerce")
     assert f"{(days < 90).mean():.1%} of the validation rows have a purchase history shorter than 90 days" in card_of("churn", comparisons)
     assert comparison.split.origin(VALIDATION).validation is split.validation
+
+
+def test_the_features_are_what_each_fitted_candidate_reads(comparisons):
+    cltv = comparisons("cltv")
+    ridge = CLTV.card.features(cltv.evaluated["ridge"])  # a refit wrapped with its conformal band
+    assert {"frequency", "t_x", "T", "monetary_value", "stack_p_alive", "stack_expected_purchases", "spend_90d"} <= set(ridge)
+    assert CLTV.card.features(cltv.fitted["baseline_zero"]) == [] and CLTV.card.features(cltv.fitted["baseline_rate"]) == ["T", "frequency"]
+    churn = comparisons("churn")
+    assert CHURN.card.features(churn.fitted["bgnbd"]) == ["T", "frequency", "recency", "t_x"]
+    assert "avg_ticket" in CHURN.card.features(churn.fitted["logistic"])
+    champion = CHURN.card.features(churn.production)
+    card = card_of("churn", comparisons)
+    assert f"reads {len(champion)} input column" in card and all(f"- `{c}`" in card for c in champion)
