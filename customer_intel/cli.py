@@ -3,7 +3,7 @@
     customer-intel run       train and/or score on a raw folder or S3 prefix, configured by flags or one TOML file
     customer-intel demo      generate data/ and materialise every asset for the last data day
     customer-intel generate  only write the synthetic bank (same flags as python -m customer_intel.synthetic)
-    customer-intel ui        dagster dev on 127.0.0.1 with DAGSTER_HOME under data/
+    customer-intel ui        dagster dev on 127.0.0.1 (--host to change it) with DAGSTER_HOME under data/
 
 ``run`` and ``demo`` share one code path: they set the ``CUSTOMER_INTEL_*`` environment the Dagster
 resources read, run ``training_job`` then ``scoring_job`` in process, and print every file the runs
@@ -144,12 +144,13 @@ def run_jobs(job_names: tuple[str, ...], partition: str | None, training_config:
 def print_outputs(run_ids: list[str], started: float, home: Path, ui_command: str) -> None:
     """Every data file the runs published (each table's ``_SUCCESS`` names it), MLflow and Dagster's home."""
     from customer_intel.resources import Settings, Warehouse
+    from customer_intel.resources.exports import is_internal
     from customer_intel.resources.tables import MANIFEST
 
     store = Warehouse().store()
     print(f"\ndone in {time.perf_counter() - started:.1f} s. Outputs:")
     for obj in store.list():
-        if obj.key.rsplit("/", 1)[-1] != MANIFEST:
+        if obj.key.rsplit("/", 1)[-1] != MANIFEST or is_internal(obj.key):  # raw-id working copies of pseudonymised exports
             continue
         manifest = json.loads(store.get(obj.key))
         if manifest.get("run_id") in run_ids:
@@ -561,9 +562,15 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true", help="validate the configuration and the files' headers, print what would be read, stop")
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
 def ui(args: argparse.Namespace) -> int:
     prepare_environment(Path(args.out))
-    command = ["dagster", "dev", "-h", "127.0.0.1", "-p", str(args.port), "-w", str(PROJECT_ROOT / "workspace.yaml")]
+    if args.host not in LOOPBACK:
+        print(f"customer-intel ui: listening on {args.host}: the Dagster UI has no login, so anyone who reaches this address "
+              "can launch runs and read every table's metadata; put an authenticating proxy in front of it", file=sys.stderr)
+    command = ["dagster", "dev", "-h", args.host, "-p", str(args.port), "-w", str(PROJECT_ROOT / "workspace.yaml")]
     executable = Path(sys.executable).with_name("dagster")
     command[0] = str(executable) if executable.exists() else "dagster"
     print(" ".join(command), flush=True)
@@ -595,6 +602,8 @@ def main(argv: list[str] | None = None) -> int:
     p_gen.set_defaults(func=lambda a: (generate(a), 0)[1])
     p_ui = sub.add_parser("ui", help="start dagster dev on 127.0.0.1 over the data folder")
     p_ui.add_argument("--out", default="data", help="data folder (default %(default)s)")
+    p_ui.add_argument("--host", default="127.0.0.1", help="address the UI listens on (default %(default)s: this machine only; "
+                      "the UI has no login)")
     p_ui.add_argument("--port", type=int, default=3000)
     p_ui.set_defaults(func=ui)
     args = parser.parse_args(argv)

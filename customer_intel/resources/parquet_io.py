@@ -18,6 +18,8 @@ import dagster as dg
 import pandas as pd
 
 from customer_intel.engine import ParquetFile
+from customer_intel.resources.exports import EXPORT_ID_COLUMNS, pipeline_prefix, write_export
+from customer_intel.resources.settings import ConfigurationError
 from customer_intel.resources.storage import ObjectStore
 from customer_intel.resources.tables import (
     NonFiniteValuesError,
@@ -70,19 +72,26 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         partition, shard = _date_and_shard(context.partition_key, context.asset_partitions_def) if context.has_asset_partitions else (None, None)
         prefix = partition_prefix(context.asset_key.path, partition, shard)
         store = self._store()
+        export_ids = EXPORT_ID_COLUMNS.get(context.asset_key.to_user_string())
         try:
-            if isinstance(obj, ParquetFile):
+            if export_ids is not None:  # a table that leaves the bank: ids pseudonymised when a salt is set
+                frame = obj.to_pandas() if isinstance(obj, ParquetFile) else obj
+                manifest = write_export(store, prefix, frame, export_ids, run_id=context.run_id)
+            elif isinstance(obj, ParquetFile):
                 manifest = write_file(store, prefix, obj.path, run_id=context.run_id)
             else:
                 manifest = write_table(store, prefix, obj, run_id=context.run_id)
-        except (WarehouseWriteError, NonFiniteValuesError) as exc:
+        except (WarehouseWriteError, NonFiniteValuesError, ConfigurationError) as exc:
             raise dg.Failure(description=f"{context.asset_key.to_user_string()}: {exc}") from exc
         uri = store.uri(f"{prefix}/{manifest['data_file']}")
         context.add_output_metadata(
-            {"path": dg.MetadataValue.url(uri) if uri.startswith("s3://") else dg.MetadataValue.path(uri), "bytes": manifest["bytes"]}
+            {"path": dg.MetadataValue.url(uri) if uri.startswith("s3://") else dg.MetadataValue.path(uri), "bytes": manifest["bytes"],
+             **({"customer_ids": f"{manifest['customer_ids']}, keyed by CUSTOMER_INTEL_EXPORT_ID_SALT"} if "customer_ids" in manifest else {})}
         )
 
     def _load(self, store: ObjectStore, prefix: str, metadata: dict) -> pd.DataFrame | ParquetFile:
+        if prefix.split("/", 1)[0] in EXPORT_ID_COLUMNS:  # downstream assets join on the real ids, never the pseudonyms
+            prefix = pipeline_prefix(store, prefix)
         if metadata.get("engine"):
             path, manifest = published_file(store, prefix, staging_dir())
             return ParquetFile(path, manifest["rows"])

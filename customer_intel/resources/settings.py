@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 
 from customer_intel.monitoring.drift import DEFAULT_DRIFT_FEATURES
+from customer_intel.privacy import MIN_SALT_CHARS
 
 ENV_PREFIX = "CUSTOMER_INTEL_"
 TABLES = ("transactions", "customers", "campaigns")  # the raw tables, in ingestion order
@@ -100,6 +101,19 @@ def scoring_shards() -> int:
 def landing_interval_seconds() -> int:
     """How often the landing sensor lists the raw location (definition-time: read when the code location loads)."""
     return int(_env("LANDING_INTERVAL_SECONDS", "300"))
+
+
+def export_id_salt() -> str | None:
+    """``CUSTOMER_INTEL_EXPORT_ID_SALT``, read when an export is written (None: unset, exports carry raw customer ids).
+
+    Deliberately not a ``Settings`` field: a dataclass prints its fields, and the salt must never
+    reach a log, metadata or an error message (this one gives its length, never its value).
+    """
+    salt = _env("EXPORT_ID_SALT")
+    if salt is not None and len(salt) < MIN_SALT_CHARS:
+        raise ConfigurationError(f"{ENV_PREFIX}EXPORT_ID_SALT has {len(salt)} characters; use at least {MIN_SALT_CHARS} random ones "
+                                 "(e.g. `openssl rand -hex 32`), or unset it for raw customer ids in exports")
+    return salt
 
 
 def default_artifact_root(tracking_uri: str) -> str | None:

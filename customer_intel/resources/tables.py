@@ -88,13 +88,14 @@ def _remove_leftovers(store: ObjectStore, prefix: str, keep: str | None) -> list
     return removed
 
 
-def _publish(store: ObjectStore, prefix: str, *, rows: int, columns: list[str], digest: str, size: int, upload, run_id) -> dict:
+def _publish(store: ObjectStore, prefix: str, *, rows: int, columns: list[str], digest: str, size: int, upload, run_id,
+             extra: dict | None = None) -> dict:
     current = read_manifest(store, prefix)
     keep = current.get("data_file", DATA_FILE) if current else None
     name = f"part-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.parquet"
     key = f"{prefix}/{name}"
     manifest = {"rows": rows, "columns": columns, "bytes": size, "sha256": digest, "data_file": name,
-                "written_at": datetime.now(UTC).isoformat(), "run_id": run_id}
+                "written_at": datetime.now(UTC).isoformat(), "run_id": run_id, **(extra or {})}
     try:
         _remove_leftovers(store, prefix, keep)
         upload(key)
@@ -113,14 +114,15 @@ def _publish(store: ObjectStore, prefix: str, *, rows: int, columns: list[str], 
     return manifest
 
 
-def write_table(store: ObjectStore, prefix: str, frame: pd.DataFrame, run_id: str | None = None) -> dict:
-    """Write ``frame`` to ``prefix`` and publish it; returns the manifest."""
+def write_table(store: ObjectStore, prefix: str, frame: pd.DataFrame, run_id: str | None = None, extra: dict | None = None) -> dict:
+    """Write ``frame`` to ``prefix`` and publish it; returns the manifest (``extra``: more manifest fields)."""
     check_finite(frame, store.uri(prefix))
     sink = io.BytesIO()
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink, compression="zstd")
     data = sink.getvalue()
     return _publish(store, prefix, rows=len(frame), columns=[str(c) for c in frame.columns],
-                    digest=hashlib.sha256(data).hexdigest(), size=len(data), upload=lambda key: store.put(key, data), run_id=run_id)
+                    digest=hashlib.sha256(data).hexdigest(), size=len(data), upload=lambda key: store.put(key, data), run_id=run_id,
+                    extra=extra)
 
 
 def _file_sha256(path: str | Path) -> str:
