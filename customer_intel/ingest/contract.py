@@ -40,6 +40,7 @@ class TableContract:
 # Rule names double as the asset-check names in the UI.
 RULES: dict[str, str] = {
     "non_empty": "the file must contain at least one row",
+    "well_formed_rows": "every row must parse under a header that names each column once (balanced quotes, one value per column, UTF-8)",
     "required_columns": "every required column must be present (after the column mapping)",
     "valid_types": "values must parse as the column's type",
     "non_null_values": "required values must not be null",
@@ -101,7 +102,7 @@ CONTRACTS: dict[str, TableContract] = {c.name: c for c in (TRANSACTIONS, CUSTOME
 
 def rules_for(contract: TableContract) -> list[str]:
     """The rules that apply to a table, in the order they are evaluated."""
-    rules = ["non_empty", "required_columns", "valid_types", "non_null_values"]
+    rules = ["non_empty", "well_formed_rows", "required_columns", "valid_types", "non_null_values"]
     if any(c.finite for c in contract.columns):
         rules += ["finite_amounts", "plausible_amounts"]
     if contract.no_duplicate_rows:

@@ -9,6 +9,9 @@ unless a caller asks for ``RawTable.frame`` (small tables and tests).
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +26,12 @@ from customer_intel.ingest.contract import TableContract
 
 SOURCE_FILE = "_source_file"
 SOURCE_ROW = "_source_row"
+FILE_INDEX = "_file_index"
+# the reader's and validation's own columns: a source column of that name would be overwritten, so it is refused
+RESERVED_COLUMNS = (SOURCE_FILE, SOURCE_ROW, FILE_INDEX)
+CSV_DELIMITERS = (",", ";", "\t", "|")  # the delimiter is the one the header line uses most (ties: this order)
+HEADER_BYTES = 1 << 20
+EXAMPLE_CHARS = 200
 TABLE_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz")
 # pandas' default missing-value markers: an export's "NA" or "NULL" is a missing value, not text
 NULL_MARKERS = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
@@ -108,6 +117,52 @@ class FileView:
     path: str
     columns: dict[str, str]
     source_columns: tuple[str, ...] = ()  # as named in the file, before the column mapping
+    header_problems: tuple[tuple[str, str], ...] = ()  # (column, what is wrong) with the file's header
+    rejects: str | None = None  # the engine table of CSV rows that did not parse (line, column, error, the line's text)
+    local: str | None = None  # the file the engine read (a staged copy of an S3 object)
+    delimiter: str | None = None  # CSV only
+
+    def lines_of(self, records: set[int]) -> dict[int, int]:
+        """The 1-based line each of ``records`` (0-based data records) starts on in the file; empty for Parquet and
+        in-memory tables. A quoted value may span lines and blank lines hold no record, so a record's line is
+        counted, not computed (only for the few rows a message shows)."""
+        if self.local is None or self.delimiter is None or not records:
+            return {}
+        return csv_record_lines(self.local, self.delimiter, records)
+
+
+def csv_record_lines(local: str, delimiter: str, records: set[int]) -> dict[int, int]:
+    """Line numbers of data records of a CSV file as Python's csv module splits it (as the engine does a file
+    without malformed records); stops after the last record asked for."""
+    opener = gzip.open if local.lower().endswith(".gz") else open
+    found: dict[int, int] = {}
+    last = max(records)
+    with opener(local, "rt", encoding="utf-8-sig", errors="replace", newline="") as handle:
+        reader = csv.reader(handle, delimiter=delimiter, quotechar='"', doublequote=True, strict=False)
+        start, header_seen, index = 1, False, 0
+        for fields in reader:
+            line, start = start, reader.line_num + 1
+            if not fields:
+                continue  # a blank line: no record
+            if not header_seen:
+                header_seen = True
+                continue
+            if index in records:
+                found[index] = line
+            if index >= last:
+                break
+            index += 1
+    return found
+
+
+@dataclass(frozen=True)
+class MalformedRow:
+    """A CSV record the engine could not split into the header's fields."""
+
+    line: int
+    column: str | None
+    error: str
+    text: str
 
 
 def _columns(con, name: str) -> dict[str, str]:
@@ -115,30 +170,143 @@ def _columns(con, name: str) -> dict[str, str]:
             if row[0] not in (SOURCE_FILE, SOURCE_ROW)}
 
 
+def _header_problems(names: list[str]) -> list[tuple[str, str]]:
+    """A column the header names twice (the engine compares names ignoring case), or a reserved name."""
+    problems, seen = [], {}
+    for name in names:
+        folded = name.lower()
+        if folded in seen:
+            problems.append((name, f"the header names the column {seen[folded]!r} twice (as {seen[folded]!r} and {name!r}; names are "
+                                   "compared ignoring case): which one holds the values would be a guess"))
+        else:
+            seen[folded] = name
+        if folded in RESERVED_COLUMNS:
+            problems.append((name, f"the column name {name!r} is reserved for the reader's own bookkeeping; rename it in the export "
+                                   "or map it away (resource 'raw_data' columns)"))
+    return problems
+
+
+def _csv_header(local: str) -> tuple[str, list[str], list[tuple[str, str]]]:
+    """(delimiter, column names, problems) of a CSV file's header, read by Python's csv module.
+
+    The engine's dialect sniffer guesses from sample rows, so a broken row can make it read a file
+    as one column or silently take a stray quote as text; the header line alone decides here.
+    """
+    opener = gzip.open if local.lower().endswith(".gz") else open
+    with opener(local, "rb") as handle:
+        head = handle.read(HEADER_BYTES)
+    first = head.split(b"\n", 1)[0]
+    problems: list[tuple[str, str]] = []
+    try:
+        first.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        problems.append(("(header)", "the header line is not UTF-8 text (save the export as UTF-8)"))
+    text = head.decode("utf-8-sig", errors="replace")
+    line = text.split("\n", 1)[0]
+    counts, quoted = dict.fromkeys(CSV_DELIMITERS, 0), False
+    for char in line:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in counts:
+            counts[char] += 1
+    delimiter = max(CSV_DELIMITERS, key=lambda d: (counts[d], -CSV_DELIMITERS.index(d)))
+    try:
+        names = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"', doublequote=True, strict=False), [])
+    except csv.Error as exc:
+        names, problems = [], [*problems, ("(header)", f"the header line does not parse as CSV: {exc}")]
+    names = [name.strip("\r") for name in names]
+    if names and not any(n.strip() for n in names):
+        names = []  # a blank first line: no header, no rows
+    names = [name if name else f"column{i}" for i, name in enumerate(names)]  # the engine's name for an unnamed column
+    return delimiter, names, problems + _header_problems(names)
+
+
+def _unique(names: list[str]) -> list[str]:
+    """Names the engine can hold side by side (a repeated name gets a suffix; it is refused by validation anyway)."""
+    out: list[str] = []
+    for name in names:
+        candidate, i = name, 1
+        while candidate.lower() in {o.lower() for o in out}:
+            candidate, i = f"{name}_{i}", i + 1
+        out.append(candidate)
+    return out
+
+
 def _open_file(con, name: str, path: str, local: str, mapping: Mapping[str, str]) -> FileView:
-    """A view of one file with its rows numbered as in the file; CSV values stay text."""
+    """A view of one file with its rows numbered as in the file; CSV values stay text.
+
+    A CSV record that does not split into the header's fields (an unterminated quote, too many or
+    too few fields, bytes that are not UTF-8) is set aside in the ``rejects`` table, with its line,
+    for validation to name; the other rows are read.
+    """
     rename = {source: target for target, source in mapping.items()}
     kind = "CSV" if is_csv(path) else "Parquet"
+    rejects, problems, delimiter = None, [], None
     try:
         if Path(local).stat().st_size == 0:
             con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT NULL::VARCHAR AS {SOURCE_FILE}, NULL::BIGINT AS {SOURCE_ROW} LIMIT 0")
             return FileView(name, path, {})
         if is_csv(path):
+            delimiter, header, problems = _csv_header(local)
+            if not header:
+                con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT NULL::VARCHAR AS {SOURCE_FILE}, NULL::BIGINT AS {SOURCE_ROW} LIMIT 0")
+                return FileView(name, path, {}, header_problems=tuple(problems))
             nulls = ", ".join(quote(m) for m in NULL_MARKERS)
+            columns = ", ".join(f"{quote(c)}: 'VARCHAR'" for c in _unique(header))
+            rejects = f"{name}_rejects"
             # a table keeps the file's row order, so rowid is the row number (the CSV reader runs in parallel)
+            con.execute(f"DROP TABLE IF EXISTS {rejects}")
+            con.execute(f"DROP TABLE IF EXISTS {name}_scans")
             con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_rows AS SELECT * FROM read_csv({quote(local)}, header = true, "
-                        f"all_varchar = true, nullstr = [{nulls}], auto_detect = true)")
+                        f"auto_detect = false, columns = {{{columns}}}, delim = {quote(delimiter)}, quote = '\"', escape = '\"', "
+                        f"comment = '', strict_mode = true, null_padding = false, nullstr = [{nulls}], "
+                        f"store_rejects = true, rejects_table = {quote(rejects)}, rejects_scan = {quote(name + '_scans')})")
             source, row = f"{name}_rows", "rowid"
         else:
+            import pyarrow.parquet as pq
+
+            problems = _header_problems(list(pq.read_schema(local).names))
             con.execute(f"CREATE OR REPLACE TEMP VIEW {name}_rows AS SELECT * FROM read_parquet({quote(local)}, file_row_number = true)")
             source, row = f"{name}_rows", "file_row_number"
         original = [r[0] for r in con.execute(f"DESCRIBE {source}").fetchall() if r[0] != "file_row_number"]
-    except duckdb.Error as exc:
+    except (duckdb.Error, OSError, ValueError) as exc:
         raise RawSourceError(f"{path}: cannot be read as {kind}: {str(exc).splitlines()[0]}") from exc
-    renamed = [f"{ident(c)} AS {ident(rename.get(c, c))}" for c in original]
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {', '.join(renamed)}, {quote(path)} AS {SOURCE_FILE}, "
+    renamed = [f"{ident(c)} AS {ident(rename.get(c, c))}" for c in original if c.lower() not in RESERVED_COLUMNS]
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {', '.join(renamed + [''])}{quote(path)} AS {SOURCE_FILE}, "
                 f"CAST({row} AS BIGINT) AS {SOURCE_ROW} FROM {source}")
-    return FileView(name, path, _columns(con, name), tuple(original))
+    return FileView(name, path, _columns(con, name), tuple(original), tuple(problems), rejects, local, delimiter)
+
+
+def malformed_rows(con, view: FileView, limit: int | None = None) -> tuple[int, list[MalformedRow]]:
+    """(count, first ``limit`` rows) of the CSV records of ``view`` that did not parse, with the line each starts on."""
+    if view.rejects is None:
+        return 0, []
+    count = con.execute(f"SELECT count(DISTINCT line_byte_position) FROM {view.rejects}").fetchone()[0]
+    if not count:
+        return 0, []
+    rows = con.execute(f"SELECT line_byte_position, any_value(column_name), string_agg(DISTINCT error_message, '; '), "
+                       f"any_value(csv_line) FROM {view.rejects} GROUP BY line_byte_position ORDER BY line_byte_position"
+                       + (f" LIMIT {int(limit)}" if limit else "")).fetchall()
+    lines = _lines_at(view.local, [int(r[0]) for r in rows]) if view.local else {}
+    return count, [MalformedRow(lines.get(int(at), 0), column, error, (text or "").strip("\r\n")[:EXAMPLE_CHARS])
+                   for at, column, error, text in rows]
+
+
+def _lines_at(local: str, offsets: list[int]) -> dict[int, int]:
+    """The 1-based line of each byte offset, counted in the file (the engine's own line number of a rejected record
+    ignores line breaks inside quoted values). An offset at a line feed (a CRLF file) belongs to the next line."""
+    opener = gzip.open if local.lower().endswith(".gz") else open
+    out: dict[int, int] = {}
+    with opener(local, "rb") as handle:
+        position, newlines, tail = 0, 0, b""
+        for at in sorted(set(offsets)):
+            chunk = handle.read(at + 1 - position) if at + 1 > position else b""
+            tail += chunk
+            data, tail = tail[:at - position], tail[at - position:]
+            newlines += data.count(b"\n")
+            position = at
+            out[at] = newlines + 1 + (1 if tail[:1] == b"\n" else 0)
+    return out
 
 
 def is_table_file_name(name: str) -> bool:

@@ -22,10 +22,13 @@ import pandas as pd
 
 from customer_intel.engine import ParquetFile, TableInput, ident, quote, register, session
 from customer_intel.ingest.contract import RULES, ColumnSpec, IngestLimits, TableContract, rules_for
-from customer_intel.ingest.reader import SOURCE_FILE, SOURCE_ROW, FileView, RawTable, is_csv
+from customer_intel.ingest.reader import FILE_INDEX, SOURCE_FILE, SOURCE_ROW, FileView, RawTable, is_csv, malformed_rows
 
 MAX_EXAMPLES = 5
-FILE_INDEX = "_file_index"
+NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
+                 "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
+FLOAT_TYPES = ("FLOAT", "DOUBLE")
+MAX_EXACT_FLOAT_ID = 2**53  # beyond it a float no longer holds every integer: an id stored as one may have changed
 
 
 @dataclass
@@ -100,17 +103,26 @@ def _show(value) -> str:
     return repr(value)
 
 
-def _where(path: str, row: int) -> str:
-    return f"line {row + 2} of {path}" if is_csv(path) else f"row {row + 1} of {path}"
+class _Locator:
+    """Where a row is, as a person finds it: the CSV line its record starts on (counted in the file: a quoted value
+    may span lines, a blank line holds no record), or the Parquet row number."""
+
+    def __init__(self, views: list[FileView]):
+        self.views = {v.path: v for v in views}
+
+    def where(self, rows: list[tuple[str, int]]) -> list[str]:
+        lines: dict[str, dict[int, int]] = {}
+        for path in {p for p, _ in rows}:
+            view = self.views.get(path)
+            lines[path] = view.lines_of({r for p, r in rows if p == path}) if view is not None else {}
+        return [f"line {lines[p].get(r, r + 2)} of {p}" if is_csv(p) else f"row {r + 1} of {p}" for p, r in rows]
 
 
-def _examples(con, query: str, columns: list[str]) -> list[str]:
+def _examples(con, query: str, columns: list[str], locate: _Locator) -> list[str]:
     """``query`` selects ``_source_file, _source_row`` and ``columns``; one line per row."""
-    lines = []
-    for row in con.execute(query).fetchall():
-        values = ", ".join(f"{c}={_show(v)}" for c, v in zip(columns, row[2:]))
-        lines.append(f"{_where(row[0], int(row[1]))}: {values}")
-    return lines
+    found = con.execute(query).fetchall()
+    places = locate.where([(row[0], int(row[1])) for row in found])
+    return [f"{place}: {', '.join(f'{c}={_show(v)}' for c, v in zip(columns, row[2:]))}" for place, row in zip(places, found)]
 
 
 @dataclass
@@ -124,11 +136,21 @@ class _Column:
 
 def _column_sql(spec: ColumnSpec, source_type: str) -> _Column:
     c = ident(spec.name)
-    text = source_type.upper() == "VARCHAR"
+    kind = source_type.upper()
+    text = kind == "VARCHAR"
     value = f"NULLIF(trim({c}), '')" if text else c
     present = f"({value} IS NOT NULL)"
+    if not text:
+        present = f"({c} IS NOT NULL AND NOT coalesce(isnan(TRY_CAST({c} AS DOUBLE)), FALSE))"
     if spec.kind == "string":
-        return _Column(spec, value if text else f"CAST({c} AS VARCHAR)", present)
+        if text:
+            return _Column(spec, value, present)
+        if kind in FLOAT_TYPES:
+            # an integer column with a gap becomes float in many exports (7 -> 7.0): the id is 7, as in a CSV or an
+            # integer column; a fraction, or a value beyond 2**53, is not an id a float can hold
+            exact = f"{c} = trunc({c}) AND abs({c}) < {MAX_EXACT_FLOAT_ID}"
+            return _Column(spec, f"CASE WHEN {present} AND {exact} THEN CAST(CAST({c} AS BIGINT) AS VARCHAR) END", present)
+        return _Column(spec, f"CASE WHEN {present} THEN CAST({c} AS VARCHAR) END", present)  # NaN is missing, not 'nan'
     if spec.kind == "timestamp":
         if text:
             typed = f"TRY_CAST({value} AS TIMESTAMPTZ)"
@@ -139,8 +161,8 @@ def _column_sql(spec: ColumnSpec, source_type: str) -> _Column:
         return _Column(spec, typed, present)
     number = f"TRY_CAST({value} AS DOUBLE)" if text else f"TRY_CAST({c} AS DOUBLE)"
     number = f"CASE WHEN isnan({number}) THEN NULL ELSE {number} END"  # NaN is a missing value, as in pandas
-    if not text:
-        present = f"({c} IS NOT NULL AND NOT coalesce(isnan(TRY_CAST({c} AS DOUBLE)), FALSE))"
+    if kind == "BOOLEAN" and spec.kind == "float":
+        return _Column(spec, "CAST(NULL AS DOUBLE)", present)  # true is not an amount (a flag may be boolean)
     if spec.kind == "flag":
         return _Column(spec, f"CASE WHEN {number} IN (0, 1) THEN CAST({number} AS TINYINT) END", present)
     return _Column(spec, number, present)
@@ -212,22 +234,27 @@ def validate_raw_table(
         counts = [con.execute(f"SELECT count(*) FROM {v.name}").fetchone()[0] if v.columns else 0 for v in views]
         n = sum(counts)
         results: dict[str, RuleResult] = {rule: RuleResult(rule, evaluated=True) for rule in rules}
-        if n == 0:
+        broken = _well_formed(con, views, n, results["well_formed_rows"])
+        if n == 0 and not broken:
             results["non_empty"].violations.append(Violation("non_empty", "(all)", raw.files, 0, 0, "the file has no data rows"))
-            for rule in rules[1:]:
-                results[rule] = RuleResult(rule, evaluated=False, note="skipped: the table is empty")
-            return report(list(results.values()), 0)
+        if n == 0 or results["well_formed_rows"].violations:
+            why = "rows or headers that do not parse" if results["well_formed_rows"].violations else "the table is empty"
+            for rule in rules[rules.index("well_formed_rows") + 1:]:
+                results[rule] = RuleResult(rule, evaluated=False, note=f"skipped: {why}")
+            return report(list(results.values()), n)
         views = [v for v, count in zip(views, counts) if count]  # an empty part adds nothing
+        locate = _Locator(views)
 
         _required_columns(raw, contract, views, n, results["required_columns"])
         if results["required_columns"].violations:
-            for rule in rules[2:]:
+            for rule in rules[rules.index("required_columns") + 1:]:
                 results[rule] = RuleResult(rule, evaluated=False, note="skipped: required columns are missing")
             return report(list(results.values()), n)
 
         typed_selects = []
         found: dict[tuple[str, str], Violation] = {}
         extras: list[str] = []
+        extra_sql: list[dict[str, tuple[str, str]]] = []  # per file: extra column -> (SQL, its type)
         for index, view in enumerate(views):
             columns = [_column_sql(spec, view.columns[spec.name]) for spec in contract.columns if spec.name in view.columns]
             shown = [c.spec.name for c in columns]
@@ -250,10 +277,14 @@ def validate_raw_table(
                 room = MAX_EXAMPLES - len(violation.examples)
                 if room > 0:
                     violation.examples += _examples(con, f"SELECT t.{SOURCE_FILE}, t.{SOURCE_ROW}, {raw_shown} FROM {inner} "
-                                                    f"WHERE {cond} ORDER BY t.{SOURCE_ROW} LIMIT {room}", shown)
-            extra_cols = "".join(f", {_extra_sql(con, view, name)} AS {ident(name)}" for name in extra)
-            typed_selects.append(f"SELECT {', '.join(f'{c.typed} AS {ident(c.spec.name)}' for c in columns)}{extra_cols}, "
+                                                    f"WHERE {cond} ORDER BY t.{SOURCE_ROW} LIMIT {room}", shown, locate)
+            extra_sql.append({name: _extra_sql(con, view, name) for name in extra})
+            typed_selects.append(f"SELECT {', '.join(f'{c.typed} AS {ident(c.spec.name)}' for c in columns)}{{extras}}, "
                                  f"{SOURCE_FILE}, {SOURCE_ROW}, {index} AS {FILE_INDEX} FROM {view.name}")
+        as_text = _extras_as_text(extra_sql)
+        typed_selects = [select.replace("{extras}", "".join(f", {f'CAST({sql} AS VARCHAR)' if name in as_text else sql} AS {ident(name)}"
+                                                               for name, (sql, _) in columns.items()))
+                         for select, columns in zip(typed_selects, extra_sql)]
         for (rule, _), violation in found.items():
             results[rule].violations.append(violation)
 
@@ -261,17 +292,17 @@ def validate_raw_table(
         names = [spec.name for spec in contract.columns if any(spec.name in v.columns for v in views)]
         notes: list[str] = []
         if contract.no_duplicate_rows:
-            _duplicate_rows(con, names, n, results["no_duplicate_rows"])
+            _duplicate_rows(con, names, n, results["no_duplicate_rows"], locate)
         keep = "TRUE"
         if contract.unique_key:
-            keep = _unique_keys(con, contract, names, n, limits, results["unique_customer_ids"], notes)
+            keep = _unique_keys(con, contract, names, n, limits, results["unique_customer_ids"], notes, locate)
         if contract.ids_must_be_known:
             if known_customer_ids is None:
                 results["known_customer_ids"] = RuleResult(
                     "known_customer_ids", evaluated=False, note="not applicable: neither customers nor transactions are configured"
                 )
             else:
-                _unknown_ids(con, _known_ids_views(con, known_customer_ids), names, n, results["known_customer_ids"])
+                _unknown_ids(con, _known_ids_views(con, known_customer_ids), names, n, results["known_customer_ids"], locate)
 
         ordered = list(results.values())
         if any(r.violations for r in ordered):
@@ -293,14 +324,44 @@ def validate_raw_table(
         return report(ordered, n, typed, notes=notes)
 
 
-def _extra_sql(con, view: FileView, name: str) -> str:
-    """A profile attribute: numbers when every value of a text column parses as one, else as given."""
+def _extra_sql(con, view: FileView, name: str) -> tuple[str, str]:
+    """(SQL, type) of a profile attribute: numbers when every value of a text column parses as one, else as given."""
     c = ident(name)
     if view.columns[name].upper() != "VARCHAR":
-        return c
+        return c, view.columns[name].upper()
     text = f"NULLIF(trim({c}), '')"
     numeric = con.execute(f"SELECT count({text}) = count(TRY_CAST({text} AS DOUBLE)) FROM {view.name}").fetchone()[0]
-    return f"TRY_CAST({text} AS DOUBLE)" if numeric else c
+    return (f"TRY_CAST({text} AS DOUBLE)", "DOUBLE") if numeric else (c, "VARCHAR")
+
+
+def _extras_as_text(per_file: list[dict[str, tuple[str, str]]]) -> set[str]:
+    """Profile attributes whose files disagree on the type (a date in one part, a number in another): kept as text,
+    since the engine cannot put them in one column otherwise."""
+    types: dict[str, set[str]] = {}
+    for columns in per_file:
+        for name, (_, kind) in columns.items():
+            types.setdefault(name, set()).add(kind)
+    return {name for name, kinds in types.items()
+            if len(kinds) > 1 and not all(k.startswith(NUMERIC_TYPES) for k in kinds)}
+
+
+def _well_formed(con, views: list[FileView], n: int, result: RuleResult) -> int:
+    """Header problems and CSV records that did not parse, per file and column; returns the number of such records."""
+    broken = 0
+    for view in views:
+        for column, detail in view.header_problems:
+            result.violations.append(Violation("well_formed_rows", column, [view.path], 0, n, detail))
+        count, rows = malformed_rows(con, view, MAX_EXAMPLES)
+        if not count:
+            continue
+        broken += count
+        columns = sorted({row.column for row in rows if row.column})
+        errors = sorted({row.error for row in rows})
+        detail = f"records that do not parse as CSV ({'; '.join(errors)})"
+        examples = [f"line {row.line} of {view.path}: {row.error}: {row.text!r}" for row in rows]
+        result.violations.append(Violation("well_formed_rows", ", ".join(columns) or "(all)", [view.path], count, n + count,
+                                           detail, examples))
+    return broken
 
 
 def _required_columns(raw: RawTable, contract: TableContract, views: list[FileView], n: int, result: RuleResult) -> None:
@@ -323,16 +384,16 @@ def _required_columns(raw: RawTable, contract: TableContract, views: list[FileVi
                 result.violations.append(Violation("required_columns", "/".join(group), [view.path], 0, n, detail))
 
 
-def _table_examples(con, where: str, names: list[str], limit: int = MAX_EXAMPLES) -> tuple[list[str], list[str]]:
+def _table_examples(con, where: str, names: list[str], locate: _Locator, limit: int = MAX_EXAMPLES) -> tuple[list[str], list[str]]:
     """(files, example lines) of the typed rows matching ``where``, in file order."""
     files = [r[0] for r in con.execute(f"SELECT DISTINCT {SOURCE_FILE} FROM typed_all WHERE {where} ORDER BY 1").fetchall()]
     cols = ", ".join(ident(c) for c in names)
     lines = _examples(con, f"SELECT {SOURCE_FILE}, {SOURCE_ROW}, {cols} FROM typed_all WHERE {where} "
-                      f"ORDER BY {FILE_INDEX}, {SOURCE_ROW} LIMIT {limit}", names)
+                      f"ORDER BY {FILE_INDEX}, {SOURCE_ROW} LIMIT {limit}", names, locate)
     return files, lines
 
 
-def _duplicate_rows(con, names: list[str], n: int, result: RuleResult) -> None:
+def _duplicate_rows(con, names: list[str], n: int, result: RuleResult, locate: _Locator) -> None:
     """Exact repeats of an earlier row: candidates by a 64-bit hash, confirmed on the values."""
     cols = ", ".join(ident(c) for c in names)
     con.execute(f"CREATE OR REPLACE TEMP TABLE dup_hashes AS SELECT h FROM (SELECT hash({cols}) AS h FROM typed_all) "
@@ -346,12 +407,12 @@ def _duplicate_rows(con, names: list[str], n: int, result: RuleResult) -> None:
     count = con.execute("SELECT count(*) FROM dup_rows").fetchone()[0]
     if count:
         where = f"({FILE_INDEX}, {SOURCE_ROW}) IN (SELECT ({FILE_INDEX}, {SOURCE_ROW}) FROM dup_rows)"
-        files, lines = _table_examples(con, where, names)
+        files, lines = _table_examples(con, where, names, locate)
         result.violations.append(Violation("no_duplicate_rows", "(all)", files, count, n, "exact repeats of an earlier row", lines))
 
 
 def _unique_keys(con, contract: TableContract, names: list[str], n: int, limits: IngestLimits,
-                 result: RuleResult, notes: list[str]) -> str:
+                 result: RuleResult, notes: list[str], locate: _Locator) -> str:
     """Repeated keys are refused, or (``keep_last``) all but the last row of each key are dropped; returns the row filter."""
     key = list(contract.unique_key)
     if contract.validity_column and contract.validity_column in names:
@@ -369,7 +430,7 @@ def _unique_keys(con, contract: TableContract, names: list[str], n: int, limits:
         return (f"({FILE_INDEX}, {SOURCE_ROW}) IN (SELECT ({FILE_INDEX}, {SOURCE_ROW}) FROM typed_all QUALIFY row_number() OVER "
                 f"(PARTITION BY {cols} ORDER BY {FILE_INDEX} DESC, {SOURCE_ROW} DESC) = 1)")
     where = f"({cols}) IN (SELECT ({cols}) FROM repeated_keys)" if len(key) > 1 else f"{cols} IN (SELECT {cols} FROM repeated_keys)"
-    files, lines = _table_examples(con, where, names)
+    files, lines = _table_examples(con, where, names, locate)
     detail = ("ids that appear on more than one row. If the export repeats a customer on purpose (appended updates), set "
               "CUSTOMER_INTEL_CUSTOMERS_DUPLICATES=keep_last (resource raw_data: customers_duplicates, or `customer-intel run "
               "--customers-duplicates keep_last`) to keep the last row of each id in file order, or add a valid_from column")
@@ -377,12 +438,12 @@ def _unique_keys(con, contract: TableContract, names: list[str], n: int, limits:
     return "TRUE"
 
 
-def _unknown_ids(con, known: list[str], names: list[str], n: int, result: RuleResult) -> None:
+def _unknown_ids(con, known: list[str], names: list[str], n: int, result: RuleResult, locate: _Locator) -> None:
     # one semi-join probe per known table (the small table probes the big one; no set of every id is built)
     missing = " AND ".join(f"NOT EXISTS (SELECT 1 FROM {k} WHERE {k}.customer_id = typed_all.customer_id)" for k in known)
     where = f"customer_id IS NOT NULL AND {missing}"
     count = con.execute(f"SELECT count(*) FROM typed_all WHERE {where}").fetchone()[0]
     if count:
-        files, lines = _table_examples(con, where, names)
+        files, lines = _table_examples(con, where, names, locate)
         result.violations.append(Violation("known_customer_ids", "customer_id", files, count, n,
                                            "ids not found in raw_customers or raw_transactions", lines))
