@@ -185,6 +185,12 @@ def _recipe_gate(rule, table: pd.DataFrame, new: pd.Series, incumbent, split: Ti
         "limit": decision.limit, "tolerance": tolerance})
 
 
+def _run_ended(instance: dg.DagsterInstance, run_id: str) -> bool:
+    """Whether this instance knows the Dagster run ``run_id`` and it has finished (failed, succeeded or canceled)."""
+    run = instance.get_run_by_id(run_id)
+    return run is not None and run.is_finished
+
+
 def _with_card(family: ModelFamily, result: dg.AssetCheckResult, table: pd.DataFrame, model_registry: ModelRegistry) -> dg.AssetCheckResult:
     """The gate's result, with this run's model card completed by its decision (passed or refused): written over the pending
     card in the comparison's MLflow run and shown in the check's metadata. A table written before cards existed has none."""
@@ -256,6 +262,10 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
     def _models(context: dg.AssetExecutionContext, config: spec.models_config, split_frame: pd.DataFrame,
                 model_registry: ModelRegistry, warehouse: Warehouse) -> dg.Output[pd.DataFrame]:
         split = family.split_from_frame(split_frame)
+        # first, and before any fitting: an unreachable MLflow fails the step now; runs a killed or cut-off run left RUNNING end FAILED
+        abandoned = model_registry.fail_abandoned_runs(models_name, context.run.run_id, lambda run_id: _run_ended(context.instance, run_id))
+        if abandoned:
+            context.log.warning(f"{models_name}: ended FAILED {len(abandoned)} MLflow run(s) an earlier run left RUNNING: {', '.join(abandoned)}")
         started = time.perf_counter()
         try:  # a wrong name in the config, no champion, nothing fitted: the user's to fix, said plainly
             comparison = family.compare(split, allowed=config.candidates, log=context.log.info,

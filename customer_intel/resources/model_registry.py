@@ -6,6 +6,15 @@ pip requirements (inferring requirements takes ~3x longer per model); lineage ta
 (git commit, training frame sha256, split); registered models ``customer_intel_<family>`` with the
 alias ``champion``. dagster-mlflow's resource is old-style and leaves runs open; this one opens and
 closes its own and keeps the tracking URI explicit (MLflow's default is ./mlflow.db in the CWD).
+
+An unreachable tracking server fails a step in seconds, not minutes: MLflow's HTTP retries are
+bounded (``MLFLOW_HTTP_REQUEST_*``; MLflow's own default retries a refused connection for ~4 min per
+request). A run whose step fails is ended FAILED when the server answers; one left RUNNING (server
+gone, worker killed) is ended FAILED by the next comparison of its asset once its Dagster run has
+ended. A promotion registers the version tagged ``customer_intel.promotion=pending`` and only then
+moves the alias: a version whose alias move never happened is deleted (at once if the server
+answers, else by the family's next promotion), so no registered version is left that looks like a
+champion but never was one.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import math
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +44,16 @@ CHAMPION_ALIAS = "champion"
 INPUT_EXAMPLE_ROWS = 5
 PROGRESS_BAR_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+PROMOTION_TAG = "customer_intel.promotion"  # pending: registered, alias not yet moved; promoted: the alias moved to it
+RECONCILED_TAG = "customer_intel.reconciled"
+# MLflow's HTTP client, bounded (MLflow reads these variables per request; a value the environment sets wins):
+# a refused connection is retried 3 times 1, 2 and 4 s apart (MLflow's default: 7 times up to 64 s apart, ~4 min),
+# a request that gets no answer gives up after 60 s (default 120 s).
+HTTP_RETRIES_ENV, HTTP_BACKOFF_ENV, HTTP_TIMEOUT_ENV = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+                                                        "MLFLOW_HTTP_REQUEST_TIMEOUT")
+HTTP_DEFAULTS = {HTTP_RETRIES_ENV: "3", HTTP_BACKOFF_ENV: "1", HTTP_TIMEOUT_ENV: "60"}
+NOT_FOUND_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")  # no such model / alias (anything else: the server's trouble)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -80,6 +100,21 @@ def registered_model_name(family: str) -> str:
     return REGISTERED_MODEL_PREFIX + family
 
 
+@contextlib.contextmanager
+def _one_attempt():
+    """MLflow calls that clean up after a failure: one attempt each, 10 s at most (the server may be gone)."""
+    saved = {var: os.environ.get(var) for var in (HTTP_RETRIES_ENV, HTTP_TIMEOUT_ENV)}
+    os.environ.update({HTTP_RETRIES_ENV: "0", HTTP_TIMEOUT_ENV: "10"})
+    try:
+        yield
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+
+
 class ModelRegistry(dg.ConfigurableResource):
     """Where every family's candidates are tracked and its champions registered (MLflow).
 
@@ -94,6 +129,10 @@ class ModelRegistry(dg.ConfigurableResource):
     experiment: str | None = Field(default=None, description="MLflow experiment; unset: $CUSTOMER_INTEL_MLFLOW_EXPERIMENT, else customer_intel")
     champion_tolerance: float | None = Field(default=None, description="how much worse (relative to the incumbent, on this run's "
                                              "validation rows) a new champion may be; unset: $CUSTOMER_INTEL_CHAMPION_TOLERANCE, else each family's rule")
+    http_max_retries: int | None = Field(default=None, description="retries of a failed request to an MLflow server; unset: "
+                                         "$MLFLOW_HTTP_REQUEST_MAX_RETRIES, else 3 (1, 2, 4 s apart)")
+    http_timeout_seconds: int | None = Field(default=None, description="how long a request to an MLflow server may wait for an "
+                                             "answer; unset: $MLFLOW_HTTP_REQUEST_TIMEOUT, else 60")
 
     # -- where ---------------------------------------------------------------------------------
     def _settings(self) -> Settings:
@@ -113,6 +152,17 @@ class ModelRegistry(dg.ConfigurableResource):
         override = self._settings().champion_tolerance_override
         return rule.tolerance if override is None else override
 
+    def bound_http(self) -> None:
+        """MLflow's HTTP retries and timeout: this resource's, else the environment's, else the project's bounds.
+
+        MLflow reads them from the environment per request, so they are set there (for this process)."""
+        for var, default in HTTP_DEFAULTS.items():
+            os.environ.setdefault(var, default)
+        if self.http_max_retries is not None:
+            os.environ[HTTP_RETRIES_ENV] = str(self.http_max_retries)
+        if self.http_timeout_seconds is not None:
+            os.environ[HTTP_TIMEOUT_ENV] = str(self.http_timeout_seconds)
+
     def configure(self):
         """Point MLflow's fluent API at this registry and make sure the experiment exists.
 
@@ -121,6 +171,7 @@ class ModelRegistry(dg.ConfigurableResource):
         """
         import mlflow
 
+        self.bound_http()
         uri = self.uri
         if uri.startswith("sqlite:///"):
             Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -139,6 +190,7 @@ class ModelRegistry(dg.ConfigurableResource):
     def client(self):
         from mlflow.tracking import MlflowClient
 
+        self.bound_http()
         return MlflowClient(tracking_uri=self.uri)
 
     def run_link(self, run_id: str) -> str:
@@ -151,11 +203,44 @@ class ModelRegistry(dg.ConfigurableResource):
     # -- tracking ------------------------------------------------------------------------------
     @contextlib.contextmanager
     def start_run(self, run_name: str, tags: dict[str, str], nested: bool = False):
+        """An MLflow run for the block: FINISHED after it, FAILED when it raises.
+
+        On an error the run is ended with one attempt, and the block's own error is what propagates (MLflow's
+        context manager would raise the ending's error instead, after retrying it); a run the server could
+        not end stays RUNNING until ``fail_abandoned_runs`` of the next comparison."""
         import mlflow
 
         self.configure()
-        with mlflow.start_run(run_name=run_name, tags=tags, nested=nested) as run:
+        run = mlflow.start_run(run_name=run_name, tags=tags, nested=nested)
+        try:
             yield run
+        except BaseException:
+            with _one_attempt():
+                try:
+                    mlflow.end_run("FAILED")  # pops the run off the fluent stack before it calls the server
+                except Exception as exc:  # the block's error matters, this one is logged
+                    log.warning(f"MLflow run {run.info.run_id} could not be ended FAILED ({type(exc).__name__}); "
+                                "it stays RUNNING until the next training run of this asset ends it")
+            raise
+        mlflow.end_run("FINISHED")
+
+    def fail_abandoned_runs(self, asset: str, current_dagster_run: str, ended: Callable[[str], bool]) -> list[str]:
+        """End FAILED the MLflow runs of ``asset`` still RUNNING whose Dagster run has ended (``ended(run_id)``):
+        left by a worker that was killed or a server that went away. Runs of ``current_dagster_run`` and of
+        Dagster runs still going (or unknown to ``ended``) are left alone. Returns the MLflow run ids ended."""
+        experiment = self.configure()
+        client = self.client()
+        runs = client.search_runs([experiment.experiment_id], max_results=1000,
+                                  filter_string=f"attributes.status = 'RUNNING' and tags.dagster_asset = '{asset}'")
+        out = []
+        for run in runs:
+            dagster_run = run.data.tags.get("dagster_run_id")
+            if not dagster_run or dagster_run == current_dagster_run or not ended(dagster_run):
+                continue
+            client.set_tag(run.info.run_id, RECONCILED_TAG, f"Dagster run {dagster_run} ended without ending this run")
+            client.set_terminated(run.info.run_id, "FAILED")
+            out.append(run.info.run_id)
+        return out
 
     def log(self, metrics: dict | None = None, params: dict | None = None, tags: dict | None = None, texts: dict | None = None) -> None:
         """Log to the active run; non-finite and non-numeric metrics are skipped (MLflow rejects them)."""
@@ -213,13 +298,17 @@ class ModelRegistry(dg.ConfigurableResource):
 
     # -- registry ------------------------------------------------------------------------------
     def champion_version(self, family: str):
+        """The version the alias points at; None when there is no such model or alias. A server that does not
+        answer raises: the gate must not take "unreachable" for "no champion yet"."""
         from mlflow.exceptions import MlflowException
 
         self.configure()
         try:
             return self.client().get_model_version_by_alias(registered_model_name(family), CHAMPION_ALIAS)
-        except MlflowException:
-            return None
+        except MlflowException as exc:
+            if exc.error_code in NOT_FOUND_CODES:
+                return None
+            raise
 
     def champion_training_frame_sha256(self, family: str) -> str | None:
         """The ``training_frame_sha256`` lineage tag of the champion's training run (None without a
@@ -255,16 +344,62 @@ class ModelRegistry(dg.ConfigurableResource):
     def promote(self, model_uri: str, family: str, tags: dict[str, str], description: str | None = None):
         """Register ``model_uri`` as a new version of ``customer_intel_<family>`` and point the alias ``champion`` at it.
 
-        The version is tagged with ``tags`` plus the scorer's own ``info`` (candidate, cutoff, horizon, code version).
+        The version is tagged with ``tags`` plus the scorer's own ``info`` (candidate, cutoff, horizon, code version)
+        and ``customer_intel.promotion=pending`` until the alias has moved to it (then ``promoted``). If the alias
+        cannot be moved the new version is deleted (one attempt; else the next promotion deletes it): versions of a
+        registered model are either the champion or were champions. Versions a past interrupted promotion left
+        pending are deleted first.
         """
         import mlflow
 
         self.configure()
         name = registered_model_name(family)
+        client = self.client()
+        self.discard_unpromoted(family)
         with _quiet_mlflow():
             scorer = mlflow.pyfunc.load_model(model_uri).unwrap_python_model().scorer
-            version = mlflow.register_model(model_uri, name, tags={**scorer.info.as_tags(), **tags})
-        if description:
-            self.client().update_model_version(name, version.version, description=description)
-        self.client().set_registered_model_alias(name, CHAMPION_ALIAS, version.version)
+            version = mlflow.register_model(model_uri, name, tags={**scorer.info.as_tags(), **tags, PROMOTION_TAG: "pending"})
+        try:
+            if description:
+                client.update_model_version(name, version.version, description=description)
+            client.set_registered_model_alias(name, CHAMPION_ALIAS, version.version)
+        except BaseException:
+            with _one_attempt():
+                try:
+                    client.delete_model_version(name, version.version)
+                except Exception as exc:  # the alias error is what propagates
+                    log.warning(f"{name} v{version.version} was registered but the alias did not move and it could not be "
+                                f"deleted ({type(exc).__name__}): it stays tagged {PROMOTION_TAG}=pending until the next promotion deletes it")
+            raise
+        try:
+            client.set_model_version_tag(name, version.version, PROMOTION_TAG, "promoted")
+        except Exception as exc:  # the alias moved: promoted; the next promotion fixes the tag
+            log.warning(f"{name} v{version.version} is the champion but its {PROMOTION_TAG} tag could not be set ({type(exc).__name__})")
         return version
+
+    def discard_unpromoted(self, family: str) -> list[str]:
+        """Delete the versions of ``family`` left ``pending`` by a promotion whose alias move never happened (the alias's
+        own version only gets its tag fixed); returns the versions deleted."""
+        from mlflow.exceptions import MlflowException
+
+        name = registered_model_name(family)
+        client = self.client()
+        try:
+            versions = client.search_model_versions(f"name = '{name}'")
+        except MlflowException as exc:
+            if exc.error_code in NOT_FOUND_CODES:
+                return []
+            raise
+        current = self.champion_version(family)
+        deleted = []
+        for version in versions:
+            if version.tags.get(PROMOTION_TAG) != "pending":
+                continue
+            if current is not None and version.version == current.version:
+                client.set_model_version_tag(name, version.version, PROMOTION_TAG, "promoted")
+                continue
+            client.delete_model_version(name, version.version)
+            log.warning(f"{name} v{version.version}: registered by Dagster run {version.tags.get('dagster_run_id', '?')} whose "
+                        "promotion did not move the alias; deleted (its MLflow run and model stay)")
+            deleted.append(version.version)
+        return deleted
