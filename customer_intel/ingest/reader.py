@@ -284,7 +284,8 @@ def malformed_rows(con, view: FileView, limit: int | None = None) -> tuple[int, 
     count = con.execute(f"SELECT count(DISTINCT line_byte_position) FROM {view.rejects}").fetchone()[0]
     if not count:
         return 0, []
-    rows = con.execute(f"SELECT line_byte_position, any_value(column_name), string_agg(DISTINCT error_message, '; '), "
+    # a record may be rejected more than once (one error per missing column): its first column's error speaks for it
+    rows = con.execute(f"SELECT line_byte_position, arg_min(column_name, column_idx), arg_min(error_message, column_idx), "
                        f"any_value(csv_line) FROM {view.rejects} GROUP BY line_byte_position ORDER BY line_byte_position"
                        + (f" LIMIT {int(limit)}" if limit else "")).fetchall()
     lines = _lines_at(view.local, [int(r[0]) for r in rows]) if view.local else {}
