@@ -8,6 +8,8 @@
 - ``f_champion_not_worse``: the blocking gate: the registered champion scored on *this* run's
   validation rows and horizon; an incumbent fitted past this run's cutoff is refused;
 - ``f_champion``: registers ``customer_intel_f`` and moves its ``champion`` alias;
+- the model card (``modeling.card``): written by ``f_models`` with the gate pending (its metadata and the comparison's
+  MLflow run), completed by the gate with its decision (passed or refused), attached by ``f_champion`` to the version;
 - ``f_scores``: daily, the champion (by alias) scores every customer's features; no champion
   leaves the columns null with a note, so the join into ``scored_customers`` never fails.
 

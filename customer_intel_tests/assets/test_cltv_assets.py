@@ -85,6 +85,12 @@ def test_a_worse_candidate_does_not_move_the_alias(trained):
     materialized = {m.materialization.asset_key.to_user_string() for m in result.get_asset_materialization_events()}
     assert "cltv_models" in materialized and "cltv_champion" not in materialized
     assert int(MlflowClient().get_model_version_by_alias("customer_intel_cltv", "champion").version) == 1
+    # the refusal is on this run's model card, with the numbers the gate compared
+    card = gate.metadata["model_card"].value
+    assert "The blocking check `cltv_champion_not_worse` **refused**: nothing is registered" in card and gate.description in card
+    assert "| limit " in card and f"{gate.metadata['limit'].value:.4g}" in card
+    parent = pd.read_parquet(published(root / "warehouse" / "cltv_models"))["mlflow_parent_run_id"].iloc[0]
+    assert mlflow.artifacts.load_text(f"runs:/{parent}/model_card.md") == card
 
 
 def test_an_unknown_regressor_is_a_clear_failure(trained):
