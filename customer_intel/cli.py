@@ -433,10 +433,11 @@ def inspect_sources(origins: dict[str, str]) -> dict[str, TableSource]:
     """Validate the settings and every table's files and headers, exactly as the resources will read them."""
     from customer_intel.ingest import CONTRACTS, RawSourceError
     from customer_intel.resources import RawDataSource
-    from customer_intel.resources.settings import ConfigurationError, Settings
+    from customer_intel.resources.settings import ConfigurationError, Settings, export_id_salt
 
     try:
         settings = Settings.from_env()
+        export_id_salt()  # a salt too short to use fails here, not after training, when the first export is written
         source = RawDataSource()
         try:
             source.limits()
@@ -484,6 +485,7 @@ def _score_date(requested: str | None, tables: dict[str, TableSource]) -> tuple[
 
 def print_plan(tables: dict[str, TableSource], jobs: tuple[str, ...], partition: str | None, reason: str) -> None:
     from customer_intel.resources import RawDataSource, Settings, Warehouse
+    from customer_intel.resources.settings import export_id_salt
 
     settings = Settings.from_env()
     print("customer-intel run reads:")
@@ -499,6 +501,8 @@ def print_plan(tables: dict[str, TableSource], jobs: tuple[str, ...], partition:
             print(f"  {'':<13} {table.date_column}: {table.first_day} .. {table.last_day}")
     print(f"  customers duplicates: {RawDataSource().limits().duplicate_keys}")
     print(f"writes to: {Warehouse().location}  (MLflow: {settings.mlflow_tracking_uri})")
+    if export_id_salt():
+        print(f"exports: customer ids replaced by keyed pseudonyms ({ENV_PREFIX}EXPORT_ID_SALT is set)")
     steps = [job + (f" for {partition} ({reason})" if job == "scoring_job" else "") for job in jobs]
     print("runs: " + ", then ".join(steps), flush=True)
 

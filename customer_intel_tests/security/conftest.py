@@ -38,6 +38,7 @@ def fake_secrets() -> dict[str, str]:
         "DAGSTER_POSTGRES_PASSWORD": f"fakeDagsterPg{token(10)}",
         "POSTGRES_PASSWORD": f"fakePostgres{token(10)}",
         "PGPASSWORD": f"fakePgPassword{token(10)}",
+        "MINIO_ROOT_USER": f"fakeMinioAdmin{token(6)}",
         "MINIO_ROOT_PASSWORD": f"fakeMinioRoot{token(10)}",
         "MLFLOW_TRACKING_USERNAME": f"fakeMlflowUser{token(6)}",
         "MLFLOW_TRACKING_PASSWORD": f"fakeMlflowPassword{token(10)}",

@@ -9,11 +9,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+from unittest import mock
 
 import dagster as dg
 import pandas as pd
 import pytest
 
+from customer_intel import cli
 from customer_intel.privacy import HASH_CHARS, ID_HASH, keyed_id, pseudonymise, pseudonymise_ids
 from customer_intel.resources import ParquetIOManager, Warehouse
 from customer_intel.resources.exports import EXPORT_ID_COLUMNS, INTERNAL, internal_prefix
@@ -21,7 +24,7 @@ from customer_intel.resources.settings import ConfigurationError, export_id_salt
 from customer_intel.resources.storage import LocalObjectStore, S3ObjectStore
 from customer_intel.resources.tables import read_manifest, read_table, write_table
 from customer_intel.table_names import CAMPAIGN_TARGETS, CUSTOMER_EMBEDDINGS, LOOKALIKE_AUDIENCE, SCORED_CUSTOMERS
-from customer_intel_tests.conftest import SMALL_END_DATE, step_failures
+from customer_intel_tests.conftest import SMALL_END_DATE, step_failures, write_raw
 
 SALT_ENV = "CUSTOMER_INTEL_EXPORT_ID_SALT"
 SALT = "unit-test-salt-0123456789abcdef"
@@ -159,6 +162,23 @@ def test_a_short_salt_fails_the_export_step_naming_the_variable_not_the_value(tm
     assert not (tmp_path / "warehouse" / SCORED_CUSTOMERS).exists()
 
 
+def test_the_cli_refuses_a_short_salt_before_anything_runs(tmp_path, monkeypatch, capsys, small_frames):
+    raw = write_raw(small_frames, tmp_path / "raw", fmt="parquet")
+    monkeypatch.chdir(tmp_path)
+    with mock.patch.dict(os.environ):
+        for name in [n for n in os.environ if n.startswith(("CUSTOMER_INTEL_", "DAGSTER_", "MLFLOW_"))]:
+            del os.environ[name]
+        os.environ[SALT_ENV] = "tiny-salt"
+        assert cli.main(["run", "--raw", str(raw), "--out", str(tmp_path / "data"), "--check"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"customer-intel run: {SALT_ENV} has 9 characters") and "tiny-salt" not in err
+        os.environ[SALT_ENV] = SALT
+        assert cli.main(["run", "--raw", str(raw), "--out", str(tmp_path / "data"), "--check"]) == 0
+        out = capsys.readouterr().out
+        assert f"exports: customer ids replaced by keyed pseudonyms ({SALT_ENV} is set)" in out and SALT not in out
+    assert not (tmp_path / "data" / "warehouse").exists()
+
+
 # --- the real run's exports ----------------------------------------------------------------------
 
 
@@ -196,3 +216,4 @@ def test_the_runs_exports_carry_only_pseudonyms_that_join_across_tables(secured_
     audience = exports[LOOKALIKE_AUDIENCE]
     assert set(audience["closest_seed"]) <= responders and set(audience["customer_id"]).isdisjoint(responders)
     assert INTERNAL not in secured_run.stdout  # the CLI lists the exports, not the working copies
+    assert f"exports: customer ids replaced by keyed pseudonyms ({SALT_ENV} is set)" in secured_run.stdout
