@@ -20,7 +20,7 @@ from customer_intel.segmentation.family import SEGMENTATION
 from customer_intel.uplift.family import UPLIFT
 
 FAMILIES = {f.name: f for f in (CLTV, CHURN, SEGMENTATION, UPLIFT, EMBEDDINGS)}
-LIGHT = {"cltv": {"regressors": ["ridge"]}, "churn": {"include": ["bgnbd", "logistic"]},
+LIGHT = {"cltv": {"regressors": ["ridge"], "transaction_models": ["bgnbd"]}, "churn": {"include": ["bgnbd", "logistic"]},
          "segmentation": {"methods": ["kmeans", "gmm"], "refits": 2},
          "uplift": {"include": ["response", "t_logistic"], "require_above_random": False},
          "embeddings": {"include": ["rfm_behaviour", "customer2vec"], "dim": 16, "epochs": 3}}
