@@ -145,6 +145,7 @@ def print_outputs(run_ids: list[str], started: float, home: Path, ui_command: st
     """Every data file the runs published (each table's ``_SUCCESS`` names it), MLflow and Dagster's home."""
     from customer_intel.resources import Settings, Warehouse
     from customer_intel.resources.exports import is_internal
+    from customer_intel.resources.settings import redact_uri
     from customer_intel.resources.tables import MANIFEST
 
     store = Warehouse().store()
@@ -155,7 +156,7 @@ def print_outputs(run_ids: list[str], started: float, home: Path, ui_command: st
         manifest = json.loads(store.get(obj.key))
         if manifest.get("run_id") in run_ids:
             print(f"  {store.uri(obj.key.rsplit('/', 1)[0] + '/' + manifest['data_file'])}")
-    print(f"\nMLflow tracking URI (runs, registered champions): {Settings.from_env().mlflow_tracking_uri}")
+    print(f"\nMLflow tracking URI (runs, registered champions): {redact_uri(Settings.from_env().mlflow_tracking_uri)}")
     print(f"Dagster home (runs, event log): {home}")
     print(f"Open the UI:  {ui_command}   (then http://127.0.0.1:3000)")
 
@@ -485,7 +486,7 @@ def _score_date(requested: str | None, tables: dict[str, TableSource]) -> tuple[
 
 def print_plan(tables: dict[str, TableSource], jobs: tuple[str, ...], partition: str | None, reason: str) -> None:
     from customer_intel.resources import RawDataSource, Settings, Warehouse
-    from customer_intel.resources.settings import export_id_salt
+    from customer_intel.resources.settings import export_id_salt, redact_uri
 
     settings = Settings.from_env()
     print("customer-intel run reads:")
@@ -500,7 +501,7 @@ def print_plan(tables: dict[str, TableSource], jobs: tuple[str, ...], partition:
         if table.last_day:
             print(f"  {'':<13} {table.date_column}: {table.first_day} .. {table.last_day}")
     print(f"  customers duplicates: {RawDataSource().limits().duplicate_keys}")
-    print(f"writes to: {Warehouse().location}  (MLflow: {settings.mlflow_tracking_uri})")
+    print(f"writes to: {Warehouse().location}  (MLflow: {redact_uri(settings.mlflow_tracking_uri)})")
     if export_id_salt():
         print(f"exports: customer ids replaced by keyed pseudonyms ({ENV_PREFIX}EXPORT_ID_SALT is set)")
     steps = [job + (f" for {partition} ({reason})" if job == "scoring_job" else "") for job in jobs]

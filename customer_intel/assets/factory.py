@@ -435,7 +435,7 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
             registered, note = None, f"profile mode: {name} needs transactions"
         else:
             registered = model_registry.load_champion(name)
-            note = registered.label if registered else f"no {name} champion registered in {model_registry.uri}: run training_job first"
+            note = registered.label if registered else f"no {name} champion registered in {model_registry.display_uri}: run training_job first"
         if registered is None:
             context.log.warning(f"{spec.scores_name}: {note}; its columns are null")
         if registered is not None and family.score_frame is not None:

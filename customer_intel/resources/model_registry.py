@@ -38,7 +38,7 @@ from pydantic import Field
 from customer_intel.modeling.family import REGISTERED_MODEL_PREFIX, ModelFamily
 from customer_intel.modeling.lineage import code_version
 from customer_intel.modeling.rule import ChampionRule
-from customer_intel.resources.settings import Settings, default_artifact_root
+from customer_intel.resources.settings import Settings, default_artifact_root, redact_uri
 
 CHAMPION_ALIAS = "champion"
 INPUT_EXAMPLE_ROWS = 5
@@ -193,8 +193,13 @@ class ModelRegistry(dg.ConfigurableResource):
         self.bound_http()
         return MlflowClient(tracking_uri=self.uri)
 
+    @property
+    def display_uri(self) -> str:
+        """The tracking URI as it may be shown (in metadata, logs, links): without a password it may carry."""
+        return redact_uri(self.uri)
+
     def run_link(self, run_id: str) -> str:
-        uri = self.uri
+        uri = self.display_uri
         if uri.startswith(("http://", "https://")):
             experiment = self.configure()
             return f"{uri.rstrip('/')}/#/experiments/{experiment.experiment_id}/runs/{run_id}"

@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from customer_intel.monitoring.drift import DEFAULT_DRIFT_FEATURES
 from customer_intel.privacy import MIN_SALT_CHARS
@@ -114,6 +115,17 @@ def export_id_salt() -> str | None:
         raise ConfigurationError(f"{ENV_PREFIX}EXPORT_ID_SALT has {len(salt)} characters; use at least {MIN_SALT_CHARS} random ones "
                                  "(e.g. `openssl rand -hex 32`), or unset it for raw customer ids in exports")
     return salt
+
+
+def redact_uri(uri: str) -> str:
+    """``uri`` as it may be printed, logged or put in metadata: a password in its user info replaced by ``***``
+    (``https://user:***@host``, ``postgresql://user:***@host/db``), and user info without one (it may be a token) too."""
+    parts = urlsplit(uri)
+    if "@" not in parts.netloc:
+        return uri
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    user, has_password, _ = userinfo.partition(":")
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}" if has_password else f"***@{host}"))
 
 
 def default_artifact_root(tracking_uri: str) -> str | None:
