@@ -8,6 +8,7 @@ from pydantic import Field
 from customer_intel.assets._metadata import md, table_schema
 from customer_intel.assets.factory import SCORING_GROUP
 from customer_intel.assets.partitions import daily_partitions
+from customer_intel.assets.retries import IO_RETRY, final
 from customer_intel.planner.plan import NoUpliftScores, PlanConfig, PlanInputError, empty_targets, plan_campaign
 from customer_intel.reporting import markdown_table
 from customer_intel.table_names import CAMPAIGN_TARGETS, SCORED_CUSTOMERS
@@ -44,7 +45,7 @@ def _policy_plot(policies: pd.DataFrame) -> str:
     return png_markdown(fig, "policies")
 
 
-@dg.asset(name=CAMPAIGN_TARGETS, partitions_def=daily_partitions, group_name=SCORING_GROUP, kinds={"pandas", "parquet"},
+@dg.asset(name=CAMPAIGN_TARGETS, partitions_def=daily_partitions, group_name=SCORING_GROUP, kinds={"pandas", "parquet"}, retry_policy=IO_RETRY,
           ins={"scored": dg.AssetIn(SCORED_CUSTOMERS)},
           description="The target list for the partition date: the customers the budget-constrained planner contacts (expected "
           "incremental profit = uplift x value of a response - contact cost, positive only), with offer, channel, uplift, CLTV, "
@@ -59,9 +60,9 @@ def campaign_targets(context: dg.AssetExecutionContext, config: CampaignPlanConf
             context.log.warning(f"{CAMPAIGN_TARGETS}: {exc}; the list is empty")
             empty = empty_targets()
             return dg.Output(empty, metadata={"dagster/row_count": 0, "as_of": context.partition_key, "note": str(exc)})
-        raise dg.Failure(description=f"{CAMPAIGN_TARGETS}: {exc}") from exc
+        raise final(f"{CAMPAIGN_TARGETS}: {exc}") from exc
     except ValueError as exc:  # a malformed option: the user's to fix, said plainly
-        raise dg.Failure(description=f"{CAMPAIGN_TARGETS}: {exc}") from exc
+        raise final(f"{CAMPAIGN_TARGETS}: {exc}") from exc
     targets, policies = plan.targets, plan.policies
     planner = policies.loc["planner"]
     quadrants = targets["quadrant"].value_counts().to_dict() if len(targets) else {}

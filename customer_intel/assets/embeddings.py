@@ -10,6 +10,7 @@ from pydantic import Field
 from customer_intel.assets._metadata import md, table_schema
 from customer_intel.assets.factory import SCORING_GROUP, CandidatesConfig, FamilySpec, SampledFrameConfig, champion_assets
 from customer_intel.assets.partitions import daily_partitions, every_shard, merge_shards
+from customer_intel.assets.retries import IO_RETRY, final
 from customer_intel.embeddings.candidates import DEFAULT_PROFILE_WEIGHT
 from customer_intel.embeddings.family import EMBEDDINGS
 from customer_intel.embeddings.lookalike import AUDIENCE_COLUMNS, LookalikeInputError, SeedQuery, lookalike_audience, seed_customers
@@ -121,6 +122,7 @@ def _empty(note: str, partition: str, context) -> dg.Output:
 
 
 @dg.asset(name=LOOKALIKE_AUDIENCE, partitions_def=daily_partitions, group_name=SCORING_GROUP, kinds={"faiss", "pandas", "parquet"},
+          retry_policy=IO_RETRY,
           ins={"embeddings": every_shard(CUSTOMER_EMBEDDINGS), "campaigns": dg.AssetIn(RAW_CAMPAIGNS),
                "scored": dg.AssetIn(SCORED_CUSTOMERS, metadata={"columns": list(SCORED_COLUMNS_READ)})})
 def lookalike_audience_asset(context: dg.AssetExecutionContext, config: LookalikeConfig, embeddings, scored: pd.DataFrame,
@@ -148,7 +150,7 @@ def lookalike_audience_asset(context: dg.AssetExecutionContext, config: Lookalik
         audience = lookalike_audience(X, rows["customer_id"], seeds, config.k)
         seconds = time.perf_counter() - started
     except (LookalikeInputError, UpliftInputError) as exc:
-        raise dg.Failure(description=f"{LOOKALIKE_AUDIENCE}: {exc}") from exc
+        raise final(f"{LOOKALIKE_AUDIENCE}: {exc}") from exc
     audience["seed_query"] = query.describe()
     summary = _profile_summary(scored, audience["customer_id"], seeds)
     return dg.Output(audience, metadata={

@@ -27,6 +27,7 @@ from pydantic import Field
 
 from customer_intel.assets._metadata import md, table_schema
 from customer_intel.assets.partitions import check_same_ingest, date_and_shard, scoring_partitions
+from customer_intel.assets.retries import IO_RETRY, final
 from customer_intel.features import as_of_day
 from customer_intel.features.rfm import PROFILE_BASES
 from customer_intel.modeling import (
@@ -221,7 +222,7 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
     frame_name, models_name = training_frame(name), models(name)
 
     @dg.asset(name=frame_name, group_name=name, kinds={"pandas", "parquet"}, ins={i: dg.AssetIn(i, metadata={"engine": True}) for i in spec.inputs},
-              output_required=False,
+              output_required=False, retry_policy=IO_RETRY,  # reads and writes tables; the fits (f_models) are never retried
               description=f"The data every {name} candidate is fitted and judged on, split in time by the one feature builder: "
               "`fit` rows (features and targets up to the cutoff), `validation` rows (features as of the cutoff, targets "
               "in the horizon after it; the champion is chosen here) and, when the family has one, a `test` window that "
@@ -242,7 +243,7 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
             context.log.warning(f"{frame_name} skipped: {exc}")
             return
         except FamilyInputError as exc:
-            raise dg.Failure(description=f"{frame_name}: {exc}") from exc
+            raise final(f"{frame_name}: {exc}") from exc
         frame = split.to_frame()
         yield dg.Output(frame, metadata={
             "dagster/row_count": len(frame),
@@ -426,7 +427,7 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
 
     @dg.asset(name=spec.scores_name, partitions_def=scoring_partitions, group_name=SCORING_GROUP, kinds={"mlflow", "pandas", "parquet"},
               ins={"features": dg.AssetIn(CUSTOMER_FEATURES), **{i: dg.AssetIn(i, metadata={"engine": True}) for i in spec.score_inputs}},
-              deps=[_champion], op_tags={"dagster/priority": str(spec.scores_priority)},
+              deps=[_champion], op_tags={"dagster/priority": str(spec.scores_priority)}, retry_policy=IO_RETRY,
               description=f"The {name} scores of every customer for the partition date, from the registered champion "
               f"(`models:/{family.registered_model}@champion`, never retrained here) over the day's features. Without a "
               "champion the columns are null and the metadata says why.")

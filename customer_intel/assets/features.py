@@ -5,6 +5,7 @@ import pandas as pd
 
 from customer_intel.assets._metadata import md, table_schema
 from customer_intel.assets.partitions import check_same_ingest, date_and_shard, scoring_partitions
+from customer_intel.assets.retries import IO_RETRY, final
 from customer_intel.engine import ParquetFile
 from customer_intel.features import FeatureInputError, build_customer_features
 from customer_intel.features.rfm import PROFILE_BASES
@@ -17,7 +18,7 @@ SUMMARY_COLUMNS = ["recency", "frequency", "monetary", "T", "spend_trend", "cate
 ENGINE_INPUT = dg.AssetIn(metadata={"engine": True})
 
 
-@dg.asset(partitions_def=scoring_partitions, group_name="features", kinds={"duckdb", "parquet"},
+@dg.asset(partitions_def=scoring_partitions, group_name="features", kinds={"duckdb", "parquet"}, retry_policy=IO_RETRY,
           ins={"raw_transactions": ENGINE_INPUT, "raw_customers": ENGINE_INPUT})
 def customer_features(
     context: dg.AssetExecutionContext, raw_transactions: ParquetFile, raw_customers: ParquetFile
@@ -37,7 +38,7 @@ def customer_features(
     try:
         features = build_customer_features(raw_transactions, raw_customers, day, shard=shard)
     except FeatureInputError as exc:
-        raise dg.Failure(description=f"customer_features for {context.partition_key}: {exc}") from exc
+        raise final(f"customer_features for {context.partition_key}: {exc}") from exc
     frame = features.frame
     for note in features.notes:
         context.log.info(note)

@@ -14,6 +14,7 @@ import dagster as dg
 import pandas as pd
 
 from customer_intel.assets._metadata import md, preview, table_schema
+from customer_intel.assets.retries import IO_RETRY, transient
 from customer_intel.engine import ParquetFile, column_types, ident, register, session
 from customer_intel.ingest import CAMPAIGNS, CUSTOMERS, RULES, TRANSACTIONS, RawSourceError, TableContract, rules_for, validate_raw_table
 from customer_intel.ingest.validation import RuleResult, ValidationReport
@@ -68,9 +69,10 @@ def _stats(path: str, contract: TableContract) -> dict:
     return stats
 
 
-def _failure(asset_name: str, message: str, **metadata) -> dg.Failure:
+def _failure(asset_name: str, message: str, retry: bool = False, **metadata) -> dg.Failure:
+    """A failure of the step; not retried by the step's RetryPolicy unless ``retry`` (the endpoint's fault, not the data's)."""
     return dg.Failure(description=f"{asset_name}: {message}. Nothing was written: the last good outputs are untouched.",
-                      metadata={k: str(v) for k, v in metadata.items()})
+                      metadata={k: str(v) for k, v in metadata.items()}, allow_retries=retry)
 
 
 def ingest_table(
@@ -93,7 +95,7 @@ def ingest_table(
         raw = raw_data.read(contract)
         limits = raw_data.limits()
     except (RawSourceError, ConfigurationError) as exc:
-        raise _failure(asset_name, str(exc).rstrip("."), raw_location=raw_data.raw_location) from exc
+        raise _failure(asset_name, str(exc).rstrip("."), retry=transient(exc), raw_location=raw_data.raw_location) from exc
     if raw.absent and not raw_data.switched_off(contract.name):
         before = warehouse.manifest(asset_name)
         if before and before.get("rows"):
@@ -112,8 +114,9 @@ def ingest_table(
     if not report.passed:
         message = report.failure_message()
         context.log.error(message)
-        raise dg.Failure(
+        raise dg.Failure(  # a contract violation: the same data breaks it again, so it is never retried
             description=message,
+            allow_retries=False,
             metadata={
                 "source": report.source,
                 "failed_rules": ", ".join(sorted({v.rule for v in report.violations})),
@@ -136,7 +139,7 @@ def ingest_table(
     yield dg.Output(report.output, metadata=metadata)
 
 
-@dg.asset(group_name=GROUP, kinds=KINDS, check_specs=_check_specs(TRANSACTIONS))
+@dg.asset(group_name=GROUP, kinds=KINDS, check_specs=_check_specs(TRANSACTIONS), retry_policy=IO_RETRY)
 def raw_transactions(context: dg.AssetExecutionContext, raw_data: RawDataSource, warehouse: Warehouse):
     """Card transactions (customer_id, ts UTC, amount, category, channel), validated against the data contract.
 
@@ -146,7 +149,7 @@ def raw_transactions(context: dg.AssetExecutionContext, raw_data: RawDataSource,
     yield from ingest_table(context, raw_data, warehouse, TRANSACTIONS)
 
 
-@dg.asset(group_name=GROUP, kinds=KINDS, check_specs=_check_specs(CUSTOMERS))
+@dg.asset(group_name=GROUP, kinds=KINDS, check_specs=_check_specs(CUSTOMERS), retry_policy=IO_RETRY)
 def raw_customers(context: dg.AssetExecutionContext, raw_data: RawDataSource, warehouse: Warehouse):
     """Customer profile attributes (one row per customer_id), validated against the data contract.
 
@@ -163,6 +166,7 @@ def raw_customers(context: dg.AssetExecutionContext, raw_data: RawDataSource, wa
     kinds=KINDS,
     check_specs=_check_specs(CAMPAIGNS),
     ins={"raw_customers": ENGINE_INPUT, "raw_transactions": ENGINE_INPUT},
+    retry_policy=IO_RETRY,
 )
 def raw_campaigns(context: dg.AssetExecutionContext, raw_data: RawDataSource, warehouse: Warehouse,
                   raw_customers: ParquetFile, raw_transactions: ParquetFile):

@@ -85,7 +85,8 @@ def check_same_ingest(context, raw_tables) -> None:
     for table in raw_tables:
         event = context.instance.get_latest_materialization_event(dg.AssetKey(table))
         if event is not None and event.run_id not in lineage:
-            raise dg.Failure(
+            raise dg.Failure(  # a guard, not a glitch: never retried
+                allow_retries=False,
                 description=f"{table} was written by run {event.run_id} after ingest run {ingest} launched this one; "
                 f"scoring {context.partition_key} now would mix two ingests. Run ingest_job for the date again (the "
                 "shard sensor then relaunches every shard).",

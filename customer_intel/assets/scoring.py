@@ -8,6 +8,7 @@ import pandas as pd
 from customer_intel.assets._metadata import md, table_schema
 from customer_intel.assets.factory import SCORING_GROUP, ScoreContribution
 from customer_intel.assets.partitions import SHARDS, daily_partitions, every_shard, merge_shards
+from customer_intel.assets.retries import IO_RETRY, final
 from customer_intel.features import SEGMENT_NAMES, add_rfm_scores, net_spend_to_date
 from customer_intel.reporting import histograms_markdown, markdown_table
 from customer_intel.table_names import CUSTOMER_FEATURES, SCORED_CUSTOMERS
@@ -84,6 +85,7 @@ def build_scored_customers(contributions: Sequence[ScoreContribution]) -> dg.Ass
               for check in SCORED_CUSTOMERS_CHECKS]
 
     @dg.asset(name=SCORED_CUSTOMERS, partitions_def=daily_partitions, group_name=SCORING_GROUP, kinds={"pandas", "parquet"}, ins=ins,
+              retry_policy=IO_RETRY,
               check_specs=checks,
               description="One row per customer for the partition date: RFM, scores and named RFM segment, then every model "
               f"family's scores from its registered champion ({families}; null where a family has no champion), then every "
@@ -100,7 +102,7 @@ def build_scored_customers(contributions: Sequence[ScoreContribution]) -> dg.Ass
         checks = [check(frame) for check in SCORED_CUSTOMERS_CHECKS]
         failed = [c for c in checks if not c.passed]
         if failed:  # judged before the write: a table that fails them is never published, the last good one stays
-            raise dg.Failure(description=f"{SCORED_CUSTOMERS} {context.partition_key} not published: " + "; ".join(
+            raise final(f"{SCORED_CUSTOMERS} {context.partition_key} not published: " + "; ".join(
                 f"{c.check_name} failed ({', '.join(f'{k}={v.value}' for k, v in c.metadata.items())})" for c in failed))
         segments = _model_segment_summary(frame)
         yield dg.Output(frame, metadata={

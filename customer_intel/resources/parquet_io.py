@@ -22,6 +22,7 @@ from customer_intel.resources.exports import EXPORT_ID_COLUMNS, pipeline_prefix,
 from customer_intel.resources.settings import ConfigurationError
 from customer_intel.resources.storage import ObjectStore
 from customer_intel.resources.tables import (
+    IncompletePartitionError,
     NonFiniteValuesError,
     WarehouseWriteError,
     partition_prefix,
@@ -82,7 +83,9 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             else:
                 manifest = write_table(store, prefix, obj, run_id=context.run_id)
         except (WarehouseWriteError, NonFiniteValuesError, ConfigurationError) as exc:
-            raise dg.Failure(description=f"{context.asset_key.to_user_string()}: {exc}") from exc
+            # a failed write (S3 or the disk) may pass, so the step's RetryPolicy may retry it; bad numbers or settings do not
+            raise dg.Failure(description=f"{context.asset_key.to_user_string()}: {exc}",
+                             allow_retries=isinstance(exc, WarehouseWriteError)) from exc
         uri = store.uri(f"{prefix}/{manifest['data_file']}")
         context.add_output_metadata(
             {"path": dg.MetadataValue.url(uri) if uri.startswith("s3://") else dg.MetadataValue.path(uri), "bytes": manifest["bytes"],
@@ -92,10 +95,13 @@ class ParquetIOManager(dg.ConfigurableIOManager):
     def _load(self, store: ObjectStore, prefix: str, metadata: dict) -> pd.DataFrame | ParquetFile:
         if prefix.split("/", 1)[0] in EXPORT_ID_COLUMNS:  # downstream assets join on the real ids, never the pseudonyms
             prefix = pipeline_prefix(store, prefix)
-        if metadata.get("engine"):
-            path, manifest = published_file(store, prefix, staging_dir())
-            return ParquetFile(path, manifest["rows"])
-        return read_table(store, prefix, metadata.get("columns"))
+        try:
+            if metadata.get("engine"):
+                path, manifest = published_file(store, prefix, staging_dir())
+                return ParquetFile(path, manifest["rows"])
+            return read_table(store, prefix, metadata.get("columns"))
+        except IncompletePartitionError as exc:  # never published, or changed outside: a retry reads the same
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame | ParquetFile | dict:
         metadata = context.definition_metadata or {}

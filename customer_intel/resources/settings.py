@@ -99,6 +99,21 @@ def scoring_shards() -> int:
     return shards
 
 
+def io_retries() -> tuple[int, float]:
+    """(retries, first delay in seconds) of the IO steps' Dagster ``RetryPolicy`` (definition-time: read when the code
+    location loads): ``CUSTOMER_INTEL_IO_RETRIES`` (default 3) and ``CUSTOMER_INTEL_IO_RETRY_DELAY_SECONDS`` (default 10;
+    exponential backoff with jitter)."""
+    retries, delay = _env("IO_RETRIES", "3"), _env("IO_RETRY_DELAY_SECONDS", "10")
+    try:
+        parsed = int(retries), float(delay)
+    except ValueError:
+        parsed = (-1, -1.0)
+    if parsed[0] < 0 or parsed[1] < 0:
+        raise ConfigurationError(f"{ENV_PREFIX}IO_RETRIES={retries!r} and {ENV_PREFIX}IO_RETRY_DELAY_SECONDS={delay!r} must be "
+                                 "a whole number of retries (0 or more) and a number of seconds (0 or more)")
+    return parsed
+
+
 def landing_interval_seconds() -> int:
     """How often the landing sensor lists the raw location (definition-time: read when the code location loads)."""
     return int(_env("LANDING_INTERVAL_SECONDS", "300"))

@@ -8,6 +8,8 @@ on different backends. S3 bytes move through a plain boto3 client (from dagster-
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
@@ -32,6 +34,9 @@ class StoredObject:
 
 
 class ObjectStore(Protocol):
+    leftover_grace_seconds: float  # a data file no manifest names is a dead writer's once it is this old
+
+    def write_lock(self, key: str) -> contextlib.AbstractContextManager: ...
     def put(self, key: str, data: bytes) -> None: ...
     def put_file(self, key: str, path: str | Path) -> None: ...
     def get(self, key: str) -> bytes: ...
@@ -70,6 +75,8 @@ def s3_uri(bucket: str, *parts: str) -> str:
 class LocalObjectStore:
     """Keys are paths under ``root``; every put is atomic (temp file + rename)."""
 
+    leftover_grace_seconds = 0.0  # writers of one key take turns (``write_lock``), so a file no manifest names is a dead one's
+
     def __init__(self, root: str | Path):
         self.root = Path(root).resolve()
 
@@ -93,6 +100,20 @@ class LocalObjectStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    @contextlib.contextmanager
+    def write_lock(self, key: str):
+        """Hold an exclusive ``flock`` on ``key`` for a block: writers of one table take turns, across threads and processes
+        of this machine, and a killed writer's lock dies with it. The lock file lives outside the store (the temp folder)."""
+        folder = Path(tempfile.gettempdir()) / "customer_intel_locks"
+        folder.mkdir(exist_ok=True)
+        name = hashlib.sha256(str(self._path(key)).encode()).hexdigest()[:32]
+        with open(folder / f"{name}.lock", "a+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def put(self, key: str, data: bytes) -> None:
         self._write_atomically(key, lambda handle: handle.write(data))
@@ -145,8 +166,12 @@ class S3ObjectStore:
 
     A single PUT is atomic on S3 (readers see the old object or the new one, never a mix), so
     ``put`` needs no temp-and-rename; partition-level atomicity comes from the manifest that
-    the Parquet writer publishes last.
+    the Parquet writer publishes last. S3 has no lock that dies with its holder, so writers of one
+    table do not take turns: a data file no manifest names counts as a dead writer's leftover only
+    once it is an hour old (a younger one may be another run's, about to be published).
     """
+
+    leftover_grace_seconds = 3600.0
 
     def __init__(self, client, bucket: str, prefix: str = ""):
         self.client = client
@@ -163,6 +188,10 @@ class S3ObjectStore:
         if any(part in ("..", ".") for part in key.split("/")):
             raise ValueError(f"key {key!r} escapes the store prefix {self.uri('')}")
         return f"{self.prefix}/{key}" if self.prefix and key else (self.prefix or key)
+
+    def write_lock(self, key: str) -> contextlib.AbstractContextManager:
+        """No lock (see the class): concurrent writers each publish a whole file, the last switch wins."""
+        return contextlib.nullcontext()
 
     def put(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)

@@ -4,7 +4,9 @@ A write never touches what is published: it writes a new data file (``part-<id>.
 the old one, reads it back to verify its checksum and row count, then switches the ``_SUCCESS``
 manifest to it in one atomic step (a rename locally, one PUT on S3) and only then removes the old
 file. A failure at any step (disk full, a killed process, S3 unreachable) leaves the previous
-version readable; the next write removes what a dead run left behind. Readers follow the
+version readable; the next write removes what a dead run left behind (on S3 once it is an hour old:
+a younger file may be another live writer's). Locally, writers of one table take turns (a ``flock``); on S3
+the last switch wins, and a reader whose file was removed right after a switch follows the new manifest. Readers follow the
 manifest and refuse a table without one, so nobody ever reads half a partition.
 
 Every numeric column must be finite before anything is written: an ``inf`` in a published
@@ -19,7 +21,7 @@ import io
 import json
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -81,8 +83,14 @@ def _data_files(store: ObjectStore, prefix: str) -> list[str]:
 
 
 def _remove_leftovers(store: ObjectStore, prefix: str, keep: str | None) -> list[str]:
-    """Remove temp files and data files the manifest does not point at (a dead run's); returns their names."""
-    removed = [name for name in _data_files(store, prefix) if name != keep]
+    """Remove temp files and data files the manifest does not point at (a dead run's); returns their names.
+
+    Only files older than the store's ``leftover_grace_seconds``: on S3, where writers do not take turns, a younger
+    one may be a live run's, verified and about to be published (removing it would publish a missing file)."""
+    names = set(_data_files(store, prefix))
+    cutoff = datetime.now(UTC) - timedelta(seconds=store.leftover_grace_seconds)
+    removed = sorted(obj.key[len(prefix):].lstrip("/") for obj in store.list(prefix)
+                     if obj.key[len(prefix):].lstrip("/") in names - {keep} and obj.last_modified <= cutoff)
     for name in removed:
         store.delete(f"{prefix}/{name}")
     return removed
@@ -90,28 +98,29 @@ def _remove_leftovers(store: ObjectStore, prefix: str, keep: str | None) -> list
 
 def _publish(store: ObjectStore, prefix: str, *, rows: int, columns: list[str], digest: str, size: int, upload, run_id,
              extra: dict | None = None) -> dict:
-    current = read_manifest(store, prefix)
-    keep = current.get("data_file", DATA_FILE) if current else None
-    name = f"part-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.parquet"
-    key = f"{prefix}/{name}"
-    manifest = {"rows": rows, "columns": columns, "bytes": size, "sha256": digest, "data_file": name,
-                "written_at": datetime.now(UTC).isoformat(), "run_id": run_id, **(extra or {})}
-    try:
-        _remove_leftovers(store, prefix, keep)
-        upload(key)
-        if store.sha256(key) != digest:
-            raise OSError(f"{store.uri(key)} does not match the bytes written (sha256)")
-        store.put(f"{prefix}/{MANIFEST}", json.dumps(manifest, indent=1).encode())  # the atomic switch
-    except Exception as exc:
-        with contextlib.suppress(Exception):  # the write already failed; the next write removes a leftover
-            store.delete(key)
-        reason = f"{exc.strerror} ({exc.filename or store.uri(key)})" if isinstance(exc, OSError) and exc.strerror else str(exc)
-        state = "the previous version is still published" if current else "nothing was published"
-        raise WarehouseWriteError(f"could not write {store.uri(prefix)}: {reason}; {state}") from exc
-    if keep and keep != name:
-        with contextlib.suppress(Exception):  # an orphan is removed by the next write
-            store.delete(f"{prefix}/{keep}")
-    return manifest
+    with store.write_lock(prefix):  # locally, writers of one table take turns; on S3 the last switch wins
+        current = read_manifest(store, prefix)
+        keep = current.get("data_file", DATA_FILE) if current else None
+        name = f"part-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.parquet"
+        key = f"{prefix}/{name}"
+        manifest = {"rows": rows, "columns": columns, "bytes": size, "sha256": digest, "data_file": name,
+                    "written_at": datetime.now(UTC).isoformat(), "run_id": run_id, **(extra or {})}
+        try:
+            _remove_leftovers(store, prefix, keep)
+            upload(key)
+            if store.sha256(key) != digest:
+                raise OSError(f"{store.uri(key)} does not match the bytes written (sha256)")
+            store.put(f"{prefix}/{MANIFEST}", json.dumps(manifest, indent=1).encode())  # the atomic switch
+        except Exception as exc:
+            with contextlib.suppress(Exception):  # the write already failed; the next write removes a leftover
+                store.delete(key)
+            reason = f"{exc.strerror} ({exc.filename or store.uri(key)})" if isinstance(exc, OSError) and exc.strerror else str(exc)
+            state = "the previous version is still published" if current else "nothing was published"
+            raise WarehouseWriteError(f"could not write {store.uri(prefix)}: {reason}; {state}") from exc
+        if keep and keep != name:
+            with contextlib.suppress(Exception):  # an orphan is removed by the next write
+                store.delete(f"{prefix}/{keep}")
+        return manifest
 
 
 def write_table(store: ObjectStore, prefix: str, frame: pd.DataFrame, run_id: str | None = None, extra: dict | None = None) -> dict:
@@ -163,22 +172,54 @@ def _mismatch(store: ObjectStore, prefix: str, name: str) -> IncompletePartition
     )
 
 
+READ_ATTEMPTS = 5
+
+
+def _gone(exc: Exception) -> bool:
+    """A data file that is not there (locally or on S3)."""
+    if isinstance(exc, FileNotFoundError):
+        return True
+    response = getattr(exc, "response", None)
+    return isinstance(response, dict) and response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
+
+
+def _read_published(store: ObjectStore, prefix: str, read):
+    """``read(manifest, data_file)`` of the published version. A writer switches the manifest and then removes the file
+    the old one named, so a reader between the two finds its file gone: it then follows the new manifest (up to
+    ``READ_ATTEMPTS`` switches); a file gone or changed while the manifest stays the same is an error."""
+    manifest = _published(store, prefix)
+    for attempt in range(READ_ATTEMPTS):
+        name = manifest.get("data_file", DATA_FILE)
+        try:
+            return read(manifest, name)
+        except Exception as exc:
+            if attempt == READ_ATTEMPTS - 1 or not (_gone(exc) or isinstance(exc, IncompletePartitionError)):
+                raise
+            latest = _published(store, prefix)
+            if latest == manifest:
+                raise
+            manifest = latest
+    raise AssertionError("unreachable")
+
+
 def read_table(store: ObjectStore, prefix: str, columns: list[str] | None = None) -> pd.DataFrame:
     """Read a published table; raises IncompletePartitionError if it was never published or its
     bytes no longer match the manifest."""
-    manifest = _published(store, prefix)
-    name = manifest.get("data_file", DATA_FILE)
-    data = store.get(f"{prefix}/{name}")
-    if hashlib.sha256(data).hexdigest() != manifest["sha256"]:
-        raise _mismatch(store, prefix, name)
-    return pq.read_table(io.BytesIO(data), columns=columns).to_pandas()
+    def read(manifest: dict, name: str) -> pd.DataFrame:
+        data = store.get(f"{prefix}/{name}")
+        if hashlib.sha256(data).hexdigest() != manifest["sha256"]:
+            raise _mismatch(store, prefix, name)
+        return pq.read_table(io.BytesIO(data), columns=columns).to_pandas()
+
+    return _read_published(store, prefix, read)
 
 
 def published_file(store: ObjectStore, prefix: str, staging: Path) -> tuple[str, dict]:
     """A local path of the published data file (the file itself locally, a verified copy from S3) and its manifest."""
-    manifest = _published(store, prefix)
-    name = manifest.get("data_file", DATA_FILE)
-    path = store.local_path(f"{prefix}/{name}", staging)
-    if _file_sha256(path) != manifest["sha256"]:
-        raise _mismatch(store, prefix, name)
-    return path, manifest
+    def read(manifest: dict, name: str) -> tuple[str, dict]:
+        path = store.local_path(f"{prefix}/{name}", staging)
+        if _file_sha256(path) != manifest["sha256"]:
+            raise _mismatch(store, prefix, name)
+        return path, manifest
+
+    return _read_published(store, prefix, read)

@@ -66,6 +66,11 @@ class KillableMotoServer:
         wsgi.get_request = tracked_accept
         return self
 
+    def wrap(self, middleware) -> None:
+        """Put a WSGI middleware in front of moto (``middleware(app)`` returns the new app) while the server runs."""
+        wsgi = self._server._server
+        wsgi.app = middleware(wsgi.app)
+
     def kill(self) -> None:
         if self._server is None:
             return
