@@ -150,8 +150,8 @@ CHURN_CARD = CardHooks(
     loss_label="Brier score per customer",
     segment_metric=lambda origin, prediction, mask, metric: float(brier_rows(labels(origin), prediction.values)[mask].mean()),
     intended_use="Rank and size the customers likely to make no purchase in the scoring window (the window the scores' "
-    "`churn_horizon_days` names), for retention outreach and for monitoring the book; the probability is calibrated on past windows, "
-    "so sums over a group estimate how many of them will lapse. Reasons and counterfactuals explain a customer's score to the "
+    "`churn_horizon_days` names), for retention outreach and for monitoring the book; the probability is meant to be calibrated, so that "
+    "a group's sum estimates how many of them will lapse (the calibration section shows how close it was on this run's test window). Reasons and counterfactuals explain a customer's score to the "
     "person who acts on it.",
     misuse=("deciding credit, pricing, account closure or any eligibility on a customer's churn probability: it predicts a "
             "purchase gap, not risk or intent, and no fairness audit was run",

@@ -91,7 +91,8 @@ CLTV_CARD = CardHooks(
     segment_metric=lambda origin, prediction, mask, metric: float(
         poisson_row_deviance(origin.validation[TARGET].to_numpy(dtype=float), prediction.values)[mask].mean()),
     intended_use="Forecast each customer's repeat purchase days, spend and discounted value over the scores' horizon, to rank customers "
-    "by expected value, size budgets for groups (sums of expected values are calibrated on past windows), and weigh an offer's "
+    "by expected value, size budgets for groups from their summed forecasts (the calibration section shows how close the totals were "
+    "on this run's test window), and weigh an offer's "
     "expected uplift by value in `campaign_targets`.",
     misuse=("pricing, credit limits or any decision about a person's eligibility from a value forecast: it forecasts card purchases, "
             "not income or ability to pay, and no fairness audit was run",
