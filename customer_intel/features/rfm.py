@@ -164,8 +164,11 @@ def _transactional_sql(has_category: bool, channels: list[str]) -> str:
         category_cte = """,
     cat_n AS (SELECT customer_id, category, count(*) AS n FROM tx WHERE amount >= 0 AND category IS NOT NULL GROUP BY ALL),
     cat AS (
-        SELECT customer_id, -sum((n / tot) * log2(n / tot)) AS entropy, first(category ORDER BY n DESC, category) AS top
+        SELECT customer_id, -list_sum(list((n / tot) * log2(n / tot) ORDER BY category)) AS entropy,
+               first(category ORDER BY n DESC, category) AS top
         FROM (SELECT *, sum(n) OVER (PARTITION BY customer_id) AS tot FROM cat_n) GROUP BY customer_id)"""
+    # the entropy's terms summed in category order: a plain sum() adds them in whatever order the parallel window and
+    # aggregate hand them over, so a re-run could differ in the last bit and a re-published table not be byte-identical
         category_join = " LEFT JOIN cat USING (customer_id)"
         category_cols = ", coalesce(cat.entropy, 0.0) AS category_entropy, cat.top AS top_category"
     return f"""
