@@ -126,3 +126,24 @@ def test_a_bug_in_a_fit_fails_on_its_first_attempt(small_frames, tmp_path):
     assert attempts(result, "buggy_models") == (1, 0)
     assert attempts(result, "buggy_training_frame") == (1, 0) and attempts(result, "raw_transactions") == (1, 0)
     assert pd.Series([e.event_type_value for e in result.all_events]).eq("STEP_UP_FOR_RETRY").sum() == 0
+
+
+def test_only_the_networks_errors_count_as_transient():
+    from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+
+    from customer_intel.assets.retries import transient
+    from customer_intel.ingest import RawSourceError
+
+    def client_error(status: int, code: str) -> ClientError:
+        return ClientError({"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "GetObject")
+
+    down = EndpointConnectionError(endpoint_url="http://127.0.0.1:9/raw/transactions.csv")
+    try:  # a raw download that failed because the endpoint is down, wrapped as the reader wraps it
+        raise RawSourceError("s3://bank/raw/transactions.csv: cannot be downloaded") from down
+    except RawSourceError as exc:
+        wrapped = exc
+    assert transient(down) and transient(wrapped) and transient(ReadTimeoutError(endpoint_url="http://127.0.0.1:9"))
+    assert transient(client_error(503, "SlowDown")) and transient(client_error(500, "InternalError"))
+    assert not transient(client_error(404, "NoSuchKey")) and not transient(client_error(403, "AccessDenied"))
+    assert not transient(RawSourceError("s3://bank/raw/transactions.csv: no such object or prefix"))
+    assert not transient(ZeroDivisionError("division by zero"))
