@@ -31,11 +31,11 @@ def trained_registry(small_frames, tmp_path_factory):
 class KillableMotoServer:
     """moto's ThreadedMotoServer on a fixed port of 127.0.0.1 that can go away as a dead process would.
 
-    ``ThreadedMotoServer.stop()`` only ends the accept loop: the listening socket stays open (new
-    connections hang in its backlog instead of being refused, and the port cannot be bound again)
-    and HTTP/1.1 keep-alive connections accepted before keep being served by their handler threads.
-    ``kill()`` closes the listening socket and every accepted connection too. moto's buckets live in
-    this process, not in the server, so ``start()`` after ``kill()`` serves the same buckets again.
+    ``kill()`` is ``ThreadedMotoServer.stop()`` (werkzeug ends the accept loop and closes the listening
+    socket: new connections are refused at once, and the port can be bound again) plus closing every
+    connection the server accepted, so no handler thread of the old server can still answer on a
+    keep-alive connection, as when a process dies. moto's buckets live in this process, not in the
+    server, so ``start()`` after ``kill()`` on the same port serves the same buckets again.
     """
 
     def __init__(self, port: int = 0):
