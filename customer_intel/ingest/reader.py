@@ -120,25 +120,25 @@ class FileView:
     header_problems: tuple[tuple[str, str], ...] = ()  # (column, what is wrong) with the file's header
     rejects: str | None = None  # the engine table of CSV rows that did not parse (line, column, error, the line's text)
     local: str | None = None  # the file the engine read (a staged copy of an S3 object)
-    delimiter: str | None = None  # CSV only
+    dialect: CsvDialect | None = None  # CSV only
 
     def lines_of(self, records: set[int]) -> dict[int, int]:
         """The 1-based line each of ``records`` (0-based data records) starts on in the file; empty for Parquet and
         in-memory tables. A quoted value may span lines and blank lines hold no record, so a record's line is
         counted, not computed (only for the few rows a message shows)."""
-        if self.local is None or self.delimiter is None or not records:
+        if self.local is None or self.dialect is None or not records:
             return {}
-        return csv_record_lines(self.local, self.delimiter, records)
+        return csv_record_lines(self.local, self.dialect, records)
 
 
-def csv_record_lines(local: str, delimiter: str, records: set[int]) -> dict[int, int]:
+def csv_record_lines(local: str, dialect: CsvDialect, records: set[int]) -> dict[int, int]:
     """Line numbers of data records of a CSV file as Python's csv module splits it (as the engine does a file
     without malformed records); stops after the last record asked for."""
     opener = gzip.open if local.lower().endswith(".gz") else open
     found: dict[int, int] = {}
     last = max(records)
     with opener(local, "rt", encoding="utf-8-sig", errors="replace", newline="") as handle:
-        reader = csv.reader(handle, delimiter=delimiter, quotechar='"', doublequote=True, strict=False)
+        reader = csv.reader(handle, delimiter=dialect.delimiter, quotechar=dialect.quote, doublequote=True, strict=False)
         start, header_seen, index = 1, False, 0
         for fields in reader:
             line, start = start, reader.line_num + 1
@@ -186,11 +186,19 @@ def _header_problems(names: list[str]) -> list[tuple[str, str]]:
     return problems
 
 
-def _csv_header(local: str) -> tuple[str, list[str], list[tuple[str, str]]]:
-    """(delimiter, column names, problems) of a CSV file's header, read by Python's csv module.
+@dataclass(frozen=True)
+class CsvDialect:
+    delimiter: str = ","
+    quote: str = '"'
+
+
+def _csv_header(con, local: str) -> tuple[CsvDialect, list[str], list[tuple[str, str]]]:
+    """(dialect, column names, problems) of a CSV file's header, read by Python's csv module.
 
     The engine's dialect sniffer guesses from sample rows, so a broken row can make it read a file
-    as one column or silently take a stray quote as text; the header line alone decides here.
+    as one column or silently take a stray quote as text: the header line decides the delimiter, and
+    the quote is ``"`` unless the sniffer finds the file quoting with ``'`` under that delimiter (a
+    file it cannot sniff, e.g. with a broken record, is read with ``"`` and the broken record named).
     """
     opener = gzip.open if local.lower().endswith(".gz") else open
     with opener(local, "rb") as handle:
@@ -202,23 +210,28 @@ def _csv_header(local: str) -> tuple[str, list[str], list[tuple[str, str]]]:
     except UnicodeDecodeError:
         problems.append(("(header)", "the header line is not UTF-8 text (save the export as UTF-8)"))
     text = head.decode("utf-8-sig", errors="replace")
-    line = text.split("\n", 1)[0]
     counts, quoted = dict.fromkeys(CSV_DELIMITERS, 0), False
-    for char in line:
+    for char in text.split("\n", 1)[0]:
         if char == '"':
             quoted = not quoted
         elif not quoted and char in counts:
             counts[char] += 1
     delimiter = max(CSV_DELIMITERS, key=lambda d: (counts[d], -CSV_DELIMITERS.index(d)))
     try:
-        names = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"', doublequote=True, strict=False), [])
+        sniffed = con.execute(f"SELECT Delimiter, Quote FROM sniff_csv({quote(local)})").fetchone()
+    except duckdb.Error:
+        sniffed = None
+    dialect = CsvDialect(delimiter, "'" if sniffed is not None and tuple(sniffed) == (delimiter, "'") else '"')
+    try:
+        names = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar=dialect.quote, doublequote=True,
+                                strict=False), [])
     except csv.Error as exc:
         names, problems = [], [*problems, ("(header)", f"the header line does not parse as CSV: {exc}")]
-    names = [name.strip("\r") for name in names]
-    if names and not any(n.strip() for n in names):
+    names = [name.strip() for name in names]  # "customer_id, ts, amount": the names are customer_id, ts and amount
+    if names and not any(names):
         names = []  # a blank first line: no header, no rows
     names = [name if name else f"column{i}" for i, name in enumerate(names)]  # the engine's name for an unnamed column
-    return delimiter, names, problems + _header_problems(names)
+    return dialect, names, problems + _header_problems(names)
 
 
 def _unique(names: list[str]) -> list[str]:
@@ -241,24 +254,25 @@ def _open_file(con, name: str, path: str, local: str, mapping: Mapping[str, str]
     """
     rename = {source: target for target, source in mapping.items()}
     kind = "CSV" if is_csv(path) else "Parquet"
-    rejects, problems, delimiter = None, [], None
+    rejects, problems, dialect = None, [], None
     try:
         if Path(local).stat().st_size == 0:
             con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT NULL::VARCHAR AS {SOURCE_FILE}, NULL::BIGINT AS {SOURCE_ROW} LIMIT 0")
             return FileView(name, path, {})
         if is_csv(path):
-            delimiter, header, problems = _csv_header(local)
+            dialect, header, problems = _csv_header(con, local)
             if not header:
                 con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT NULL::VARCHAR AS {SOURCE_FILE}, NULL::BIGINT AS {SOURCE_ROW} LIMIT 0")
                 return FileView(name, path, {}, header_problems=tuple(problems))
             nulls = ", ".join(quote(m) for m in NULL_MARKERS)
             columns = ", ".join(f"{quote(c)}: 'VARCHAR'" for c in _unique(header))
+            mark = quote(dialect.quote)
             rejects = f"{name}_rejects"
             # a table keeps the file's row order, so rowid is the row number (the CSV reader runs in parallel)
             con.execute(f"DROP TABLE IF EXISTS {rejects}")
             con.execute(f"DROP TABLE IF EXISTS {name}_scans")
             con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_rows AS SELECT * FROM read_csv({quote(local)}, header = true, "
-                        f"auto_detect = false, columns = {{{columns}}}, delim = {quote(delimiter)}, quote = '\"', escape = '\"', "
+                        f"auto_detect = false, columns = {{{columns}}}, delim = {quote(dialect.delimiter)}, quote = {mark}, escape = {mark}, "
                         f"comment = '', strict_mode = true, null_padding = false, nullstr = [{nulls}], "
                         f"store_rejects = true, rejects_table = {quote(rejects)}, rejects_scan = {quote(name + '_scans')})")
             source, row = f"{name}_rows", "rowid"
@@ -274,7 +288,7 @@ def _open_file(con, name: str, path: str, local: str, mapping: Mapping[str, str]
     renamed = [f"{ident(c)} AS {ident(rename.get(c, c))}" for c in original if c.lower() not in RESERVED_COLUMNS]
     con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {', '.join(renamed + [''])}{quote(path)} AS {SOURCE_FILE}, "
                 f"CAST({row} AS BIGINT) AS {SOURCE_ROW} FROM {source}")
-    return FileView(name, path, _columns(con, name), tuple(original), tuple(problems), rejects, local, delimiter)
+    return FileView(name, path, _columns(con, name), tuple(original), tuple(problems), rejects, local, dialect)
 
 
 def malformed_rows(con, view: FileView, limit: int | None = None) -> tuple[int, list[MalformedRow]]:

@@ -29,7 +29,7 @@ from customer_intel_tests.ingest.fuzz_support import (
 
 TABLES = ("transactions", "customers", "campaigns")
 GOOD_CLASSES = ("formats_and_orders", "mapped_names", "extra_columns", "unicode_long_ids", "boundary_values",
-                "time_zones", "empty_part", "duplicates_allowed")
+                "time_zones", "empty_part", "duplicates_allowed", "parquet_dtypes", "csv_dialects")
 FAULT_CLASSES = ("missing_column", "missing_mapped_column", "empty_file", "null_required", "non_finite", "huge_value",
                  "bad_type", "future_timestamp", "placeholder_date", "duplicate_rows_or_keys", "unknown_customer",
                  "broken_csv_row", "bad_header")
@@ -105,8 +105,10 @@ def base(draw, table: str, input_class: str, csv_only: bool = False, distinct: b
     formats = ("csv", "csv", "csv.gz", "parquet")
     if table == "campaigns" or input_class == "unicode_long_ids":
         formats = ("csv", "csv.gz", "parquet")
-    if csv_only:
+    if csv_only or input_class == "csv_dialects":
         formats = ("csv", "csv.gz")
+    if input_class == "parquet_dtypes":  # ints as floats, numbers as text, float32, booleans and text flags, zones
+        formats = ("parquet",)
     n_parts = 2 if input_class == "empty_part" else None
     ts_styles = ("offset", "offset_compact", "zone_name", "z", "naive") if input_class == "time_zones" else TS_STYLES
     parts, typed, folder = draw(layouts(table, rows, columns, mapping, n_parts=n_parts, formats=formats, ts_styles=ts_styles))
@@ -192,7 +194,8 @@ def _set(part: Part, record: int, column: str, text: str | None, value=None, use
     series = part.frame[column].copy()
     numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
     stamps = pd.api.types.is_datetime64_any_dtype(series)
-    if use_value and value is None:
+    if use_value and (value is None or (isinstance(value, float) and np.isnan(value) and not numeric)):
+        # a Parquet null is a null: the CSV markers ("NA", "null") are text there, and text is a value
         series = series.astype(object)
         series.iloc[record] = None
     elif use_value and isinstance(value, float) and numeric:

@@ -315,6 +315,8 @@ def render_part(draw, table: str, rows: list[dict], columns: list[str], fmt: str
             style = draw(st.sampled_from(["float64", "float32", "int64", "text", "decimal_text"]))
             if style == "int64" and all(v is not None and v.is_integer() and abs(v) < 2**53 for v in values):
                 data[c] = pd.Series([int(v) for v in values], dtype="int64")
+                for out, v in zip(typed, values):
+                    out[c] = float(int(v))  # an integer column has no negative zero
             elif style == "float32" and all(v is None or abs(v) < 3e38 for v in values):
                 data[c] = pd.Series(values, dtype="float32")
                 for out, v in zip(typed, values):
@@ -446,6 +448,10 @@ def record(case: Case, outcome: Outcome) -> None:
     result = "ingested" if outcome.ingested is not None else f"refused:{case.expect_rule}"
     event(f"class={case.input_class}")
     event(f"outcome={result}")
+    event(f"files={len(case.parts)} ({'+'.join(sorted({p.fmt for p in case.parts}))})")
+    for part in case.parts:
+        if part.fmt != "parquet":
+            event(f"csv: delimiter {part.delimiter!r}" + (", BOM" if part.bom else "") + (", CRLF" if part.crlf else ""))
     COUNTS[(case.table, case.input_class, result)] += 1
 
 

@@ -22,6 +22,7 @@ import os
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 from customer_intel.ingest import CONTRACTS, rules_for
 from customer_intel.resources.storage import LocalObjectStore
@@ -50,23 +51,17 @@ def published(tmp_path_factory, request):
 
 
 @pytest.mark.parametrize(("table", "input_class"), [(t, c) for t in TABLES for c in GOOD_CLASSES])
-def test_a_valid_table_in_any_rendering_ingests_as_typed(table, input_class, published):
-    @FUZZ
-    @given(case=good_cases(table, input_class))
-    def property_(case):
-        check_case(case, published, snapshot)
-
-    property_()
+@FUZZ
+@given(data=st.data())
+def test_a_valid_table_in_any_rendering_ingests_as_typed(table, input_class, published, data):
+    check_case(data.draw(good_cases(table, input_class), label="case"), published, snapshot)
 
 
 @pytest.mark.parametrize(("table", "fault"), [(t, f) for t in TABLES for f in FAULTS[t]])
-def test_one_fault_is_refused_by_its_rule_naming_file_and_column(table, fault, published):
-    @FUZZ
-    @given(case=fault_cases(table, fault))
-    def property_(case):
-        check_case(case, published, snapshot)
-
-    property_()
+@FUZZ
+@given(data=st.data())
+def test_one_fault_is_refused_by_its_rule_naming_file_and_column(table, fault, published, data):
+    check_case(data.draw(fault_cases(table, fault), label="case"), published, snapshot)
 
 
 def test_the_fault_classes_reach_every_rule_of_every_table():

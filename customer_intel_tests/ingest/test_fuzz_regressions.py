@@ -133,3 +133,12 @@ def test_csv_gz_is_read_with_its_header_dialect(tmp_path):
     report = _validate(TRANSACTIONS, path)
     assert report.passed and report.frame["ts"].tolist() == [pd.Timestamp("2026-01-01 08:00", tz="UTC")]
     assert report.frame["amount"].tolist() == [1000.0]
+
+
+def test_what_the_engine_sniffer_got_right_still_holds(tmp_path):
+    """Header names padded with spaces, values quoted with ', a trailing delimiter on data rows: read as before."""
+    path = tmp_path / "transactions.csv"
+    path.write_text("customer_id, ts, amount\n'A, Inc', 2026-01-01, 1\n'B',2026-01-02,2,\n")
+    report = _validate(TRANSACTIONS, path)
+    assert report.passed, report.failure_message()
+    assert report.frame["customer_id"].tolist() == ["A, Inc", "B"] and report.frame["amount"].tolist() == [1.0, 2.0]
