@@ -13,6 +13,7 @@ import csv
 import gzip
 import io
 import tempfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -250,19 +251,25 @@ def _open_file(con, name: str, path: str, local: str, mapping: Mapping[str, str]
 
     A CSV record that does not split into the header's fields (an unterminated quote, too many or
     too few fields, bytes that are not UTF-8) is set aside in the ``rejects`` table, with its line,
-    for validation to name; the other rows are read.
+    for validation to name; the other rows are read. A file that cannot be read at all (a truncated
+    Parquet or gzip file, bytes of another format) is an empty view whose header problem names it.
     """
     rename = {source: target for target, source in mapping.items()}
     kind = "CSV" if is_csv(path) else "Parquet"
     rejects, problems, dialect = None, [], None
     try:
-        if Path(local).stat().st_size == 0:
-            con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT NULL::VARCHAR AS {SOURCE_FILE}, NULL::BIGINT AS {SOURCE_ROW} LIMIT 0")
-            return FileView(name, path, {})
+        size = Path(local).stat().st_size
+    except OSError as exc:
+        raise RawSourceError(f"{path}: cannot be read: {exc.strerror or exc}") from exc
+    empty = f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT NULL::VARCHAR AS {SOURCE_FILE}, NULL::BIGINT AS {SOURCE_ROW} LIMIT 0"
+    if size == 0:
+        con.execute(empty)
+        return FileView(name, path, {})
+    try:
         if is_csv(path):
             dialect, header, problems = _csv_header(con, local)
             if not header:
-                con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT NULL::VARCHAR AS {SOURCE_FILE}, NULL::BIGINT AS {SOURCE_ROW} LIMIT 0")
+                con.execute(empty)
                 return FileView(name, path, {}, header_problems=tuple(problems))
             nulls = ", ".join(quote(m) for m in NULL_MARKERS)
             columns = ", ".join(f"{quote(c)}: 'VARCHAR'" for c in _unique(header))
@@ -283,8 +290,10 @@ def _open_file(con, name: str, path: str, local: str, mapping: Mapping[str, str]
             con.execute(f"CREATE OR REPLACE TEMP VIEW {name}_rows AS SELECT * FROM read_parquet({quote(local)}, file_row_number = true)")
             source, row = f"{name}_rows", "file_row_number"
         original = [r[0] for r in con.execute(f"DESCRIBE {source}").fetchall() if r[0] != "file_row_number"]
-    except (duckdb.Error, OSError, ValueError) as exc:
-        raise RawSourceError(f"{path}: cannot be read as {kind}: {str(exc).splitlines()[0]}") from exc
+    except (duckdb.Error, OSError, ValueError, EOFError, zlib.error) as exc:  # pyarrow's errors are ValueErrors
+        con.execute(empty)
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        return FileView(name, path, {}, header_problems=(("(all)", f"the file cannot be read as {kind}: {lines[0]}"),))
     renamed = [f"{ident(c)} AS {ident(rename.get(c, c))}" for c in original if c.lower() not in RESERVED_COLUMNS]
     con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {', '.join(renamed + [''])}{quote(path)} AS {SOURCE_FILE}, "
                 f"CAST({row} AS BIGINT) AS {SOURCE_ROW} FROM {source}")
@@ -391,7 +400,7 @@ def read_raw_table(
     ``{"customer_id": "Customer Key"}``. ``location=None`` means the table is not configured.
     ``files`` reaches the files (local by default; the S3 source passes an S3 adapter whose
     objects are staged to a local folder that lives as long as the returned table).
-    Unreadable files are reported here, naming the file.
+    A file that cannot be read is not an error here: validation names it (rule ``well_formed_rows``).
     """
     mapping = dict(column_mapping or {})
     if location is None:
@@ -406,7 +415,7 @@ def read_raw_table(
     table = RawTable(name=contract.name, location=location, files=paths, column_mapping=mapping, local_files=local, staging=staging)
     con = connect()
     try:
-        views = table.open_files(con)  # reads every header: an unreadable file fails here, by name
+        views = table.open_files(con)  # reads every header (and the mapping is checked against them)
     finally:
         con.close()
     table.missing_mapped_columns = {target: source for target, source in mapping.items()

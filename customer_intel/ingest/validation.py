@@ -235,7 +235,7 @@ def validate_raw_table(
         n = sum(counts)
         results: dict[str, RuleResult] = {rule: RuleResult(rule, evaluated=True) for rule in rules}
         broken = _well_formed(con, views, n, results["well_formed_rows"])
-        if n == 0 and not broken:
+        if n == 0 and not broken and not results["well_formed_rows"].violations:
             results["non_empty"].violations.append(Violation("non_empty", "(all)", raw.files, 0, 0, "the file has no data rows"))
         if n == 0 or results["well_formed_rows"].violations:
             why = "rows or headers that do not parse" if results["well_formed_rows"].violations else "the table is empty"

@@ -32,7 +32,7 @@ GOOD_CLASSES = ("formats_and_orders", "mapped_names", "extra_columns", "unicode_
                 "time_zones", "empty_part", "duplicates_allowed", "parquet_dtypes", "csv_dialects")
 FAULT_CLASSES = ("missing_column", "missing_mapped_column", "empty_file", "null_required", "non_finite", "huge_value",
                  "bad_type", "future_timestamp", "placeholder_date", "duplicate_rows_or_keys", "unknown_customer",
-                 "broken_csv_row", "bad_header")
+                 "broken_csv_row", "bad_header", "corrupt_file")
 CSV_ONLY_FAULTS = ("broken_csv_row",)
 FAULTS = {
     "transactions": tuple(f for f in FAULT_CLASSES if f != "unknown_customer"),
@@ -65,7 +65,7 @@ def expected_columns(table: str, parts: list[Part], columns: list[str], mapping:
 
 
 @st.composite
-def base(draw, table: str, input_class: str, csv_only: bool = False, distinct: bool = False):
+def base(draw, table: str, input_class: str, csv_only: bool = False, distinct: bool = False, formats=None):
     """A valid table's rows, rendered: (Case without a verdict)."""
     known = draw(st.lists(customer_ids, min_size=1, max_size=4, unique=True)) if table == "campaigns" else None
     rows, columns = draw(table_rows(table, known or [], distinct))
@@ -102,6 +102,7 @@ def base(draw, table: str, input_class: str, csv_only: bool = False, distinct: b
                 rows = rows + [dict(rows[0], valid_from=rows[0]["valid_from"] + pd.Timedelta(days=1))]
         else:
             rows = rows + [dict(rows[0], **({"transaction_id": "T-again"} if table == "transactions" else {}))]
+    forced_formats = formats
     formats = ("csv", "csv", "csv.gz", "parquet")
     if table == "campaigns" or input_class == "unicode_long_ids":
         formats = ("csv", "csv.gz", "parquet")
@@ -109,6 +110,7 @@ def base(draw, table: str, input_class: str, csv_only: bool = False, distinct: b
         formats = ("csv", "csv.gz")
     if input_class == "parquet_dtypes":  # ints as floats, numbers as text, float32, booleans and text flags, zones
         formats = ("parquet",)
+    formats = forced_formats or formats
     n_parts = 2 if input_class == "empty_part" else None
     ts_styles = ("offset", "offset_compact", "zone_name", "z", "naive") if input_class == "time_zones" else TS_STYLES
     parts, typed, folder = draw(layouts(table, rows, columns, mapping, n_parts=n_parts, formats=formats, ts_styles=ts_styles))
@@ -223,7 +225,8 @@ def _line(case: Case, p: int, record: int) -> str:
 @st.composite
 def fault_cases(draw, table: str, fault: str):
     csv_only = fault in CSV_ONLY_FAULTS or (fault == "bad_header" and draw(st.booleans()))
-    case = draw(base(table, "missing_mapped_column" if fault == "missing_mapped_column" else "formats_and_orders", csv_only, distinct=True))
+    case = draw(base(table, "missing_mapped_column" if fault == "missing_mapped_column" else "formats_and_orders", csv_only, distinct=True,
+                     formats=("parquet", "csv.gz") if fault == "corrupt_file" else None))
     contract = CONTRACTS[table]
     case.input_class = fault + (f" (1 of {len(case.parts)} parts)" if len(case.parts) > 1 else "")
     p = draw(st.integers(0, len(case.parts) - 1))
@@ -372,6 +375,13 @@ def fault_cases(draw, table: str, fault: str):
             part.frame[name] = "x"
         case.input_class = f"bad_header:{how}" + (f" (1 of {len(case.parts)} parts)" if len(case.parts) > 1 else "")
         return refuse("well_formed_rows", name)
+    if fault == "corrupt_file":
+        # a part cut short (a copy interrupted mid-way) or another format's bytes under the name
+        data = part.to_bytes()
+        how = draw(st.sampled_from(["truncated", "foreign_bytes"]))
+        part.raw_bytes = data[: max(len(data) // 2, 1)] if how == "truncated" else b"PK\x03\x04 not a table \x00\xff" * 8
+        case.input_class = f"corrupt_file:{how} {part.fmt}" + (f" (1 of {len(case.parts)} parts)" if len(case.parts) > 1 else "")
+        return refuse("well_formed_rows", "(all)")
     case.input_class = f"{fault}:not_applicable"
     return _verdict_without_fault(case)  # the fault does not apply to this file: the case must ingest
 

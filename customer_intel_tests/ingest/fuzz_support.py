@@ -131,6 +131,7 @@ class Part:
     raw_lines: dict[int, bytes] = field(default_factory=dict)  # record index -> bytes written instead (broken rows)
     raw_header: bytes | None = None
     empty_bytes: bool = False
+    raw_bytes: bytes | None = None  # the file's bytes, replaced (a corrupt file)
 
     def lines(self) -> list[int]:
         """The 1-based line each record starts on."""
@@ -147,6 +148,8 @@ class Part:
     def to_bytes(self) -> bytes:
         if self.empty_bytes:
             return b""
+        if self.raw_bytes is not None:
+            return self.raw_bytes
         if self.fmt == "parquet":
             sink = io.BytesIO()
             pq.write_table(pa.Table.from_pandas(self.frame, preserve_index=False), sink)

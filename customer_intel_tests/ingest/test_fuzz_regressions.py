@@ -142,3 +142,23 @@ def test_what_the_engine_sniffer_got_right_still_holds(tmp_path):
     report = _validate(TRANSACTIONS, path)
     assert report.passed, report.failure_message()
     assert report.frame["customer_id"].tolist() == ["A, Inc", "B"] and report.frame["amount"].tolist() == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("name", ["part-1.parquet", "part-1.csv.gz"])
+def test_a_part_cut_short_is_refused_by_rule_naming_the_part(tmp_path, name):
+    """A truncated Parquet or gzip part used to fail the read with a bare error (no rule, no asset check)."""
+    import gzip
+    import io
+
+    folder = tmp_path / "transactions"
+    folder.mkdir()
+    (folder / "part-0.csv").write_text("customer_id,ts,amount\nA,2026-01-01,1\n")
+    frame = pd.DataFrame({"customer_id": [f"B{i}" for i in range(50)], "ts": "2026-01-02", "amount": 2.0})
+    sink = io.BytesIO()
+    frame.to_parquet(sink) if name.endswith(".parquet") else sink.write(gzip.compress(frame.to_csv(index=False).encode()))
+    (folder / name).write_bytes(sink.getvalue()[: len(sink.getvalue()) // 2])
+    report = _validate(TRANSACTIONS, folder)
+    (violation,) = _only(report, "well_formed_rows")
+    assert (violation.column, violation.files) == ("(all)", [str(folder / name)])
+    assert violation.detail.startswith(f"the file cannot be read as {'Parquet' if name.endswith('.parquet') else 'CSV'}")
+    assert "non_empty" not in {v.rule for v in report.violations}

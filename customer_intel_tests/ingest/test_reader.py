@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from customer_intel.ingest import TRANSACTIONS, RawSourceError, read_raw_table
+from customer_intel.ingest import TRANSACTIONS, RawSourceError, read_raw_table, validate_raw_table
 from customer_intel.ingest.reader import SOURCE_FILE, SOURCE_ROW
 
 ROWS = pd.DataFrame(
@@ -52,8 +52,11 @@ def test_missing_location_and_empty_folder_are_clear_errors(tmp_path):
 
 def test_unreadable_file_names_the_file(tmp_path):
     (tmp_path / "t.parquet").write_text("this is not parquet")
-    with pytest.raises(RawSourceError, match=r"t\.parquet: cannot be read as Parquet"):
-        read_raw_table(TRANSACTIONS, str(tmp_path / "t.parquet"))
+    raw = read_raw_table(TRANSACTIONS, str(tmp_path / "t.parquet"))
+    report = validate_raw_table(raw, TRANSACTIONS, now=pd.Timestamp("2026-07-01", tz="UTC"))
+    (violation,) = report.violations
+    assert (violation.rule, violation.column, violation.files) == ("well_formed_rows", "(all)", [str(tmp_path / "t.parquet")])
+    assert violation.detail.startswith("the file cannot be read as Parquet")
 
 
 def test_not_configured_table_is_absent():
