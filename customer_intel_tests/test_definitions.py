@@ -39,7 +39,7 @@ def test_checks_are_blocking_and_partitioned_like_their_asset():
     assert specs[("scored_customers", "valid_rfm_scores")].partitions_def == graph.get(scored).partitions_def
     raw_checks = {name for asset, name in specs if asset == "raw_transactions"}
     assert raw_checks == {
-        "non_empty", "required_columns", "valid_types", "non_null_values",
+        "non_empty", "well_formed_rows", "required_columns", "valid_types", "non_null_values",
         "finite_amounts", "plausible_amounts", "no_duplicate_rows", "no_future_timestamps", "no_placeholder_dates",
     }
 
