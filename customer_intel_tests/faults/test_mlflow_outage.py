@@ -60,6 +60,9 @@ class MlflowServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> MlflowServer:
+        return self.launch().ready()
+
+    def launch(self) -> MlflowServer:
         self.store.mkdir(parents=True, exist_ok=True)
         log = open(self.store / f"server-{self.port}.log", "wb")  # noqa: SIM115 - the child keeps it
         self.process = subprocess.Popen(
@@ -67,6 +70,9 @@ class MlflowServer:
              "--backend-store-uri", f"sqlite:///{self.store / 'mlflow.db'}", "--artifacts-destination", str(self.store / "artifacts")],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}, **OFFLINE})
         log.close()
+        return self
+
+    def ready(self) -> MlflowServer:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             assert self.process.poll() is None, (self.store / f"server-{self.port}.log").read_text()[-3000:]
@@ -156,15 +162,15 @@ class KillingRelay:
                     sock.shutdown(socket.SHUT_RDWR)
 
 
-def registry(url: str) -> ModelRegistry:
-    return ModelRegistry(tracking_uri=url, experiment=EXPERIMENT)
+def registry(url: str, **http) -> ModelRegistry:
+    return ModelRegistry(tracking_uri=url, experiment=EXPERIMENT, **http)
 
 
-def train(raw_dir: Path, root: Path, url: str, instance) -> dg.ExecuteInProcessResult:
+def train(raw_dir: Path, root: Path, url: str, instance, **http) -> dg.ExecuteInProcessResult:
     from customer_intel.definitions import all_asset_checks, all_assets
 
     ops = {k: v for k, v in yaml.safe_load(LIGHT_TRAINING.read_text())["ops"].items() if k.startswith(FAMILY)}
-    resources = {**pipeline_resources(raw_dir, root / "warehouse"), "model_registry": registry(url)}
+    resources = {**pipeline_resources(raw_dir, root / "warehouse"), "model_registry": registry(url, **http)}
     return dg.materialize([*all_assets, *all_asset_checks], selection=dg.AssetSelection.groups("ingest", FAMILY), resources=resources,
                           run_config={"ops": ops}, instance=instance, raise_on_error=False)
 
@@ -181,27 +187,34 @@ def registry_state(url: str) -> dict:
     return {"alias": alias, "versions": versions, "runs": {r.info.run_id: (r.info.status, r.data.tags) for r in runs}}
 
 
-def test_mlflow_server_killed_during_training_moves_no_alias_and_the_next_run_recovers(small_frames, tmp_path):
+def test_mlflow_server_killed_during_training_moves_no_alias_and_the_next_run_recovers(small_frames, tmp_path, monkeypatch):
+    for var in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+        monkeypatch.delenv(var, raising=False)  # the project's bounds, not a value left by another test; restored afterwards
     raw_dir = write_raw(small_frames, tmp_path / "raw", fmt="parquet")
     store = tmp_path / "mlflow"
     instance = dg.DagsterInstance.ephemeral()  # one instance: the next run knows the earlier runs ended
     servers: list[MlflowServer] = []
 
-    def serve() -> MlflowServer:
-        servers.append(MlflowServer(store).start())
+    def launch() -> MlflowServer:
+        """The next server on the same store, starting up while a run trains (the run talks to the one before, through
+        the relay, until that one is killed)."""
+        servers.append(MlflowServer(store).launch())
         return servers[-1]
 
     try:
         # a champion to protect
-        server = serve()
+        started = time.monotonic()
+        server = launch().ready()
+        phases = {"server up": time.monotonic() - started}
         first = train(raw_dir, tmp_path, server.url, instance)
+        phases["first training"] = time.monotonic() - started - sum(phases.values())
         assert first.success, step_failures(first)
         before = registry_state(server.url)
         assert before["alias"] == "1" and before["versions"] == {"1": ("READY", "promoted")}
         assert {status for status, _ in before["runs"].values()} == {"FINISHED"}
 
         # (a) killed at the first model upload of uplift_models
-        relay = KillingRelay(server, MODEL_UPLOAD)
+        relay, restarted = KillingRelay(server, MODEL_UPLOAD), launch()
         cut = train(raw_dir, tmp_path, relay.url, instance)
         ended = time.monotonic()
         assert relay.killed_at is not None, relay.requests
@@ -210,24 +223,31 @@ def test_mlflow_server_killed_during_training_moves_no_alias_and_the_next_run_re
         assert set(failures) == {f"{FAMILY}_models"}, failures
         assert "Max retries exceeded" in failures[f"{FAMILY}_models"] or "Connection refused" in failures[f"{FAMILY}_models"]
         assert ended - relay.killed_at < FAIL_WITHIN_S, ended - relay.killed_at
+        kill_to_end = [ended - relay.killed_at]
         assert not [e for e in cut.all_events if e.step_key == f"{FAMILY}_champion"]
 
-        server = serve()  # the same store again
+        phases["run cut at the model upload"] = time.monotonic() - started - sum(phases.values())
+        server = restarted.ready()  # the same store again
+        phases["restart"] = time.monotonic() - started - sum(phases.values())
         after_cut = registry_state(server.url)
         assert after_cut["alias"] == "1" and after_cut["versions"] == before["versions"]
         left_running = {run_id for run_id, (status, tags) in after_cut["runs"].items() if status == "RUNNING"}
         assert left_running and all(after_cut["runs"][r][1]["dagster_run_id"] == cut.run_id for r in left_running)
 
         # (b) killed when uplift_champion moves the alias (the new version is registered by then)
-        relay = KillingRelay(server, ALIAS_MOVE)
-        cut_at_alias = train(raw_dir, tmp_path, relay.url, instance)
+        relay, restarted = KillingRelay(server, ALIAS_MOVE), launch()
+        # the bounds set on the resource this time (the project's defaults were timed above): one retry
+        cut_at_alias = train(raw_dir, tmp_path, relay.url, instance, http_max_retries=1)
         ended = time.monotonic()
         assert relay.killed_at is not None, relay.requests
         failures = step_failures(cut_at_alias)
         assert set(failures) == {f"{FAMILY}_champion"}, failures
         assert ended - relay.killed_at < FAIL_WITHIN_S, ended - relay.killed_at
+        kill_to_end.append(ended - relay.killed_at)
 
-        server = serve()
+        phases["run cut at the alias move"] = time.monotonic() - started - sum(phases.values())
+        server = restarted.ready()
+        phases["restart "] = time.monotonic() - started - sum(phases.values())
         after_alias = registry_state(server.url)
         assert after_alias["alias"] == "1"  # the alias did not move
         # the version registered before the kill is marked pending, never promoted; nothing else is new
@@ -240,6 +260,8 @@ def test_mlflow_server_killed_during_training_moves_no_alias_and_the_next_run_re
 
         # the next run proceeds: the pending version is deleted, the alias moves to the new one
         recovered = train(raw_dir, tmp_path, server.url, instance)
+        phases["recovering run"] = time.monotonic() - started - sum(phases.values())
+        print("phases (s):", {k: round(v, 1) for k, v in phases.items()}, "kill -> run end (s):", [round(t, 1) for t in kill_to_end])
         assert recovered.success, step_failures(recovered)
         final = registry_state(server.url)
         assert final["alias"] == "3"
