@@ -145,6 +145,8 @@ def _column_sql(spec: ColumnSpec, source_type: str) -> _Column:
     if spec.kind == "string":
         if text:
             return _Column(spec, value, present)
+        if kind.startswith(("STRUCT", "MAP", "UNION")) or kind.endswith("]"):
+            return _Column(spec, "CAST(NULL AS VARCHAR)", present)  # a record or a list is not an id or a label
         if kind in FLOAT_TYPES:
             # an integer column with a gap becomes float in many exports (7 -> 7.0): the id is 7, as in a CSV or an
             # integer column; a fraction, or a value beyond 2**53, is not an id a float can hold
@@ -154,15 +156,16 @@ def _column_sql(spec: ColumnSpec, source_type: str) -> _Column:
     if spec.kind == "timestamp":
         if text:
             typed = f"TRY_CAST({value} AS TIMESTAMPTZ)"
-        elif source_type.upper().startswith(("TIMESTAMP", "DATE")):
+        elif kind.startswith(("TIMESTAMP", "DATE")):
             typed = f"CAST({c} AS TIMESTAMPTZ)"  # a naive stored timestamp is UTC (the session's zone)
         else:
-            typed = f"TRY_CAST({c} AS TIMESTAMPTZ)"
+            typed = "CAST(NULL AS TIMESTAMPTZ)"  # a number, a time of day, a duration: not a point in time
         return _Column(spec, typed, present)
     number = f"TRY_CAST({value} AS DOUBLE)" if text else f"TRY_CAST({c} AS DOUBLE)"
     number = f"CASE WHEN isnan({number}) THEN NULL ELSE {number} END"  # NaN is a missing value, as in pandas
-    if kind == "BOOLEAN" and spec.kind == "float":
-        return _Column(spec, "CAST(NULL AS DOUBLE)", present)  # true is not an amount (a flag may be boolean)
+    if not text and not kind.startswith(NUMERIC_TYPES) and not (kind == "BOOLEAN" and spec.kind == "flag"):
+        # true is not an amount (a flag may be boolean), nor is a date, a duration or a list
+        return _Column(spec, "CAST(NULL AS DOUBLE)" if spec.kind == "float" else "CAST(NULL AS TINYINT)", present)
     if spec.kind == "flag":
         return _Column(spec, f"CASE WHEN {number} IN (0, 1) THEN CAST({number} AS TINYINT) END", present)
     return _Column(spec, number, present)

@@ -4,6 +4,7 @@ injected into one file of it (it must be refused by the named rule, naming that 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 
 import numpy as np
@@ -283,6 +284,19 @@ def fault_cases(draw, table: str, fault: str):
         _set(part, r, _source_name(case, column), repr(value), value, use_value=True)
         return refuse("plausible_amounts", column, _line(case, p, r))
     if fault == "bad_type":
+        if not csv_part and draw(st.booleans()):
+            # a Parquet column of another type: booleans as amounts, a date as a flag, records or lists anywhere
+            column = draw(st.sampled_from(present))
+            kind = contract.column(column).kind
+            foreign = draw(st.sampled_from({"float": ["bool", "date", "struct", "list"], "timestamp": ["float", "time", "struct"],
+                                            "flag": ["date", "struct", "list"], "string": ["struct", "list"]}[kind]))
+            n_rows = len(part.frame)
+            part.frame[_source_name(case, column)] = {
+                "bool": pd.Series([True] * n_rows, dtype=bool), "date": [dt.date(2026, 1, 1)] * n_rows,
+                "struct": [{"value": 1}] * n_rows, "list": [[1.0]] * n_rows, "float": [1.5e9] * n_rows,
+                "time": [dt.time(10, 30)] * n_rows}[foreign]
+            case.input_class = f"bad_type:parquet {foreign} as {kind}" + (f" (1 of {len(case.parts)} parts)" if len(case.parts) > 1 else "")
+            return refuse("valid_types", column, "row 1")
         options = [c for c in present if contract.column(c).kind in ("float", "timestamp", "flag")]
         if options:
             column = draw(st.sampled_from(options))
@@ -290,9 +304,6 @@ def fault_cases(draw, table: str, fault: str):
             text = draw(st.sampled_from({"float": ["12,50", "abc", "1.2.3", "0x10", "1e", "€5"],
                                          "timestamp": ["yesterday", "2026-13-01", "31/12/2025", "2026-02-30", "noon"],
                                          "flag": ["2", "yes", "-1", "0.5", "true"]}[kind]))
-            if not csv_part and kind == "float" and draw(st.booleans()):
-                part.frame[_source_name(case, column)] = pd.Series([True] * len(part.frame), dtype=bool)  # a boolean column
-                return refuse("valid_types", column, "row 1")
             _set(part, r, _source_name(case, column), text)
             return refuse("valid_types", column, _line(case, p, r))
     if fault in ("future_timestamp", "placeholder_date") and stamps:

@@ -162,3 +162,13 @@ def test_a_part_cut_short_is_refused_by_rule_naming_the_part(tmp_path, name):
     assert (violation.column, violation.files) == ("(all)", [str(folder / name)])
     assert violation.detail.startswith(f"the file cannot be read as {'Parquet' if name.endswith('.parquet') else 'CSV'}")
     assert "non_empty" not in {v.rule for v in report.violations}
+
+
+def test_records_lists_and_times_are_type_errors_in_any_contract_column(tmp_path):
+    """A struct or list id used to be ingested as its text ("{'a': 1}"), a time of day was tried as a timestamp."""
+    import datetime as dt
+
+    frame = pd.DataFrame({"customer_id": [{"a": 1}], "ts": [dt.time(10, 30)], "amount": [[1.0]]})
+    frame.to_parquet(tmp_path / "t.parquet")
+    violations = _only(_validate(TRANSACTIONS, tmp_path / "t.parquet"), "valid_types")
+    assert sorted(v.column for v in violations) == ["amount", "customer_id", "ts"]
