@@ -158,12 +158,12 @@ def csv_record_lines(local: str, dialect: CsvDialect, records: set[int]) -> dict
 
 @dataclass(frozen=True)
 class MalformedRow:
-    """A CSV record the engine could not split into the header's fields."""
+    """A CSV record the engine could not split into the header's fields: where it breaks (line and that line's text)."""
 
     line: int
+    text: str
     column: str | None
     error: str
-    text: str
 
 
 def _columns(con, name: str) -> dict[str, str]:
@@ -301,35 +301,46 @@ def _open_file(con, name: str, path: str, local: str, mapping: Mapping[str, str]
 
 
 def malformed_rows(con, view: FileView, limit: int | None = None) -> tuple[int, list[MalformedRow]]:
-    """(count, first ``limit`` rows) of the CSV records of ``view`` that did not parse, with the line each starts on."""
+    """(count, first ``limit`` rows) of the CSV records of ``view`` that did not parse, each with the line where it
+    breaks and that line's text as in the file.
+
+    The engine's own line number ignores line breaks inside quoted values and, in a file that mixes CRLF and LF, it
+    can attribute an unterminated quote to the record before; the byte offset of the quote (or of the record, for
+    the other errors) is counted in the file instead.
+    """
     if view.rejects is None:
         return 0, []
-    count = con.execute(f"SELECT count(DISTINCT line_byte_position) FROM {view.rejects}").fetchone()[0]
+    at = "coalesce(CASE WHEN error_type = 'UNQUOTED VALUE' THEN byte_position END, line_byte_position)"
+    count = con.execute(f"SELECT count(DISTINCT {at}) FROM {view.rejects}").fetchone()[0]
     if not count:
         return 0, []
     # a record may be rejected more than once (one error per missing column): its first column's error speaks for it
-    rows = con.execute(f"SELECT line_byte_position, arg_min(column_name, column_idx), arg_min(error_message, column_idx), "
-                       f"any_value(csv_line) FROM {view.rejects} GROUP BY line_byte_position ORDER BY line_byte_position"
-                       + (f" LIMIT {int(limit)}" if limit else "")).fetchall()
+    rows = con.execute(f"SELECT {at} AS pos, arg_min(column_name, column_idx), arg_min(error_message, column_idx), any_value(csv_line) "
+                       f"FROM {view.rejects} GROUP BY pos ORDER BY pos" + (f" LIMIT {int(limit)}" if limit else "")).fetchall()
     lines = _lines_at(view.local, [int(r[0]) for r in rows]) if view.local else {}
-    return count, [MalformedRow(lines.get(int(at), 0), column, error, (text or "").strip("\r\n")[:EXAMPLE_CHARS])
-                   for at, column, error, text in rows]
+    return count, [MalformedRow(*lines.get(int(offset), (0, (text or "").strip("\r\n")[:EXAMPLE_CHARS])), column, error)
+                   for offset, column, error, text in rows]
 
 
-def _lines_at(local: str, offsets: list[int]) -> dict[int, int]:
-    """The 1-based line of each byte offset, counted in the file (the engine's own line number of a rejected record
-    ignores line breaks inside quoted values). An offset at a line feed (a CRLF file) belongs to the next line."""
+def _lines_at(local: str, offsets: list[int]) -> dict[int, tuple[int, str]]:
+    """(1-based line, the whole line's text) of each byte offset, counted in the file. An offset at a line feed (a
+    CRLF file) belongs to the next line."""
     opener = gzip.open if local.lower().endswith(".gz") else open
-    out: dict[int, int] = {}
+    out: dict[int, tuple[int, str]] = {}
     with opener(local, "rb") as handle:
-        position, newlines, tail = 0, 0, b""
+        position, newlines, partial, ahead = 0, 0, b"", b""  # partial: the current line up to ``position``
         for at in sorted(set(offsets)):
-            chunk = handle.read(at + 1 - position) if at + 1 > position else b""
-            tail += chunk
-            data, tail = tail[:at - position], tail[at - position:]
+            need = at + 1 - position
+            ahead += handle.read(max(need - len(ahead), 0))
+            data, ahead = ahead[:at - position], ahead[at - position:]
             newlines += data.count(b"\n")
+            partial = (partial + data).rsplit(b"\n", 1)[-1] if b"\n" in data else partial + data
             position = at
-            out[at] = newlines + 1 + (1 if tail[:1] == b"\n" else 0)
+            if ahead[:1] == b"\n":  # the line feed of a CRLF line end: the record is on the next line
+                newlines, partial, ahead, position = newlines + 1, b"", ahead[1:], at + 1
+            ahead += handle.read(EXAMPLE_CHARS * 4)
+            text = (partial + ahead).split(b"\n", 1)[0].rstrip(b"\r")
+            out[at] = (newlines + 1, text.decode("utf-8", errors="replace")[:EXAMPLE_CHARS])
     return out
 
 

@@ -172,3 +172,11 @@ def test_records_lists_and_times_are_type_errors_in_any_contract_column(tmp_path
     frame.to_parquet(tmp_path / "t.parquet")
     violations = _only(_validate(TRANSACTIONS, tmp_path / "t.parquet"), "valid_types")
     assert sorted(v.column for v in violations) == ["amount", "customer_id", "ts"]
+
+
+def test_an_unterminated_quote_in_a_crlf_file_with_a_quoted_lf_is_named_at_its_own_line(tmp_path):
+    """The engine attributes this unterminated quote to the record before (line 2, with that line's text)."""
+    path = tmp_path / "transactions.csv"
+    path.write_bytes(b'customer_id,ts,amount,category\r\nA,2026-01-01,1,\r\n"B,2026-01-02,2,\r\nC,2026-01-03,3,"x\nline two"\r\n')
+    violation = _only(_validate(TRANSACTIONS, path), "well_formed_rows")[0]
+    assert violation.examples[0] == f"line 3 of {path}: Value with unterminated quote found.: '\"B,2026-01-02,2,'"
