@@ -476,10 +476,10 @@ def check_case(case: Case, warehouse_good: Path, snapshot) -> None:
 
 def counts_table() -> str:
     """Examples per table, input class and outcome (what the fuzz modules print at the end)."""
-    lines = [f"{'table':<13} {'input class':<26} {'outcome':<34} {'examples':>8}"]
+    lines = [f"{'table':<13} {'input class':<48} {'outcome':<34} {'examples':>8}"]
     for (table, cls, outcome), n in sorted(COUNTS.items()):
-        lines.append(f"{table:<13} {cls:<26} {outcome:<34} {n:>8}")
-    lines.append(f"{'total':<74} {sum(COUNTS.values()):>8}")
+        lines.append(f"{table:<13} {cls:<48} {outcome:<34} {n:>8}")
+    lines.append(f"{'total':<96} {sum(COUNTS.values()):>8}")
     return "\n".join(lines)
 
 

@@ -46,8 +46,10 @@ def published(tmp_path_factory, request):
         write_table(store, partition_prefix([f"raw_{table}"], None), pd.DataFrame({"customer_id": ["GOOD-1"]}), run_id="good")
     yield root
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line("\nfuzz cases (table, input class, outcome):\n" + counts_table())
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line("\nfuzz cases (table, input class, outcome):\n" + counts_table())
 
 
 @pytest.mark.parametrize(("table", "input_class"), [(t, c) for t in TABLES for c in GOOD_CLASSES])
