@@ -41,6 +41,16 @@ WAIT = 60  # seconds any one page element may take to appear on a busy 2-core bo
 pytestmark = pytest.mark.e2e
 
 
+# Headless as root, and offline: no background requests of the browser's own (updates, sync, safe browsing,
+# metrics), and every host name but the loopback resolves to nothing, so the page can reach only the UI under test.
+BROWSER_FLAGS = (
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-default-apps",
+    "--disable-extensions", "--disable-domain-reliability", "--disable-client-side-phishing-detection",
+    "--metrics-recording-only", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+)
+
+
 def browser_or_skip():
     """The selenium module, or a skip naming what is missing (a failure under CI=true: the browser must be there)."""
     missing = [f"{path} (apt-get install -y chromium chromium-driver; .ci/test installs them)" for path in (CHROMIUM, CHROMEDRIVER)
@@ -245,7 +255,7 @@ def test_ui_shows_every_group_and_a_family_comparison_and_opening_it_launches_no
             wait_for_code_location(server, port, len(graph.materializable_asset_keys), root / "dagster_dev.log")
             options = webdriver.ChromeOptions()
             options.binary_location = str(CHROMIUM)
-            for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1600,1000"):
+            for argument in (*BROWSER_FLAGS, "--window-size=1600,1000"):
                 options.add_argument(argument)
             # the Debian driver, named: Selenium Manager (which would download one) is never asked
             service = Service(executable_path=str(CHROMEDRIVER), popen_kw={"start_new_session": True})
