@@ -382,7 +382,8 @@ def fault_cases(draw, table: str, fault: str):
                 record.append("x")
         else:
             if how != "reserved_name":
-                return _verdict_without_fault(case)  # a DataFrame cannot hold a repeated name; Parquet writers refuse it
+                case.input_class = "bad_header:not_applicable (a Parquet file cannot repeat a name)"
+                return _verdict_without_fault(case)
             part.frame[name] = "x"
         case.input_class = f"bad_header:{how}" + (f" (1 of {len(case.parts)} parts)" if len(case.parts) > 1 else "")
         return refuse("well_formed_rows", name)
