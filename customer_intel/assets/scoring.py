@@ -10,7 +10,9 @@ from customer_intel.assets.factory import SCORING_GROUP, ScoreContribution
 from customer_intel.assets.partitions import SHARDS, daily_partitions, every_shard, merge_shards
 from customer_intel.assets.retries import IO_RETRY, final
 from customer_intel.features import SEGMENT_NAMES, add_rfm_scores, net_spend_to_date
+from customer_intel.features.rfm import profile_attributes
 from customer_intel.reporting import histograms_markdown, markdown_table
+from customer_intel.resources.settings import export_profile_columns
 from customer_intel.table_names import CUSTOMER_FEATURES, SCORED_CUSTOMERS
 
 LEADING_COLUMNS = ["customer_id", "as_of", "feature_mode", "recency", "frequency", "monetary",
@@ -89,12 +91,17 @@ def build_scored_customers(contributions: Sequence[ScoreContribution]) -> dg.Ass
               check_specs=checks,
               description="One row per customer for the partition date: RFM, scores and named RFM segment, then every model "
               f"family's scores from its registered champion ({families}; null where a family has no champion), then every "
-              "feature. Written as one complete partition under `scored_customers/date=YYYY-MM-DD/`; with scoring shards, "
+              "feature (of the bank's profile attributes only those CUSTOMER_INTEL_EXPORT_PROFILE_COLUMNS names). Written as one complete partition under `scored_customers/date=YYYY-MM-DD/`; with scoring shards, "
               "built from every shard of the date (R, F and M quintiles ranked over the whole date).")
     def scored_customers(context: dg.AssetExecutionContext, features, **family_scores):
         features, family_scores = whole_date(features, family_scores)
         ordered = {c.family: family_scores[c.family] for c in contributions}
         frame = join_scores(features, ordered)
+        # an export: the bank's profile attributes leave it only when named (CUSTOMER_INTEL_EXPORT_PROFILE_COLUMNS)
+        allowed = export_profile_columns()
+        profile = profile_attributes(features.columns)
+        withheld = [c for c in profile if c not in allowed]
+        frame = frame.drop(columns=withheld)
         models = {}
         for contribution in contributions:
             labels = frame[contribution.columns[-1]].dropna().unique()
@@ -110,6 +117,8 @@ def build_scored_customers(contributions: Sequence[ScoreContribution]) -> dg.Ass
             "as_of": context.partition_key,
             **({"shards": SHARDS} if SHARDS > 1 else {}),
             **{f"{family}_model": label for family, label in models.items()},
+            "profile_attributes": (f"exported: {', '.join(c for c in profile if c in allowed) or 'none'}; withheld: "
+                                   f"{len(withheld)} (CUSTOMER_INTEL_EXPORT_PROFILE_COLUMNS names the ones to export)"),
             "rfm_segments": md(markdown_table(_segment_summary(frame))),
             **({"model_segments": md(markdown_table(segments))} if segments is not None else {}),
             "distributions": md(histograms_markdown(frame, ["recency", "frequency", "monetary"], f"scored {context.partition_key}")),

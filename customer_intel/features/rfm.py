@@ -69,6 +69,13 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
 }
 
 
+def profile_attributes(columns) -> list[str]:
+    """The columns of a feature frame that come from the bank's customers table as they are (its profile
+    attributes), in frame order: every column that is not one of the builder's own (``COLUMN_DESCRIPTIONS``,
+    the ``channel_share_*`` family)."""
+    return [c for c in columns if c not in COLUMN_DESCRIPTIONS and not str(c).startswith("channel_share_")]
+
+
 VALIDITY_COLUMN = "valid_from"  # a customers table with this column holds versions of each profile
 PROFILE_BASES = {
     "valid_from": "profile attributes as of the date (the version valid then)",

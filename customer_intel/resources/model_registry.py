@@ -45,6 +45,7 @@ INPUT_EXAMPLE_ROWS = 5
 PROGRESS_BAR_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 PROMOTION_TAG = "customer_intel.promotion"  # pending: registered, alias not yet moved; promoted: the alias moved to it
+PENDING_STALE_SECONDS = 3600.0  # a promotion takes seconds: a version pending this long belongs to no live promotion
 RECONCILED_TAG = "customer_intel.reconciled"
 # MLflow's HTTP client, bounded (MLflow reads these variables per request; a value the environment sets wins):
 # a refused connection is retried 3 times 1, 2 and 4 s apart (MLflow's default: 7 times up to 64 s apart, ~4 min),
@@ -290,6 +291,8 @@ class ModelRegistry(dg.ConfigurableResource):
         from customer_intel.registry.pyfunc import ENTRY_POINT, SCORER_ARTIFACT
 
         example = input_example.head(INPUT_EXAMPLE_ROWS).reset_index(drop=True)
+        if "customer_id" in example:  # the example is an MLflow artifact anyone with the registry reads: no real customer key
+            example["customer_id"] = [f"example-{i + 1}" for i in range(len(example))]
         with tempfile.TemporaryDirectory() as tmp, _quiet_mlflow():
             path = Path(tmp) / "scorer.pkl"
             # cloudpickle, as MLflow uses: lifetimes' fitters hold lambdas; importable classes go by reference
@@ -346,21 +349,23 @@ class ModelRegistry(dg.ConfigurableResource):
         champion = self.load_champion(family)
         return None if champion is None else champion.scorer
 
-    def promote(self, model_uri: str, family: str, tags: dict[str, str], description: str | None = None):
+    def promote(self, model_uri: str, family: str, tags: dict[str, str], description: str | None = None,
+                ended: Callable[[str], bool] | None = None):
         """Register ``model_uri`` as a new version of ``customer_intel_<family>`` and point the alias ``champion`` at it.
 
         The version is tagged with ``tags`` plus the scorer's own ``info`` (candidate, cutoff, horizon, code version)
         and ``customer_intel.promotion=pending`` until the alias has moved to it (then ``promoted``). If the alias
         cannot be moved the new version is deleted (one attempt; else the next promotion deletes it): versions of a
         registered model are either the champion or were champions. Versions a past interrupted promotion left
-        pending are deleted first.
+        pending are deleted first (``discard_unpromoted``: only those whose Dagster run has ended, per ``ended``, or
+        that have been pending for longer than any promotion takes).
         """
         import mlflow
 
         self.configure()
         name = registered_model_name(family)
         client = self.client()
-        self.discard_unpromoted(family)
+        self.discard_unpromoted(family, ended)
         with _quiet_mlflow():
             scorer = mlflow.pyfunc.load_model(model_uri).unwrap_python_model().scorer
             version = mlflow.register_model(model_uri, name, tags={**scorer.info.as_tags(), **tags, PROMOTION_TAG: "pending"})
@@ -382,9 +387,17 @@ class ModelRegistry(dg.ConfigurableResource):
             log.warning(f"{name} v{version.version} is the champion but its {PROMOTION_TAG} tag could not be set ({type(exc).__name__})")
         return version
 
-    def discard_unpromoted(self, family: str) -> list[str]:
+    def discard_unpromoted(self, family: str, ended: Callable[[str], bool] | None = None,
+                           stale_after_seconds: float = PENDING_STALE_SECONDS) -> list[str]:
         """Delete the versions of ``family`` left ``pending`` by a promotion whose alias move never happened (the alias's
-        own version only gets its tag fixed); returns the versions deleted."""
+        own version only gets its tag fixed); returns the versions deleted.
+
+        A pending version may also be a promotion in flight in another run (a CLI run beside a scheduled
+        one): it is deleted only when the run that registered it has ended (``ended(dagster_run_id)``) or it
+        has been pending for ``stale_after_seconds``, and the alias is read again right before each delete,
+        so a version that has just become the champion is never deleted."""
+        import time
+
         from mlflow.exceptions import MlflowException
 
         name = registered_model_name(family)
@@ -395,11 +408,15 @@ class ModelRegistry(dg.ConfigurableResource):
             if exc.error_code in NOT_FOUND_CODES:
                 return []
             raise
-        current = self.champion_version(family)
         deleted = []
         for version in versions:
             if version.tags.get(PROMOTION_TAG) != "pending":
                 continue
+            run_id = version.tags.get("dagster_run_id")
+            age = time.time() - (version.creation_timestamp or 0) / 1000
+            if not ((ended is not None and run_id and ended(run_id)) or age > stale_after_seconds):
+                continue  # its promotion may still be moving the alias
+            current = self.champion_version(family)
             if current is not None and version.version == current.version:
                 client.set_model_version_tag(name, version.version, PROMOTION_TAG, "promoted")
                 continue

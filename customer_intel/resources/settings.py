@@ -132,6 +132,14 @@ def export_id_salt() -> str | None:
     return salt
 
 
+def export_profile_columns() -> tuple[str, ...]:
+    """``CUSTOMER_INTEL_EXPORT_PROFILE_COLUMNS``, read when ``scored_customers`` is built: the columns of the bank's
+    customers table the export may carry (comma-separated). Unset or empty: none. The customers table is free-form
+    (any column a bank exports: names, e-mail addresses, dates of birth), so an attribute leaves the bank only
+    when it is named here; the pipeline's own features and models read it from ``customer_features`` either way."""
+    return tuple(dict.fromkeys(c.strip() for c in (_env("EXPORT_PROFILE_COLUMNS") or "").split(",") if c.strip()))
+
+
 def redact_uri(uri: str) -> str:
     """``uri`` as it may be printed, logged or put in metadata: a password in its user info replaced by ``***``
     (``https://user:***@host``, ``postgresql://user:***@host/db``), and user info without one (it may be a token) too."""

@@ -135,6 +135,9 @@ def test_registered_models_carry_signature_input_example_and_lineage(trained, sm
     features = build_customer_features(small_frames["transactions"], small_frames["customers"], SMALL_END_DATE).frame
     model = mlflow.pyfunc.load_model(f"models:/customer_intel_cltv/{version.version}")
     served = model.predict(features)
+    # the example logged beside the model names no real customer
+    example = model.input_example
+    assert list(example["customer_id"]) == [f"example-{i}" for i in range(1, len(example) + 1)] and len(example) >= 1
     pd.testing.assert_frame_equal(served.reset_index(drop=True), model.unwrap_python_model().scorer.score(features).reset_index(drop=True))
     manifest = json.loads((root / "warehouse" / "cltv_training_frame" / "_SUCCESS").read_text())
     assert refit_run.data.tags["training_frame_sha256"] == manifest["sha256"]

@@ -42,7 +42,11 @@ def test_scored_partition_is_complete_and_readable(pipeline, small_frames):
     ]
     assert set(scored["rfm_segment"]) <= set(SEGMENT_NAMES) and scored["rfm_segment"].nunique() >= 8
     assert (scored["as_of"] == pd.Timestamp(SMALL_END_DATE, tz="UTC")).all()
-    assert {"Avg_Credit_Limit", "channel_share_online", "category_entropy", "t_x", "T"} <= set(scored.columns)
+    assert {"channel_share_online", "category_entropy", "t_x", "T"} <= set(scored.columns)
+    # the bank's profile attributes stay in customer_features: the export carries those CUSTOMER_INTEL_EXPORT_PROFILE_COLUMNS names (none)
+    assert not set(small_frames["customers"].columns) - {"customer_id"} & set(scored.columns)
+    features = pd.read_parquet(published(warehouse / "customer_features" / f"date={SMALL_END_DATE}"))
+    assert "Avg_Credit_Limit" in features
 
 
 def test_training_and_scoring_features_are_identical_for_the_same_date(pipeline, small_frames):

@@ -64,6 +64,10 @@ class SecuredRun:
         return self.secrets["CUSTOMER_INTEL_EXPORT_ID_SALT"]
 
 
+PERSONAL_COLUMN = "email"
+EXPORTED_PROFILE = ("Avg_Credit_Limit", "Total_visits_online")  # CUSTOMER_INTEL_EXPORT_PROFILE_COLUMNS of the run
+
+
 @pytest.fixture(scope="package")
 def secured_run(tmp_path_factory, s3_endpoint, small_frames) -> SecuredRun:
     import boto3
@@ -75,7 +79,9 @@ def secured_run(tmp_path_factory, s3_endpoint, small_frames) -> SecuredRun:
     client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", aws_access_key_id=fake["AWS_ACCESS_KEY_ID"],
                           aws_secret_access_key=fake["AWS_SECRET_ACCESS_KEY"], aws_session_token=fake["AWS_SESSION_TOKEN"])
     client.create_bucket(Bucket=BUCKET)
-    upload_raw(small_frames, client, BUCKET, "raw")
+    # a bank's customers table holds more than model inputs: a personal column the exports must never carry
+    customers = small_frames["customers"].assign(**{PERSONAL_COLUMN: small_frames["customers"]["customer_id"].astype(str) + "@mail.example"})
+    upload_raw({**small_frames, "customers": customers}, client, BUCKET, "raw")
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CUSTOMER_INTEL_", "DAGSTER_", "MLFLOW_", "AWS_"))}
     env.update(fake)
@@ -84,6 +90,7 @@ def secured_run(tmp_path_factory, s3_endpoint, small_frames) -> SecuredRun:
         "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
         "DAGSTER_HOME": str(home), "OMP_WAIT_POLICY": "PASSIVE",
         "CUSTOMER_INTEL_ENV": "s3", "CUSTOMER_INTEL_S3_BUCKET": BUCKET, "CUSTOMER_INTEL_S3_ENDPOINT_URL": s3_endpoint,
+        "CUSTOMER_INTEL_EXPORT_PROFILE_COLUMNS": ",".join(EXPORTED_PROFILE),
     })
     started = time.perf_counter()
     done = subprocess.run([str(Path(sys.executable).with_name("customer-intel")), "run", "--out", str(out),

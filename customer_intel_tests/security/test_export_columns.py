@@ -14,10 +14,10 @@ from customer_intel.resources.storage import S3ObjectStore
 from customer_intel.resources.tables import read_manifest, read_table
 from customer_intel.table_names import CAMPAIGN_TARGETS, LOOKALIKE_AUDIENCE, SCORED_CUSTOMERS
 from customer_intel_tests.conftest import SMALL_END_DATE
-from customer_intel_tests.security.conftest import PROJECT
+from customer_intel_tests.security.conftest import EXPORTED_PROFILE, PERSONAL_COLUMN, PROJECT
 
 DOC = PROJECT / "docs" / "data_contract.md"
-PROFILE = "profile attributes"  # the row that stands for every column of the customers table
+PROFILE = "profile attributes"  # the row that stands for the customers-table columns CUSTOMER_INTEL_EXPORT_PROFILE_COLUMNS names
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -81,8 +81,10 @@ def test_each_export_of_a_real_run_has_exactly_its_documented_columns(table, sec
     columns = list(read_table(store, prefix).columns)
     assert read_manifest(store, prefix)["columns"] == columns
     entries = DOCUMENTED[table]
-    profile = set(small_frames["customers"].columns) - {"customer_id"}
-    extra, missing = unexplained(columns, entries, profile)
+    extra, missing = unexplained(columns, entries, set(EXPORTED_PROFILE))
     assert not extra and not missing, f"{table}: not in {DOC.name}: {extra}; documented but not written: {missing}"
+    if PROFILE in entries:  # exactly the attributes the run named; the others (a personal e-mail column among them) withheld
+        assert [c for c in columns if c in set(small_frames["customers"].columns) | {PERSONAL_COLUMN}] == list(EXPORTED_PROFILE)
+    assert PERSONAL_COLUMN not in columns
     if all("*" not in e and e != PROFILE for e in entries):  # a fixed list: in the documented order too
         assert columns == entries
