@@ -418,7 +418,8 @@ def champion_assets(spec: FamilySpec) -> FamilyAssets:
             source_run = new["production_run_id"] if refit else new["mlflow_run_id"]
             model_registry.log_text_to(source_run, MODEL_CARD_ARTIFACT, card)
             tags["model_card"] = f"runs:/{source_run}/{MODEL_CARD_ARTIFACT}"
-        version = model_registry.promote(new["production_model_uri"] if refit else new["model_uri"], name, tags=tags, description=description)
+        version = model_registry.promote(new["production_model_uri"] if refit else new["model_uri"], name, tags=tags, description=description,
+                                         ended=lambda run_id: _run_ended(context.instance, run_id))
         return dg.MaterializeResult(metadata={
             "model": family.registered_model, "version": int(version.version), "candidate": new["candidate"],
             rule.metric: float(new[rule.metric]), "refit": refit,

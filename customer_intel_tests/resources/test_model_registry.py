@@ -83,3 +83,29 @@ def test_an_ml_version_registered_by_the_previous_code_loads_and_scores_the_same
     longer = scorer.at_horizon(180)
     assert longer.horizon_days == 180 and scorer.horizon_days == 90
     assert longer.score(features)["expected_purchases"].sum() == pytest.approx(2 * scorer.score(features)["expected_purchases"].sum(), rel=1e-9)
+
+
+def test_a_pending_version_is_deleted_only_when_no_promotion_can_still_be_moving_its_alias(legacy):
+    """A version tagged pending is deleted by the next promotion only if the run that registered it has ended or it
+    has been pending for longer than any promotion takes; one that became the champion meanwhile is kept and promoted."""
+    from customer_intel.resources.model_registry import PROMOTION_TAG
+
+    _, registry = legacy
+    client, name = registry.client(), "customer_intel_cltv"
+    source = client.get_model_version(name, "2").source
+
+    def pending(run_id: str) -> str:
+        return client.create_model_version(name, source, tags={PROMOTION_TAG: "pending", "dagster_run_id": run_id}).version
+
+    live, dead = pending("still-running"), pending("has-ended")
+    ended = {"has-ended"}.__contains__
+    assert registry.discard_unpromoted("cltv", ended) == [dead]
+    assert client.get_model_version(name, live).tags[PROMOTION_TAG] == "pending"  # its promotion may be in flight
+    client.set_registered_model_alias(name, "champion", live)  # ... and it was: the alias moved to it
+    assert registry.discard_unpromoted("cltv", ended, stale_after_seconds=0) == []
+    assert client.get_model_version(name, live).tags[PROMOTION_TAG] == "promoted"
+    stale = pending("unknown-to-this-instance")
+    assert registry.discard_unpromoted("cltv", ended) == []
+    assert registry.discard_unpromoted("cltv", ended, stale_after_seconds=0) == [stale]
+    assert registry.champion_version("cltv").version == live
+    assert sorted(int(v.version) for v in client.search_model_versions(f"name = '{name}'")) == [1, 2, int(live)]
