@@ -187,7 +187,11 @@ def write_model_cards(run_ids: list[str], data_dir: Path) -> list[Path]:
 
 
 def print_model_cards(run_ids: list[str]) -> None:
-    cards = write_model_cards(run_ids, Path(os.environ[ENV_PREFIX + "DATA_DIR"]))
+    try:
+        cards = write_model_cards(run_ids, Path(os.environ[ENV_PREFIX + "DATA_DIR"]))
+    except Exception as exc:  # e.g. the MLflow server is what failed the run: the run's own outcome is what matters
+        print(f"\nModel cards not written: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
+        return
     if cards:
         print("\nModel cards (one per family trained; also in MLflow as model_card.md):")
         for path in cards:

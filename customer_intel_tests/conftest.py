@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import signal
+import socket
 import warnings
 from pathlib import Path
 
@@ -22,6 +24,20 @@ warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 SMALL_END_DATE = "2026-06-30"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a server a test starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def restore_signals() -> None:
+    """``preexec_fn`` of a server a test starts: a non-interactive parent leaves SIGINT/SIGTERM ignored, and
+    `dagster dev` (or a daemon) would not stop on them (ARCHITECTURE.md)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @pytest.fixture(scope="session")

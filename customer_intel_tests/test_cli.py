@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ import pytest
 
 from customer_intel.cli import main
 from customer_intel.synthetic import generate_bank
-from customer_intel_tests.conftest import published
+from customer_intel_tests.conftest import free_port, published, restore_signals
 
 PROJECT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -75,18 +74,6 @@ def test_code_location_validates_like_dagster_dev_loads_it(tmp_path):
     assert "All code locations passed validation" in done.stderr + done.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _restore_signals():
-    # `dagster dev` from a non-interactive parent inherits ignored SIGINT/SIGTERM
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 EXPECTED_ASSETS = {"raw_transactions", "raw_customers", "raw_campaigns", "customer_features", "scored_customers",
                    "cltv_training_frame", "cltv_models", "cltv_champion", "cltv_scores",
                    "segmentation_training_frame", "segmentation_models", "segmentation_champion", "segment_assignments",
@@ -96,12 +83,12 @@ EXPECTED_ASSETS = {"raw_transactions", "raw_customers", "raw_campaigns", "custom
 
 
 def test_dagster_dev_serves_every_asset_with_description_group_and_kinds(tmp_path):
-    port = _free_port()
+    port = free_port()
     log = open(tmp_path / "dagster_dev.log", "w")  # noqa: SIM115 -- the server writes to it until the finally below closes it
     process = subprocess.Popen(
         [str(BIN / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", str(PROJECT / "workspace.yaml")],
         cwd=PROJECT, env=clean_env(tmp_path), stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True, preexec_fn=_restore_signals,
+        start_new_session=True, preexec_fn=restore_signals,
     )
     query = json.dumps({"query": "{ assetNodes { assetKey { path } description groupName kinds } }"}).encode()
     nodes = None

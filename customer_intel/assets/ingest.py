@@ -9,6 +9,7 @@ downstream steps read it in place.
 """
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import dagster as dg
 import pandas as pd
@@ -17,6 +18,7 @@ from customer_intel.assets._metadata import md, preview, table_schema
 from customer_intel.assets.retries import IO_RETRY, transient
 from customer_intel.engine import ParquetFile, column_types, ident, register, session
 from customer_intel.ingest import CAMPAIGNS, CUSTOMERS, RULES, TRANSACTIONS, RawSourceError, TableContract, rules_for, validate_raw_table
+from customer_intel.ingest.reader import RawTable
 from customer_intel.ingest.validation import RuleResult, ValidationReport
 from customer_intel.monitoring.landing import READ_FILES_METADATA
 from customer_intel.resources import RawDataSource, Warehouse
@@ -75,16 +77,22 @@ def _failure(asset_name: str, message: str, retry: bool = False, **metadata) -> 
                       metadata={k: str(v) for k, v in metadata.items()}, allow_retries=retry)
 
 
-def ingest_table(
-    context: dg.AssetExecutionContext,
-    raw_data: RawDataSource,
-    warehouse: Warehouse,
-    contract: TableContract,
-    known_customer_ids: list[ParquetFile] | None = None,
-) -> Iterator:
-    """Read, validate and yield check results, then the typed table written by the engine (or a Failure).
+@dataclass
+class ReadTable:
+    """A raw table read and judged against its contract: the table, the report (its typed copy at ``report.output``
+    when every rule passed) and the content tags of the files read (the landing sensor's baseline)."""
 
-    A table that a previous run ingested but that is no longer found fails here, before anything
+    raw: RawTable
+    report: ValidationReport
+    read_files: dict[str, str]
+
+
+def read_and_validate(raw_data: RawDataSource, warehouse: Warehouse, contract: TableContract, output_name: str,
+                      known_customer_ids: list | None = None, now: pd.Timestamp | None = None) -> ReadTable:
+    """Read a raw table and judge it against the contract, writing the typed copy to the staging file ``output_name``.
+
+    Raises the step's Failure (naming the location, not retried unless the network is to blame) when the
+    source cannot be read, or when a table a previous run ingested is no longer found — before anything
     downstream can overwrite a scored partition without it; ``<table>_path=none`` switches it off.
     """
     asset_name = raw_table(contract.name)
@@ -104,9 +112,23 @@ def ingest_table(
                 f"found now under {raw_data.raw_location} (looked for {contract.name}.parquet, .csv, .csv.gz or a {contract.name}/ "
                 f"folder). To run without it on purpose, set CUSTOMER_INTEL_{contract.name.upper()}_PATH=none"),
                 raw_location=raw_data.raw_location)
-    output = str(staging_dir() / f"{asset_name}-{context.run.run_id}.parquet") if not raw.absent else None
-    report = validate_raw_table(raw, contract, now=pd.Timestamp.now(tz="UTC"), known_customer_ids=known_customer_ids,
-                                asset_name=asset_name, limits=limits, output=output)
+    output = str(staging_dir() / output_name) if not raw.absent else None
+    report = validate_raw_table(raw, contract, now=now if now is not None else pd.Timestamp.now(tz="UTC"),
+                                known_customer_ids=known_customer_ids, asset_name=asset_name, limits=limits, output=output)
+    return ReadTable(raw, report, read_files)
+
+
+def ingest_table(
+    context: dg.AssetExecutionContext,
+    raw_data: RawDataSource,
+    warehouse: Warehouse,
+    contract: TableContract,
+    known_customer_ids: list[ParquetFile] | None = None,
+) -> Iterator:
+    """Read, validate and yield check results, then the typed table written by the engine (or a Failure)."""
+    asset_name = raw_table(contract.name)
+    read = read_and_validate(raw_data, warehouse, contract, f"{asset_name}-{context.run.run_id}.parquet", known_customer_ids)
+    raw, report, read_files = read.raw, read.report, read.read_files
     for result in report.results:
         # rules skipped because an earlier rule failed stay "not evaluated" in the UI
         if result.evaluated or result.note.startswith("not applicable"):

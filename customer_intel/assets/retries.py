@@ -22,7 +22,7 @@ _RETRIES, _DELAY = io_retries()  # definition-time: CUSTOMER_INTEL_IO_RETRIES, C
 
 IO_RETRY = dg.RetryPolicy(max_retries=_RETRIES, delay=_DELAY, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 """Retries of the IO steps: ``CUSTOMER_INTEL_IO_RETRIES`` (3) after ``CUSTOMER_INTEL_IO_RETRY_DELAY_SECONDS`` (10 s), doubled each
-time (1, 3, 7 times it), each +- that delay at random (so parallel steps that failed together do not return together): about 10, 30 and 70 s."""
+time (1, 3, 7 times it), each +- that delay at random (so parallel steps that failed together do not return together): 10 +- 10, 30 +- 10 and 70 +- 10 s."""
 
 
 def final(description: str, **kwargs) -> dg.Failure:

@@ -185,5 +185,7 @@ class RawDataSource(S3ClientResource):
         if location.startswith(S3_SCHEME):
             objects = S3Files(self.s3_client()).objects(location)
         else:
-            objects = [(path, stat_object(Path(path), path)) for path in LOCAL_FILES.list(location)]
+            # absolute paths: the sensor and the ingestion that recorded its baseline may resolve a relative raw_dir
+            # from different working directories
+            objects = [(str(Path(path).resolve()), stat_object(Path(path), path)) for path in LOCAL_FILES.list(location)]
         return sorted((LandedFile(uri, obj.etag, obj.last_modified) for uri, obj in objects), key=lambda f: f.uri)

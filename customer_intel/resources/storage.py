@@ -104,11 +104,17 @@ class LocalObjectStore:
     @contextlib.contextmanager
     def write_lock(self, key: str):
         """Hold an exclusive ``flock`` on ``key`` for a block: writers of one table take turns, across threads and processes
-        of this machine, and a killed writer's lock dies with it. The lock file lives outside the store (the temp folder)."""
-        folder = Path(tempfile.gettempdir()) / "customer_intel_locks"
-        folder.mkdir(exist_ok=True)
+        of this machine, and a killed writer's lock dies with it. The lock file lives outside the store, in a folder of
+        the temp folder per user (so one user's lock folder never refuses another's). A local warehouse is one
+        machine's: processes on other hosts sharing the folder (NFS) do not see these locks — use S3 there."""
+        folder = Path(tempfile.gettempdir()) / f"customer_intel_locks-{os.getuid()}"
         name = hashlib.sha256(str(self._path(key)).encode()).hexdigest()[:32]
-        with open(folder / f"{name}.lock", "a+b") as handle:
+        try:
+            folder.mkdir(mode=0o700, exist_ok=True)
+            handle = open(folder / f"{name}.lock", "a+b")  # noqa: SIM115 - closed below, after the lock is released
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot take the write lock of {self.uri(key)}: {exc.strerror}", str(folder)) from exc
+        with handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:
                 yield

@@ -98,7 +98,13 @@ def _remove_leftovers(store: ObjectStore, prefix: str, keep: str | None) -> list
 
 def _publish(store: ObjectStore, prefix: str, *, rows: int, columns: list[str], digest: str, size: int, upload, run_id,
              extra: dict | None = None) -> dict:
-    with store.write_lock(prefix):  # locally, writers of one table take turns; on S3 the last switch wins
+    try:
+        lock = store.write_lock(prefix)
+        lock.__enter__()
+    except OSError as exc:
+        raise WarehouseWriteError(f"could not write {store.uri(prefix)}: {exc.strerror} ({exc.filename}); nothing was changed") from exc
+    with contextlib.ExitStack() as held:  # locally, writers of one table take turns; on S3 the last switch wins
+        held.push(lock)
         current = read_manifest(store, prefix)
         keep = current.get("data_file", DATA_FILE) if current else None
         name = f"part-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.parquet"

@@ -18,7 +18,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -36,7 +35,7 @@ from customer_intel.jobs import SHARED_TABLES_TAG
 from customer_intel.resources import ModelRegistry, Warehouse
 from customer_intel.resources.model_registry import CHAMPION_ALIAS, PROMOTION_TAG, registered_model_name
 from customer_intel.table_names import CAMPAIGN_TARGETS, SCORED_CUSTOMERS
-from customer_intel_tests.conftest import SMALL_END_DATE, write_raw
+from customer_intel_tests.conftest import SMALL_END_DATE, free_port, write_raw
 
 pytestmark = pytest.mark.e2e
 
@@ -47,12 +46,6 @@ LOCATION = "customer_intel"
 IN_PROCESS = {"execution": {"config": {"in_process": {}}}}  # the run worker is the only process of a run: one pid to kill
 FAMILY_NAMES = tuple(family.spec.name for family in FAMILIES)
 WAIT_S = 240  # for any one run to reach its step or its end
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start(args: list[str], env: dict, log: Path) -> subprocess.Popen:

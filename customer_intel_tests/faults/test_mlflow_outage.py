@@ -27,7 +27,7 @@ import yaml
 
 from customer_intel.resources import ModelRegistry
 from customer_intel.resources.model_registry import CHAMPION_ALIAS, PROMOTION_TAG, RECONCILED_TAG, registered_model_name
-from customer_intel_tests.conftest import pipeline_resources, step_failures, write_raw
+from customer_intel_tests.conftest import free_port, pipeline_resources, step_failures, write_raw
 
 pytestmark = pytest.mark.e2e
 
@@ -41,12 +41,6 @@ ALIAS_MOVE = b"POST /api/2.0/mlflow/registered-models/alias"
 # the server's job runner (GenAI scorers, eight huey processes) is not needed; MLflow's telemetry would call out
 OFFLINE = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
 FAIL_WITHIN_S = 30  # from the kill to the end of the run: MLflow's own retries would take minutes per request
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class MlflowServer:

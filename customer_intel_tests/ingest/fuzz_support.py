@@ -28,10 +28,9 @@ import pyarrow.parquet as pq
 from hypothesis import event
 from hypothesis import strategies as st
 
-from customer_intel.ingest import CONTRACTS, RawSourceError, validate_raw_table
+from customer_intel.ingest import CONTRACTS
 from customer_intel.ingest.reader import NULL_MARKERS
 from customer_intel.resources import RawDataSource
-from customer_intel.resources.settings import ConfigurationError
 from customer_intel.resources.storage import LocalObjectStore
 from customer_intel.resources.tables import partition_prefix, read_table, write_file
 from customer_intel.table_names import raw_table
@@ -379,25 +378,33 @@ class Outcome:
 
 
 def ingest(case: Case, root: Path, warehouse: Path) -> Outcome:
-    """What ``assets.ingest.ingest_table`` does, without Dagster: read with the raw_data resource, validate into a typed
-    Parquet copy, publish it with the IO manager's writer; a refusal is the asset's Failure text and writes nothing."""
+    """The ingest asset's own code without a Dagster run: ``assets.ingest.read_and_validate`` (read with the raw_data
+    resource, judge against the contract, typed copy to staging; the step's Failure when the source cannot be read),
+    then, when every rule passed, the IO manager's writer publishes the copy. A refusal returns the text the step fails
+    with (the Failure's, or the report's) and publishes nothing."""
+    import dagster as dg
+
+    from customer_intel.assets.ingest import read_and_validate
+    from customer_intel.resources import Warehouse
+    from customer_intel.resources.parquet_io import staging_dir
+
     contract = CONTRACTS[case.table]
     asset = raw_table(case.table)
     raw_dir = case.write(root)
     source = RawDataSource(raw_dir=str(raw_dir), **({f"{case.table}_columns": case.mapping} if case.mapping else {}))
-    try:
-        raw = source.read(contract)
-        limits = source.limits()
-    except (RawSourceError, ConfigurationError) as exc:
-        return Outcome(None, f"{asset}: {str(exc).rstrip('.')}. Nothing was written: the last good outputs are untouched.")
-    staged = root / f"{asset}-{uuid.uuid4().hex}.parquet"
+    output_name = f"{asset}-fuzz-{uuid.uuid4().hex}.parquet"
     known = [pd.DataFrame({"customer_id": case.known_ids})] if case.known_ids is not None else None
-    report = validate_raw_table(raw, contract, now=NOW, known_customer_ids=known, asset_name=asset, limits=limits, output=str(staged))
+    try:
+        read = read_and_validate(source, Warehouse(root=str(warehouse)), contract, output_name, known_customer_ids=known, now=NOW)
+    except dg.Failure as failure:
+        return Outcome(None, failure.description)
+    report, staged = read.report, staging_dir() / output_name
     if not report.passed:
         assert not staged.exists(), "a refused table must not leave a typed copy behind"
         return Outcome(None, report.failure_message(), report.violations)
     store = LocalObjectStore(warehouse)
     write_file(store, partition_prefix([asset], None), staged, run_id="fuzz")
+    staged.unlink(missing_ok=True)
     return Outcome(read_table(store, partition_prefix([asset], None)), None)
 
 

@@ -28,7 +28,7 @@ import pytest
 import yaml
 from dagster._core.scheduler.instigation import TickStatus
 
-from customer_intel_tests.conftest import pipeline_resources, published, write_raw
+from customer_intel_tests.conftest import free_port, pipeline_resources, published, restore_signals, write_raw
 
 PROJECT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -66,18 +66,6 @@ def browser_or_skip():
             pytest.fail(reason)
         pytest.skip(reason)
     return selenium
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def restore_signals():
-    # a non-interactive parent leaves SIGINT/SIGTERM ignored: `dagster dev` would not stop on them (ARCHITECTURE.md)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def stop_group(process: subprocess.Popen, grace: float = 10) -> None:
