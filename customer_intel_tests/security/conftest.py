@@ -68,7 +68,7 @@ PERSONAL_COLUMN = "email"
 EXPORTED_PROFILE = ("Avg_Credit_Limit", "Total_visits_online")  # CUSTOMER_INTEL_EXPORT_PROFILE_COLUMNS of the run
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")  # one run per worker, however the worker interleaves files (xdist)
 def secured_run(tmp_path_factory, s3_endpoint, small_frames) -> SecuredRun:
     import boto3
 
