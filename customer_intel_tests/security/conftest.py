@@ -11,6 +11,7 @@ The export id salt is one of them, so the exports are pseudonymised.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import subprocess
@@ -18,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -62,6 +64,16 @@ class SecuredRun:
     @property
     def salt(self) -> str:
         return self.secrets["CUSTOMER_INTEL_EXPORT_ID_SALT"]
+
+
+@contextlib.contextmanager
+def project_env(**values: str):
+    """``os.environ`` for a block without the project's, Dagster's and MLflow's variables, plus ``values``."""
+    with mock.patch.dict(os.environ):
+        for name in [n for n in os.environ if n.startswith(("CUSTOMER_INTEL_", "DAGSTER_", "MLFLOW_"))]:
+            del os.environ[name]
+        os.environ.update(values)
+        yield
 
 
 PERSONAL_COLUMN = "email"

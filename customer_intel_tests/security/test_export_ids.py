@@ -10,7 +10,6 @@ import hashlib
 import hmac
 import json
 import os
-from unittest import mock
 
 import dagster as dg
 import pandas as pd
@@ -25,6 +24,7 @@ from customer_intel.resources.storage import LocalObjectStore, S3ObjectStore
 from customer_intel.resources.tables import read_manifest, read_table, write_table
 from customer_intel.table_names import CAMPAIGN_TARGETS, CUSTOMER_EMBEDDINGS, LOOKALIKE_AUDIENCE, SCORED_CUSTOMERS
 from customer_intel_tests.conftest import SMALL_END_DATE, step_failures, write_raw
+from customer_intel_tests.security.conftest import project_env
 
 SALT_ENV = "CUSTOMER_INTEL_EXPORT_ID_SALT"
 SALT = "unit-test-salt-0123456789abcdef"
@@ -165,10 +165,7 @@ def test_a_short_salt_fails_the_export_step_naming_the_variable_not_the_value(tm
 def test_the_cli_refuses_a_short_salt_before_anything_runs(tmp_path, monkeypatch, capsys, small_frames):
     raw = write_raw(small_frames, tmp_path / "raw", fmt="parquet")
     monkeypatch.chdir(tmp_path)
-    with mock.patch.dict(os.environ):
-        for name in [n for n in os.environ if n.startswith(("CUSTOMER_INTEL_", "DAGSTER_", "MLFLOW_"))]:
-            del os.environ[name]
-        os.environ[SALT_ENV] = "tiny-salt"
+    with project_env(**{SALT_ENV: "tiny-salt"}):
         assert cli.main(["run", "--raw", str(raw), "--out", str(tmp_path / "data"), "--check"]) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"customer-intel run: {SALT_ENV} has 9 characters") and "tiny-salt" not in err

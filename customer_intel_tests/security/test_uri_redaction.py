@@ -6,15 +6,13 @@ run link, the note of a family without a champion) and logs is its redacted form
 
 from __future__ import annotations
 
-import os
-from unittest import mock
-
 import pytest
 
 from customer_intel import cli
 from customer_intel.resources import ModelRegistry
 from customer_intel.resources.settings import redact_uri
 from customer_intel_tests.conftest import write_raw
+from customer_intel_tests.security.conftest import project_env
 
 PASSWORD = "pw-in-the-uri-7f3a9c"
 
@@ -41,10 +39,7 @@ def test_the_registry_link_and_display_uri_hide_the_password_the_connection_uses
 def test_the_cli_plan_prints_the_tracking_uri_without_its_password(tmp_path, monkeypatch, capsys, small_frames):
     raw = write_raw(small_frames, tmp_path / "raw", fmt="parquet")
     monkeypatch.chdir(tmp_path)
-    with mock.patch.dict(os.environ):
-        for name in [n for n in os.environ if n.startswith(("CUSTOMER_INTEL_", "DAGSTER_", "MLFLOW_"))]:
-            del os.environ[name]
-        os.environ["MLFLOW_TRACKING_URI"] = f"https://alice:{PASSWORD}@mlflow.example.com"
+    with project_env(MLFLOW_TRACKING_URI=f"https://alice:{PASSWORD}@mlflow.example.com"):
         assert cli.main(["run", "--raw", str(raw), "--out", str(tmp_path / "data"), "--check"]) == 0
     captured = capsys.readouterr()
     assert "(MLflow: https://alice:***@mlflow.example.com)" in captured.out
