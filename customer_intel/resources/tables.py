@@ -72,14 +72,14 @@ def check_finite(frame: pd.DataFrame, where: str) -> None:
                                    "An input amount is probably absurd (see CUSTOMER_INTEL_MAX_ABS_AMOUNT); the last good version stays published.")
 
 
-def _data_files(store: ObjectStore, prefix: str) -> list[str]:
-    """Names directly under ``prefix`` that are data files or temp files (not the manifest)."""
-    names = []
+def _data_files(store: ObjectStore, prefix: str) -> dict[str, datetime]:
+    """Names directly under ``prefix`` that are data files or temp files (not the manifest), with their modification times."""
+    files = {}
     for obj in store.list(prefix):
         name = obj.key[len(prefix):].lstrip("/")
         if "/" not in name and (_DATA_NAME.match(name) or _TEMP_NAME.match(name)):
-            names.append(name)
-    return names
+            files[name] = obj.last_modified
+    return files
 
 
 def _remove_leftovers(store: ObjectStore, prefix: str, keep: str | None) -> list[str]:
@@ -87,10 +87,8 @@ def _remove_leftovers(store: ObjectStore, prefix: str, keep: str | None) -> list
 
     Only files older than the store's ``leftover_grace_seconds``: on S3, where writers do not take turns, a younger
     one may be a live run's, verified and about to be published (removing it would publish a missing file)."""
-    names = set(_data_files(store, prefix))
     cutoff = datetime.now(UTC) - timedelta(seconds=store.leftover_grace_seconds)
-    removed = sorted(obj.key[len(prefix):].lstrip("/") for obj in store.list(prefix)
-                     if obj.key[len(prefix):].lstrip("/") in names - {keep} and obj.last_modified <= cutoff)
+    removed = sorted(name for name, modified in _data_files(store, prefix).items() if name != keep and modified <= cutoff)
     for name in removed:
         store.delete(f"{prefix}/{name}")
     return removed
@@ -98,13 +96,11 @@ def _remove_leftovers(store: ObjectStore, prefix: str, keep: str | None) -> list
 
 def _publish(store: ObjectStore, prefix: str, *, rows: int, columns: list[str], digest: str, size: int, upload, run_id,
              extra: dict | None = None) -> dict:
-    try:
-        lock = store.write_lock(prefix)
-        lock.__enter__()
-    except OSError as exc:
-        raise WarehouseWriteError(f"could not write {store.uri(prefix)}: {exc.strerror} ({exc.filename}); nothing was changed") from exc
-    with contextlib.ExitStack() as held:  # locally, writers of one table take turns; on S3 the last switch wins
-        held.push(lock)
+    with contextlib.ExitStack() as held:
+        try:  # locally, writers of one table take turns; on S3 the last switch wins
+            held.enter_context(store.write_lock(prefix))
+        except OSError as exc:
+            raise WarehouseWriteError(f"could not write {store.uri(prefix)}: {exc.strerror} ({exc.filename}); nothing was changed") from exc
         current = read_manifest(store, prefix)
         keep = current.get("data_file", DATA_FILE) if current else None
         name = f"part-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.parquet"
