@@ -4,6 +4,7 @@
     customer-intel demo      generate data/ and materialise every asset for the last data day
     customer-intel generate  only write the synthetic bank (same flags as python -m customer_intel.synthetic)
     customer-intel ui        dagster dev on 127.0.0.1 (--host to change it) with DAGSTER_HOME under data/
+    customer-intel serve     the scoring API on 127.0.0.1:8000 over data/'s champions and latest published day
 
 ``run`` and ``demo`` share one code path: they set the ``CUSTOMER_INTEL_*`` environment the Dagster
 resources read, run ``training_job`` then ``scoring_job`` in process, and print every file the runs
@@ -26,6 +27,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from customer_intel.resources.settings import ENV_PREFIX, NOT_CONFIGURED, TABLES
+from customer_intel.serving.__main__ import add_arguments as serve_arguments
 from customer_intel.synthetic.__main__ import add_arguments, generate
 from customer_intel.table_names import training_frame
 
@@ -590,6 +592,15 @@ def ui(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve(args: argparse.Namespace) -> int:
+    """The scoring API over ``--out`` (the folder the demo or ``run`` wrote)."""
+    from customer_intel.serving.__main__ import serve as serve_api
+
+    if args.out is not None:
+        os.environ["CUSTOMER_INTEL_DATA_DIR"] = str(Path(args.out).resolve())
+    return serve_api(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="customer-intel", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -615,6 +626,13 @@ def main(argv: list[str] | None = None) -> int:
                       "the UI has no login)")
     p_ui.add_argument("--port", type=int, default=3000)
     p_ui.set_defaults(func=ui)
+    p_serve = sub.add_parser("serve", help="start the scoring API on 127.0.0.1 over the data folder's champions and tables",
+                             description="The scoring API (customer_intel.serving) over the champions in the data folder's MLflow "
+                             "store and its latest published day. Needs CUSTOMER_INTEL_API_PASSWORD, or CUSTOMER_INTEL_API_DEV=1 on "
+                             "127.0.0.1; exit code 2 with the reason otherwise.")
+    p_serve.add_argument("--out", default=None, help="data folder of the demo or run (default $CUSTOMER_INTEL_DATA_DIR, else data)")
+    serve_arguments(p_serve)
+    p_serve.set_defaults(func=serve)
     args = parser.parse_args(argv)
     return args.func(args)
 
