@@ -1,0 +1,209 @@
+"""The streaming simulator against a stand-in API on 127.0.0.1: order, clock, pacing, auth and rate-limit handling."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from customer_intel.serving import simulate
+from customer_intel.serving.live import LiveFeed
+from customer_intel.synthetic.generator import generate_bank
+from customer_intel_tests.conftest import free_port
+
+END = "2026-06-30"
+
+
+def quiet_score(transactions, customers, as_of):
+    last = transactions.groupby("customer_id")["ts"].max()
+    quiet = (as_of.normalize() - last.dt.normalize()).dt.days.to_numpy()
+    return pd.DataFrame({"customer_id": last.index, "churn_probability": np.clip(quiet / 30, 0, 1), "churn_model": "fake"})
+
+
+class StandIn:
+    """A stand-in for the API's ``POST /events``: records every request and answers from a real LiveFeed (fake scorer).
+
+    ``script`` holds (status, headers, body) answers given first, one per request, before the feed answers.
+    """
+
+    def __init__(self, script=()):
+        self.requests: list[dict] = []
+        self.script = list(script)
+        self.feed = LiveFeed(quiet_score, 0.5)
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # http.server's name for the POST handler
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                stand_in.requests.append({"path": self.path, "body": body, "at": time.monotonic(),
+                                          "authorization": self.headers.get("Authorization")})
+                if stand_in.script:
+                    status, headers, answer = stand_in.script.pop(0)
+                else:
+                    status, headers, answer = stand_in.answer(body)
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                for name, value in {"Content-Type": "application/json", **headers}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def answer(self, body: dict):
+        transactions = pd.DataFrame(body["transactions"]) if body["transactions"] else None
+        customers = pd.DataFrame(body["customers"]) if body["customers"] else None
+        try:
+            return 200, {}, self.feed.ingest(transactions, customers, body["as_of"], rescore=body["rescore"])
+        except ValueError as err:
+            return 422, {}, {"detail": str(err)}
+
+    def bodies(self) -> list[dict]:
+        return [r["body"] for r in self.requests]
+
+
+@pytest.fixture
+def stand_in():
+    servers: list[StandIn] = []
+
+    def make(script=()) -> StandIn:
+        server = StandIn(script)
+        server.thread.start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.server.shutdown()
+        server.server.server_close()
+        server.thread.join(timeout=5)
+
+
+@pytest.fixture(autouse=True)
+def no_credentials(monkeypatch):
+    monkeypatch.delenv(simulate.PASSWORD_ENV, raising=False)
+    monkeypatch.delenv(simulate.USER_ENV, raising=False)
+
+
+def argv(url: str, *extra: str) -> list[str]:
+    return ["--url", url, "--customers", "30", "--end", END, "--rate", "100000", *extra]
+
+
+def test_history_goes_first_unscored_then_the_replay_in_time_order_then_the_end_tick(stand_in, capsys):
+    server = stand_in()
+    assert simulate.main(argv(server.url, "--start", "2026-06-10", "--batch", "5", "--history-chunk", "400",
+                              "--print-every", "4")) == 0
+    frames = generate_bank(n_customers=30, seed=7, end_date=END).frames()
+    start = pd.Timestamp("2026-06-10", tz="UTC")
+    in_history = int((frames["transactions"]["ts"] < start).sum())
+    in_replay = len(frames["transactions"]) - in_history
+    bodies = server.bodies()
+    assert {r["path"] for r in server.requests} == {"/events"}
+    history = [b for b in bodies if not b["rescore"]]
+    assert bodies[: len(history)] == history  # every unscored body comes before the first scored one
+    assert len(history) == 1 + -(-in_history // 400)  # the 30 profiles, then the history in chunks of 400
+    assert len(history[0]["customers"]) == 30 and set(history[0]["customers"][0]) == {"customer_id", *simulate.PROFILE_COLUMNS}
+    assert sum(len(b["transactions"]) for b in history) == in_history
+    assert all(b["as_of"] == "2026-06-10T00:00:00+00:00" for b in history)
+    assert all(pd.Timestamp(t["ts"]) < start for b in history for t in b["transactions"])
+    replay = bodies[len(history):]
+    tick = replay.pop()
+    assert tick == {"as_of": "2026-06-30T23:59:59+00:00", "rescore": True, "transactions": [], "customers": []}
+    assert sum(len(b["transactions"]) for b in replay) == in_replay and len(replay) == -(-in_replay // 5)
+    assert all(len(b["transactions"]) == 5 for b in replay[:-1]) and in_replay > 20
+    stamps = [pd.Timestamp(t["ts"]) for b in replay for t in b["transactions"]]
+    assert stamps == sorted(stamps) and stamps[0] >= start
+    clocks = [pd.Timestamp(b["as_of"]) for b in bodies]
+    assert clocks == sorted(clocks)  # never backwards
+    assert all(pd.Timestamp(b["as_of"]) >= max(pd.Timestamp(t["ts"]) for t in b["transactions"]) for b in replay)
+    assert all(pd.Timestamp(b["as_of"]) == pd.Timestamp(b["transactions"][-1]["ts"]) for b in replay)
+    snap = server.feed.snapshot()  # the stand-in's real feed took every body
+    assert (snap["events"], snap["customers_known"]) == (len(frames["transactions"]), 30)
+    out = capsys.readouterr().out
+    assert f"history loaded: {in_history} events before 2026-06-10 and 30 profiles in {len(history)} posts" in out
+    assert f"batch 4: 20 events sent, clock {replay[3]['as_of']}, at risk " in out
+    assert f"done: {in_replay} events in {len(replay)} batches after {in_history} history events; {snap['crossed_total']} crossings" in out
+
+
+def test_the_replay_is_paced_to_the_rate_and_stops_at_max_events(stand_in, capsys):
+    server = stand_in()
+    assert simulate.main(argv(server.url, "--rate", "200", "--batch", "25", "--max-events", "90")) == 0
+    replay = [r for r in server.requests if r["body"]["rescore"]]
+    last_history = [r for r in server.requests if not r["body"]["rescore"]][-1]
+    assert [len(r["body"]["transactions"]) for r in replay] == [25, 25, 25, 15]  # no end tick: the window was not done
+    assert replay[-1]["body"]["as_of"] == replay[-1]["body"]["transactions"][-1]["ts"]
+    assert replay[-1]["at"] - last_history["at"] >= 0.40  # 90 events at 200/s: the last batch due 0.45 s in
+    assert "stopped early: --max-events 90 reached (no end-of-replay rescore)" in capsys.readouterr().out
+    server2 = stand_in()
+    began = time.monotonic()
+    assert simulate.main(argv(server2.url, "--rate", "200", "--batch", "25", "--max-events", "100")) == 0
+    replay = [r for r in server2.requests if r["body"]["rescore"]]
+    assert sum(len(r["body"]["transactions"]) for r in replay) == 100
+    assert replay[-1]["at"] - replay[0]["at"] >= 0.45 - 0.125 - 0.01  # batches due at 0.125, 0.25, 0.375, 0.5 s
+    assert replay[-1]["at"] - [r for r in server2.requests if not r["body"]["rescore"]][-1]["at"] >= 0.45
+    assert time.monotonic() - began < 10
+
+
+def test_credentials_come_from_the_environment(stand_in, monkeypatch):
+    server = stand_in()
+    monkeypatch.setenv(simulate.PASSWORD_ENV, "s3cret")
+    monkeypatch.setenv(simulate.USER_ENV, "crm")
+    assert simulate.main(argv(server.url, "--max-events", "5")) == 0
+    expected = "Basic " + base64.b64encode(b"crm:s3cret").decode()
+    assert {r["authorization"] for r in server.requests} == {expected}
+    monkeypatch.delenv(simulate.PASSWORD_ENV)
+    server2 = stand_in()
+    assert simulate.main(argv(server2.url, "--max-events", "5")) == 0
+    assert {r["authorization"] for r in server2.requests} == {None}  # no password: no header at all
+
+
+def test_401_exits_2_saying_to_set_the_password(stand_in, capsys):
+    server = stand_in([(401, {"WWW-Authenticate": "Basic"}, {"detail": "missing or wrong credentials (HTTP Basic Auth)"})])
+    assert simulate.main(argv(server.url)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"simulate: 401 Unauthorized from {server.url}/events: set CUSTOMER_INTEL_API_PASSWORD (and "
+                   "CUSTOMER_INTEL_API_USER, default 'customer_intel') to the API's credentials")
+    assert len(server.requests) == 1
+
+
+def test_429_waits_retry_after_and_retries(stand_in, capsys):
+    server = stand_in([(429, {"Retry-After": "1"}, {"detail": "rate limit 10/second (events) exceeded; retry in 1 s"})])
+    assert simulate.main(argv(server.url, "--max-events", "10")) == 0
+    first, second = server.requests[:2]
+    assert first["body"] == second["body"]  # the same body again
+    assert second["at"] - first["at"] >= 0.95
+    captured = capsys.readouterr()
+    assert "rate limited (429): retrying in 1 s (1/5)" in captured.err and "1 rate-limit retries" in captured.out
+    always = stand_in([(429, {"Retry-After": "0"}, {"detail": "slow down"})] * 6)
+    assert simulate.main(argv(always.url)) == 2
+    assert "still rate limited (429) after 5 retries: lower --rate or raise the API's events limit (slow down)" in capsys.readouterr().err
+    assert len(always.requests) == 6
+
+
+def test_connection_refused_and_http_errors_exit_2_with_one_line(stand_in, capsys):
+    url = f"http://127.0.0.1:{free_port()}"
+    assert simulate.main(argv(url)) == 2
+    assert capsys.readouterr().err == (f"simulate: cannot reach the API at {url}: connection refused or lost (is it running? "
+                                       "start it with python -m customer_intel.serving)\n")
+    server = stand_in()
+    server.feed.ingest(None, None, "2026-07-01")  # the feed's clock is past the history's: the API refuses it
+    assert simulate.main(argv(server.url)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"simulate: HTTP 422 from POST {server.url}/events: as_of 2026-05-01T00:00:00+00:00 is before the "
+                          "feed's clock 2026-07-01T00:00:00+00:00")
+    assert err.count("\n") == 1
+    broken = stand_in([(500, {}, {"detail": "Internal Server Error"})])
+    assert simulate.main(argv(broken.url)) == 2
+    assert capsys.readouterr().err == f"simulate: HTTP 500 from POST {broken.url}/events: Internal Server Error\n"
