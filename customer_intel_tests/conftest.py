@@ -24,6 +24,7 @@ warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 SMALL_END_DATE = "2026-06-30"
+LIGHT_TRAINING = Path(__file__).resolve().parent / "fixtures" / "light_training.yaml"
 
 
 def free_port() -> int:
@@ -221,3 +222,19 @@ def published(folder) -> Path:
 
     folder = Path(folder)
     return folder / json.loads((folder / "_SUCCESS").read_text())["data_file"]
+
+
+@pytest.fixture(scope="session")
+def trained_registry(small_frames, tmp_path_factory):
+    """Every family trained once on the small bank with the light config (once per test worker): (root, raw_dir). The registry is
+    ``root/mlflow``, so ``pipeline_resources(raw, root / "<any folder>")`` scores with these champions."""
+    import yaml
+
+    from customer_intel.jobs import FAMILY_GROUPS
+
+    root = tmp_path_factory.mktemp("trained")
+    raw_dir = write_raw(small_frames, root / "raw", fmt="parquet")
+    run_config = yaml.safe_load(LIGHT_TRAINING.read_text())
+    result = materialize_graph(raw_dir, root / "training", partition=None, groups=("ingest", *FAMILY_GROUPS), run_config=run_config)
+    assert result.success, step_failures(result)
+    return root, raw_dir

@@ -1,31 +1,12 @@
-"""Fixtures of the fault tests: one trained registry for every test that needs champions, and an S3 endpoint that can die."""
+"""Fixtures of the fault tests: an S3 endpoint that can die (the trained registry is the root conftest's ``trained_registry``)."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
 import threading
-from pathlib import Path
 
 import pytest
-import yaml
-
-from customer_intel.jobs import FAMILY_GROUPS
-from customer_intel_tests.conftest import materialize_graph, step_failures, write_raw
-
-LIGHT_TRAINING = Path(__file__).resolve().parents[1] / "fixtures" / "light_training.yaml"
-
-
-@pytest.fixture(scope="session")
-def trained_registry(small_frames, tmp_path_factory):
-    """Every family trained once on the small bank with the light config: (root, raw_dir). The registry is
-    ``root/mlflow``, so ``pipeline_resources(raw, root / "<any folder>")`` scores with these champions."""
-    root = tmp_path_factory.mktemp("faults_trained")
-    raw_dir = write_raw(small_frames, root / "raw", fmt="parquet")
-    run_config = yaml.safe_load(LIGHT_TRAINING.read_text())
-    result = materialize_graph(raw_dir, root / "training", partition=None, groups=("ingest", *FAMILY_GROUPS), run_config=run_config)
-    assert result.success, step_failures(result)
-    return root, raw_dir
 
 
 class KillableMotoServer:
