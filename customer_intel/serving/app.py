@@ -254,6 +254,15 @@ def create_app(settings: ServingSettings | None = None, loader: Callable[[], Ser
             return HTMLResponse(render_at_risk(snapshot, service.settings.page_refresh_seconds))
         return snapshot
 
+    @app.delete("/at-risk", tags=["stream"])
+    def reset_feed(response: Response, who: Annotated[str, Depends(caller)]) -> dict:
+        """Forget the stream: its events, its clock and the feed (a simulator starting a new replay)."""
+        def answer(_models: ServingModels, request_id: str) -> dict:
+            service.feed.reset()
+            return {"request_id": request_id, "reset": True}
+
+        return service.audited("/at-risk (reset)", who, {}, response, answer)
+
     @app.get("/models", tags=["operations"])
     def models(who: Annotated[str, Depends(caller)]) -> dict:
         """Each family's champion: registered model, version, candidate, trained at, cutoff; and the published day in use."""
