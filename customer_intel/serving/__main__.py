@@ -22,16 +22,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from customer_intel.serving.app import create_app
     from customer_intel.serving.config import ServingSettings
 
     try:
         settings = ServingSettings.from_env(args.host, args.port)
-    except ConfigurationError as exc:
+    except ConfigurationError as exc:  # checked before the models load: an unsafe start fails in a second
         print(f"customer_intel scoring API not started: {exc}", file=sys.stderr)
         return 2
+    import uvicorn
+
+    from customer_intel.serving.app import create_app
+
     print(f"customer_intel scoring API on http://{settings.host}:{settings.port} "
           f"({'no password: dev mode, loopback only' if settings.password is None else 'HTTP Basic Auth as ' + settings.user}; "
           f"rate limit {settings.rate_limit} per caller)", flush=True)
