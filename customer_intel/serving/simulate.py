@@ -1,7 +1,7 @@
 """Replay a synthetic bank's transactions into the scoring API as a stream: ``python -m customer_intel.serving.simulate``.
 
-A client of ``POST /events``: it loads the history before ``--start`` (and every profile) without
-scoring, then sends the replay window's events in time order, ``--batch`` at a time, paced to
+A client of ``POST /events``: it resets the API's feed (``DELETE /at-risk``; ``--no-reset`` keeps it),
+loads the history before ``--start`` (and every profile) without scoring, then sends the replay window's events in time order, ``--batch`` at a time, paced to
 ``--rate`` events per second of wall time, each batch stamped with its last event's instant. The
 API's live feed (``GET /at-risk``) shows the customers whose churn risk crosses the threshold.
 Credentials come from the environment only (``CUSTOMER_INTEL_API_USER``, ``CUSTOMER_INTEL_API_PASSWORD``),
@@ -24,6 +24,7 @@ import requests
 from customer_intel.synthetic.generator import generate_bank
 
 EVENTS_PATH = "/events"
+FEED_PATH = "/at-risk"  # DELETE: the API forgets the stream (events, clock, crossings)
 USER_ENV = "CUSTOMER_INTEL_API_USER"
 PASSWORD_ENV = "CUSTOMER_INTEL_API_PASSWORD"
 DEFAULT_USER = "customer_intel"
@@ -56,6 +57,7 @@ class Summary:
     at_risk: int | None = None
     retries: int = 0
     seconds: float = 0.0
+    reset: bool = False  # the API's feed was reset before the history
     stopped: str | None = None  # why the replay stopped early, if it did
 
 
@@ -113,8 +115,11 @@ def replay_batches(frames: dict[str, pd.DataFrame], start, end, batch: int) -> I
 
 
 def end_tick(end) -> dict:
-    """The empty batch at the end day's 23:59:59 that has the API rescore every customer at the end of the replay."""
-    return {"as_of": (day(end) + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)).isoformat(), "rescore": True,
+    """The empty batch at the end day's last microsecond that has the API rescore every customer at the end of the replay.
+
+    The last microsecond, not 23:59:59: an event in the day's last second (the bank's instants carry microseconds) would
+    have put the stream's clock past the tick, and the API refuses a clock that goes backwards."""
+    return {"as_of": (day(end) + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)).isoformat(), "rescore": True,
             "transactions": [], "customers": []}
 
 
@@ -141,13 +146,7 @@ def post_events(session: requests.Session, url: str, body: dict, summary: Summar
     """One ``POST /events``; 429 waits Retry-After and retries (a bounded number of times); anything else non-2xx stops the run."""
     endpoint = url.rstrip("/") + EVENTS_PATH
     for attempt in range(MAX_RATE_LIMIT_RETRIES + 1):
-        try:
-            response = session.post(endpoint, json=body, timeout=REQUEST_TIMEOUT_SECONDS)
-        except requests.ConnectionError:
-            raise SimulatorError(f"cannot reach the API at {url}: connection refused or lost (is it running? "
-                                 "start it with python -m customer_intel.serving)") from None
-        except requests.Timeout:
-            raise SimulatorError(f"the API at {url} did not answer POST {EVENTS_PATH} within {REQUEST_TIMEOUT_SECONDS:.0f} s") from None
+        response = _send(session, "POST", url, EVENTS_PATH, json=body)
         if response.status_code == 429 and attempt < MAX_RATE_LIMIT_RETRIES:
             wait = _retry_after(response)
             print(f"rate limited (429): retrying in {wait:g} s ({attempt + 1}/{MAX_RATE_LIMIT_RETRIES})", file=sys.stderr)
@@ -157,16 +156,42 @@ def post_events(session: requests.Session, url: str, body: dict, summary: Summar
         if response.status_code == 429:
             raise SimulatorError(f"still rate limited (429) after {MAX_RATE_LIMIT_RETRIES} retries: lower --rate or raise the API's "
                                  f"events limit ({_detail(response)})")
-        if response.status_code == 401:
-            raise SimulatorError(f"401 Unauthorized from {endpoint}: set {PASSWORD_ENV} (and {USER_ENV}, default {DEFAULT_USER!r}) "
-                                 "to the API's credentials")
-        if not response.ok:
-            raise SimulatorError(f"HTTP {response.status_code} from POST {endpoint}: {_detail(response)}")
-        try:
-            return response.json()
-        except ValueError:
-            raise SimulatorError(f"POST {endpoint} answered {response.status_code} without a JSON body") from None
+        return _answer(response, "POST", endpoint)
     raise AssertionError("unreachable")
+
+
+def reset_feed(session: requests.Session, url: str) -> dict:
+    """``DELETE /at-risk``: the API forgets the previous stream (its events, clock and crossings), so this replay's clock, which
+    starts at the history's, is not refused as going backwards and the feed shows only this replay's crossings."""
+    endpoint = url.rstrip("/") + FEED_PATH
+    response = _send(session, "DELETE", url, FEED_PATH)
+    if response.status_code in (404, 405):
+        raise SimulatorError(f"DELETE {endpoint} answered {response.status_code}: this API cannot reset its feed; "
+                             "restart it for a fresh stream, or run with --no-reset")
+    return _answer(response, "DELETE", endpoint)
+
+
+def _send(session: requests.Session, method: str, url: str, path: str, **kwargs) -> requests.Response:
+    try:
+        return session.request(method, url.rstrip("/") + path, timeout=REQUEST_TIMEOUT_SECONDS, **kwargs)
+    except requests.ConnectionError:
+        raise SimulatorError(f"cannot reach the API at {url}: connection refused or lost (is it running? "
+                             "start it with python -m customer_intel.serving)") from None
+    except requests.Timeout:
+        raise SimulatorError(f"the API at {url} did not answer {method} {path} within {REQUEST_TIMEOUT_SECONDS:.0f} s") from None
+
+
+def _answer(response: requests.Response, method: str, endpoint: str) -> dict:
+    """The JSON of a 2xx answer; a 401 or any other non-2xx status stops the run with one line."""
+    if response.status_code == 401:
+        raise SimulatorError(f"401 Unauthorized from {endpoint}: set {PASSWORD_ENV} (and {USER_ENV}, default {DEFAULT_USER!r}) "
+                             "to the API's credentials")
+    if not response.ok:
+        raise SimulatorError(f"HTTP {response.status_code} from {method} {endpoint}: {_detail(response)}")
+    try:
+        return response.json()
+    except ValueError:
+        raise SimulatorError(f"{method} {endpoint} answered {response.status_code} without a JSON body") from None
 
 
 def make_session(args: argparse.Namespace) -> requests.Session:
@@ -179,7 +204,8 @@ def make_session(args: argparse.Namespace) -> requests.Session:
 
 
 def run(args: argparse.Namespace, session: requests.Session | None = None) -> Summary:
-    """Generate the bank, load the history, replay the window paced to ``args.rate``, then the end-of-replay tick."""
+    """Generate the bank, reset the API's feed (unless ``--no-reset``), load the history, replay the window paced to
+    ``args.rate``, then the end-of-replay tick."""
     end = day(args.end)
     start = day(args.start) if args.start else end - pd.Timedelta(days=60)
     if start > end:
@@ -192,6 +218,10 @@ def run(args: argparse.Namespace, session: requests.Session | None = None) -> Su
     summary = Summary()
     began = time.monotonic()
     try:
+        if args.reset:
+            reset_feed(session, args.url)
+            summary.reset = True
+            print(f"feed reset: DELETE {args.url.rstrip('/')}{FEED_PATH}", flush=True)
         for body in history_batches(frames, start, args.history_chunk):
             post_events(session, args.url, body, summary)
             summary.history_posts += 1
@@ -258,6 +288,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds of replay (default: none)")
     p.add_argument("--history-chunk", type=int, default=5000, help="rows per history POST (default %(default)s)")
     p.add_argument("--print-every", type=int, default=20, help="print a progress line every N batches (default %(default)s)")
+    p.add_argument("--reset", action=argparse.BooleanOptionalAction, default=True,
+                   help="DELETE /at-risk before the history, so the replay starts a fresh stream on a running API (default: reset)")
     return p
 
 
@@ -271,7 +303,8 @@ def main(argv: list[str] | None = None, session: requests.Session | None = None)
     rate = summary.events_sent / summary.seconds if summary.seconds else 0.0
     print(f"done: {summary.events_sent} events in {summary.batches} batches after {summary.history_rows} history events; "
           f"{summary.crossed} crossings, {summary.recovered} recoveries, {summary.at_risk} at risk now; "
-          f"{summary.seconds:.1f} s ({rate:.1f} events/s), {summary.retries} rate-limit retries"
+          f"{summary.seconds:.1f} s ({rate:.1f} events/s), {summary.retries} rate-limit retries; "
+          + ("the feed was reset first" if summary.reset else "the feed was not reset (--no-reset)")
           + (f"; stopped early: {summary.stopped} (no end-of-replay rescore)" if summary.stopped else ""), flush=True)
     return 0
 

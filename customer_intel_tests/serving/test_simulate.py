@@ -27,14 +27,18 @@ def quiet_score(transactions, customers, as_of):
 
 
 class StandIn:
-    """A stand-in for the API's ``POST /events``: records every request and answers from a real LiveFeed (fake scorer).
+    """A stand-in for the API's ``POST /events`` and ``DELETE /at-risk``: records every POST in ``requests`` and every DELETE
+    in ``resets``, and answers from a real LiveFeed (fake scorer).
 
-    ``script`` holds (status, headers, body) answers given first, one per request, before the feed answers.
+    ``script`` holds (status, headers, body) answers given first, one per POST, before the feed answers; ``reset_script``
+    the same for the DELETEs.
     """
 
-    def __init__(self, script=()):
+    def __init__(self, script=(), reset_script=()):
         self.requests: list[dict] = []
+        self.resets: list[dict] = []
         self.script = list(script)
+        self.reset_script = list(reset_script)
         self.feed = LiveFeed(quiet_score, 0.5)
         stand_in = self
 
@@ -44,9 +48,20 @@ class StandIn:
                 stand_in.requests.append({"path": self.path, "body": body, "at": time.monotonic(),
                                           "authorization": self.headers.get("Authorization")})
                 if stand_in.script:
-                    status, headers, answer = stand_in.script.pop(0)
+                    self.reply(*stand_in.script.pop(0))
                 else:
-                    status, headers, answer = stand_in.answer(body)
+                    self.reply(*stand_in.answer(body))
+
+            def do_DELETE(self):
+                stand_in.resets.append({"path": self.path, "at": time.monotonic(), "events_before": len(stand_in.requests),
+                                        "authorization": self.headers.get("Authorization")})
+                if stand_in.reset_script:
+                    self.reply(*stand_in.reset_script.pop(0))
+                else:
+                    stand_in.feed.reset()
+                    self.reply(200, {}, {"request_id": "r", "reset": True})
+
+            def reply(self, status, headers, answer):
                 data = json.dumps(answer).encode()
                 self.send_response(status)
                 for name, value in {"Content-Type": "application/json", **headers}.items():
@@ -78,8 +93,8 @@ class StandIn:
 def stand_in():
     servers: list[StandIn] = []
 
-    def make(script=()) -> StandIn:
-        server = StandIn(script)
+    def make(script=(), reset_script=()) -> StandIn:
+        server = StandIn(script, reset_script)
         server.thread.start()
         servers.append(server)
         return server
@@ -120,7 +135,7 @@ def test_history_goes_first_unscored_then_the_replay_in_time_order_then_the_end_
     assert all(pd.Timestamp(t["ts"]) < start for b in history for t in b["transactions"])
     replay = bodies[len(history):]
     tick = replay.pop()
-    assert tick == {"as_of": "2026-06-30T23:59:59+00:00", "rescore": True, "transactions": [], "customers": []}
+    assert tick == {"as_of": "2026-06-30T23:59:59.999999+00:00", "rescore": True, "transactions": [], "customers": []}
     assert sum(len(b["transactions"]) for b in replay) == in_replay and len(replay) == -(-in_replay // 5)
     assert all(len(b["transactions"]) == 5 for b in replay[:-1]) and in_replay > 20
     stamps = [pd.Timestamp(t["ts"]) for b in replay for t in b["transactions"]]
@@ -162,20 +177,27 @@ def test_credentials_come_from_the_environment(stand_in, monkeypatch):
     monkeypatch.setenv(simulate.USER_ENV, "crm")
     assert simulate.main(argv(server.url, "--max-events", "5")) == 0
     expected = "Basic " + base64.b64encode(b"crm:s3cret").decode()
-    assert {r["authorization"] for r in server.requests} == {expected}
+    assert {r["authorization"] for r in server.requests + server.resets} == {expected}
     monkeypatch.delenv(simulate.PASSWORD_ENV)
     server2 = stand_in()
     assert simulate.main(argv(server2.url, "--max-events", "5")) == 0
-    assert {r["authorization"] for r in server2.requests} == {None}  # no password: no header at all
+    assert {r["authorization"] for r in server2.requests + server2.resets} == {None}  # no password: no header at all
 
 
 def test_401_exits_2_saying_to_set_the_password(stand_in, capsys):
-    server = stand_in([(401, {"WWW-Authenticate": "Basic"}, {"detail": "missing or wrong credentials (HTTP Basic Auth)"})])
+    refused = (401, {"WWW-Authenticate": "Basic"}, {"detail": "missing or wrong credentials (HTTP Basic Auth)"})
+    server = stand_in(reset_script=[refused])  # the reset is the first request: refused there, nothing is posted
     assert simulate.main(argv(server.url)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"simulate: 401 Unauthorized from {server.url}/at-risk: set CUSTOMER_INTEL_API_PASSWORD (and "
+                   "CUSTOMER_INTEL_API_USER, default 'customer_intel') to the API's credentials")
+    assert (len(server.resets), len(server.requests)) == (1, 0)
+    server = stand_in([refused])
+    assert simulate.main(argv(server.url, "--no-reset")) == 2
     err = capsys.readouterr().err.strip()
     assert err == (f"simulate: 401 Unauthorized from {server.url}/events: set CUSTOMER_INTEL_API_PASSWORD (and "
                    "CUSTOMER_INTEL_API_USER, default 'customer_intel') to the API's credentials")
-    assert len(server.requests) == 1
+    assert (len(server.resets), len(server.requests)) == (0, 1)
 
 
 def test_429_waits_retry_after_and_retries(stand_in, capsys):
@@ -199,7 +221,7 @@ def test_connection_refused_and_http_errors_exit_2_with_one_line(stand_in, capsy
                                        "start it with python -m customer_intel.serving)\n")
     server = stand_in()
     server.feed.ingest(None, None, "2026-07-01")  # the feed's clock is past the history's: the API refuses it
-    assert simulate.main(argv(server.url)) == 2
+    assert simulate.main(argv(server.url, "--no-reset")) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"simulate: HTTP 422 from POST {server.url}/events: as_of 2026-05-01T00:00:00+00:00 is before the "
                           "feed's clock 2026-07-01T00:00:00+00:00")
@@ -207,3 +229,38 @@ def test_connection_refused_and_http_errors_exit_2_with_one_line(stand_in, capsy
     broken = stand_in([(500, {}, {"detail": "Internal Server Error"})])
     assert simulate.main(argv(broken.url)) == 2
     assert capsys.readouterr().err == f"simulate: HTTP 500 from POST {broken.url}/events: Internal Server Error\n"
+
+
+def test_the_feed_is_reset_before_the_history_so_a_second_replay_starts_fresh(stand_in, capsys):
+    server = stand_in()
+    assert simulate.main(argv(server.url, "--start", "2026-06-20", "--max-events", "40")) == 0
+    assert [r["events_before"] for r in server.resets] == [0]  # the reset came before the first POST
+    server.feed.ingest(None, None, "2026-07-05")  # the stream moved on past this bank's window (another replay, say)
+    posted = len(server.requests)
+    capsys.readouterr()
+
+    assert simulate.main(argv(server.url, "--start", "2026-06-20")) == 0
+    out = capsys.readouterr().out
+    assert [(r["path"], r["events_before"]) for r in server.resets] == [("/at-risk", 0), ("/at-risk", posted)]
+    snap = server.feed.snapshot()  # only this replay's stream: every event of the bank once, the clock at the window's end
+    frames = generate_bank(n_customers=30, seed=7, end_date=END).frames()
+    assert (snap["events"], snap["customers_known"], snap["as_of"]) == (len(frames["transactions"]), 30, "2026-06-30T23:59:59.999999+00:00")
+    assert out.splitlines()[0] == f"feed reset: DELETE {server.url}/at-risk"
+    assert out.rstrip().endswith("rate-limit retries; the feed was reset first")
+
+    assert simulate.main(argv(server.url, "--start", "2026-06-20", "--no-reset")) == 2  # the clock is at the window's end now
+    captured = capsys.readouterr()
+    assert len(server.resets) == 2 and "feed reset" not in captured.out
+    assert captured.err.startswith(f"simulate: HTTP 422 from POST {server.url}/events: as_of 2026-06-20T00:00:00+00:00 is before the "
+                                   "feed's clock 2026-06-30T23:59:59.999999+00:00")
+
+
+def test_an_api_without_the_reset_says_to_run_with_no_reset(stand_in, capsys):
+    server = stand_in(reset_script=[(405, {}, {"detail": "Method Not Allowed"})])
+    assert simulate.main(argv(server.url)) == 2
+    assert capsys.readouterr().err == (f"simulate: DELETE {server.url}/at-risk answered 405: this API cannot reset its feed; "
+                                       "restart it for a fresh stream, or run with --no-reset\n")
+    assert server.requests == []
+    server = stand_in()
+    assert simulate.main(argv(server.url, "--no-reset", "--max-events", "5")) == 0
+    assert server.resets == [] and "; the feed was not reset (--no-reset)" in capsys.readouterr().out
