@@ -8,6 +8,7 @@ reasons come from callers' data.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from html import escape
 
 TITLE = "customer_intel - live at-risk feed"
@@ -23,6 +24,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.band-high { color: #a3142c; font-weight: 600; }
 td.band-medium { color: #a35c00; }
 td.empty { color: #4a5368; font-style: italic; }
+td.when { white-space: nowrap; }
 """
 
 
@@ -34,6 +36,18 @@ def _probability(value) -> str:
     return "" if value is None else f"{float(value):.3f}"
 
 
+def _when(value) -> str:
+    """An instant as ``2026-06-28 11:50:58 UTC`` in a ``<time>`` whose ``datetime`` keeps the feed's exact ISO text: the full ISO
+    form (microseconds and offset) wrapped mid-token in a narrow column of the browser."""
+    if value is None:
+        return ""
+    try:
+        shown = datetime.fromisoformat(str(value)).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except ValueError:
+        return _text(value)
+    return f'<time datetime="{_text(value)}">{shown}</time>'
+
+
 def _row(row: dict) -> str:
     band = row.get("risk_band")
     cells = (
@@ -42,7 +56,7 @@ def _row(row: dict) -> str:
         f'<td class="band-{_text(band)}">{_text(band)}</td>',
         f"<td>{_text(row.get('reasons'))}</td>",
         f"<td>{_text(row.get('counterfactual'))}</td>",
-        f"<td>{_text(row.get('crossed_at'))}</td>",
+        f'<td class="when">{_when(row.get("crossed_at"))}</td>',
     )
     return f'<tr data-customer-id="{_text(row.get("customer_id"))}">{"".join(cells)}</tr>'
 

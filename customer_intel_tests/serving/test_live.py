@@ -275,6 +275,9 @@ def test_the_page_escapes_every_value_and_refreshes():
     assert "+1.20 &amp; &lt;b&gt;more&lt;/b&gt;" in page and "one &quot;purchase&quot;" in page
     assert '<td class="num">0.877</td>' in page and '<td class="num">0.500</td>' in page
     assert page.count("<tr data-customer-id=") == 2 and '<table id="at-risk">' in page
+    assert '<td class="when"><time datetime="2026-05-20T08:00:00+00:00">2026-05-20 08:00:00 UTC</time></td>' in page
+    odd = render_at_risk({**snap, "at_risk": [{**snap["at_risk"][1], "crossed_at": "<b>soon</b>"}]})
+    assert '<td class="when">&lt;b&gt;soon&lt;/b&gt;</td>' in odd  # not an instant: shown as text, escaped
     assert "simulated as of 2026-05-21T08:00:00+00:00 · threshold 0.500 · customers known 3 · events 17 · crossed 2 · recovered 1" in page
     empty = render_at_risk({"as_of": None, "threshold": 0.5, "at_risk": []})
     assert "No customer is at risk right now." in empty and "data-customer-id" not in empty
