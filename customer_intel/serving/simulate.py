@@ -1,9 +1,11 @@
 """Replay a synthetic bank's transactions into the scoring API as a stream: ``python -m customer_intel.serving.simulate``.
 
 A client of ``POST /events``: it resets the API's feed (``DELETE /at-risk``; ``--no-reset`` keeps it),
-loads the history before ``--start`` (and every profile) without scoring, then sends the replay window's events in time order, ``--batch`` at a time, paced to
-``--rate`` events per second of wall time, each batch stamped with its last event's instant. The
-API's live feed (``GET /at-risk``) shows the customers whose churn risk crosses the threshold.
+loads the history before ``--start`` (and every profile) without scoring, posts the start tick (an empty batch at
+``--start``'s midnight that has the API score every customer as of the replay's start), then sends the replay window's events
+in time order, ``--batch`` at a time, paced to ``--rate`` events per second of wall time, each batch stamped with its last
+event's instant. The API's live feed (``GET /at-risk``) shows the customers whose churn risk crosses the threshold: those
+already at risk when the replay starts with ``crossed_at`` = the start instant, the replay's own crossings after it.
 Credentials come from the environment only (``CUSTOMER_INTEL_API_USER``, ``CUSTOMER_INTEL_API_PASSWORD``),
 never from a flag: a flag's value is visible to every user of the machine in the process list.
 """
@@ -46,13 +48,18 @@ class SimulatorError(Exception):
 
 @dataclass
 class Summary:
-    """What a run sent and what the API answered (counts summed over the batches' answers)."""
+    """What a run sent and what the API answered (counts summed over the replay's answers: its batches and the end tick).
+
+    The start tick's answer is not a replay answer: the customers it finds at risk are ``at_risk_at_start``, not crossings of
+    the replay, so ``at_risk_at_start + crossed - recovered == at_risk`` once the replay ran.
+    """
 
     history_rows: int = 0
     history_posts: int = 0
+    at_risk_at_start: int | None = None  # customers at risk as of the replay's start (the start tick's answer)
     events_sent: int = 0
     batches: int = 0
-    crossed: int = 0
+    crossed: int = 0  # crossings during the replay, after its start
     recovered: int = 0
     at_risk: int | None = None
     retries: int = 0
@@ -112,6 +119,16 @@ def replay_batches(frames: dict[str, pd.DataFrame], start, end, batch: int) -> I
     for i in range(0, len(events), batch):
         part = events.iloc[i:i + batch]
         yield {"as_of": part["ts"].iloc[-1].isoformat(), "rescore": True, "transactions": _records(part), "customers": []}
+
+
+def start_tick(start) -> dict:
+    """The empty batch at the replay's start (midnight UTC, the history batches' ``as_of``) that has the API score every customer.
+
+    Without it the replay's first scoring batch would be the stream's first full rescore, and every customer already at risk
+    before the replay would "cross" at that batch's clock, as if they all crossed at that moment. The API's feed takes it: its
+    clock does not go backwards (it equals the history's), and a rescoring batch is a full rescore when none happened yet
+    (the history is loaded unscored) or, with neither events nor profiles, when its clock is past the last full one."""
+    return {"as_of": day(start).isoformat(), "rescore": True, "transactions": [], "customers": []}
 
 
 def end_tick(end) -> dict:
@@ -204,8 +221,8 @@ def make_session(args: argparse.Namespace) -> requests.Session:
 
 
 def run(args: argparse.Namespace, session: requests.Session | None = None) -> Summary:
-    """Generate the bank, reset the API's feed (unless ``--no-reset``), load the history, replay the window paced to
-    ``args.rate``, then the end-of-replay tick."""
+    """Generate the bank, reset the API's feed (unless ``--no-reset``), load the history, post the start tick, replay the
+    window paced to ``args.rate``, then the end-of-replay tick."""
     end = day(args.end)
     start = day(args.start) if args.start else end - pd.Timedelta(days=60)
     if start > end:
@@ -228,6 +245,10 @@ def run(args: argparse.Namespace, session: requests.Session | None = None) -> Su
             summary.history_rows += len(body["transactions"])
         print(f"history loaded: {summary.history_rows} events before {start.date()} and {len(frames['customers'])} profiles "
               f"in {summary.history_posts} posts", flush=True)
+        tick = start_tick(start)
+        answer = post_events(session, args.url, tick, summary)
+        summary.at_risk_at_start = summary.at_risk = answer.get("at_risk")
+        print(f"at risk at the start: {summary.at_risk_at_start} customers (as of {tick['as_of']})", flush=True)
         _replay(session, args, frames, start, end, summary)
     finally:
         summary.seconds = time.monotonic() - began
@@ -258,7 +279,7 @@ def _replay(session: requests.Session, args: argparse.Namespace, frames: dict, s
         _count(summary, answer, len(body["transactions"]))
         if summary.batches % args.print_every == 0:
             print(f"batch {summary.batches}: {summary.events_sent} events sent, clock {body['as_of']}, at risk {summary.at_risk}, "
-                  f"crossed {len(answer.get('crossed') or [])} in this batch ({summary.crossed} in all)", flush=True)
+                  f"crossed {len(answer.get('crossed') or [])} in this batch ({summary.crossed} since the start)", flush=True)
     if summary.stopped is None:  # ran to the end of the window: every customer rescored at the end day's close
         answer = post_events(session, args.url, end_tick(end), summary)
         _count(summary, answer, 0, batch=False)
@@ -302,7 +323,8 @@ def main(argv: list[str] | None = None, session: requests.Session | None = None)
         return getattr(err, "exit_code", EXIT_FAILURE)
     rate = summary.events_sent / summary.seconds if summary.seconds else 0.0
     print(f"done: {summary.events_sent} events in {summary.batches} batches after {summary.history_rows} history events; "
-          f"{summary.crossed} crossings, {summary.recovered} recoveries, {summary.at_risk} at risk now; "
+          f"{summary.at_risk_at_start} at risk at the start, {summary.crossed} crossings and {summary.recovered} recoveries "
+          f"during the replay, {summary.at_risk} at risk now; "
           f"{summary.seconds:.1f} s ({rate:.1f} events/s), {summary.retries} rate-limit retries; "
           + ("the feed was reset first" if summary.reset else "the feed was not reset (--no-reset)")
           + (f"; stopped early: {summary.stopped} (no end-of-replay rescore)" if summary.stopped else ""), flush=True)

@@ -5,7 +5,9 @@ sees it in headless Chromium (Debian's ``chromium`` and ``chromium-driver``), fo
 What is comparable: the feed scores at its clock, an instant, but the feature builder works in whole UTC days (``as_of``
 is normalised to the day). So the feed's row for a customer at clock ``T`` is ``/predict_churn`` with ``as_of`` = ``T``'s
 day and the customer's events up to ``T`` - the events the stream has delivered by then - not its events of the whole
-day, and not a score "at ``T``": ten hours into a day, that day already counts as a whole day of quiet. At the replay's
+day, and not a score "at ``T``": ten hours into a day, that day already counts as a whole day of quiet. The simulator's
+start tick (the replay's first day at midnight, after the history) scores everyone first, so a customer already at risk
+when the replay starts shows ``crossed_at`` = that instant, and only the replay's own crossings carry a later one. At the replay's
 end tick (the end day's last microsecond) every event of the end day is in, so the feed is also the nightly batch's
 ``scored_customers`` of that day.
 
@@ -35,6 +37,7 @@ pytestmark = pytest.mark.e2e
 
 CUSTOMERS, SEED = 600, 7  # the small bank of the shared fixtures: the batch scored the same customers
 REPLAY_START = "2026-06-21"  # ten replay days (534 events); the 29,381 before load as history
+START_TICK = "2026-06-21T00:00:00+00:00"  # the simulator's first scoring batch, right after the history: everyone scored
 END_TICK = "2026-06-30T23:59:59.999999+00:00"  # the simulator's last batch: every customer rescored at the end day's close
 BATCH = 50
 REFRESH_SECONDS = 2
@@ -120,23 +123,40 @@ def test_the_replay_leaves_the_customers_over_the_champions_threshold_with_the_b
     lines = done.stdout.splitlines()
     assert lines[:2] == [f"feed reset: DELETE {api.url}/at-risk",
                          f"history loaded: {history} events before {REPLAY_START} and {CUSTOMERS} profiles in 7 posts"]
-    summary = re.fullmatch(rf"done: {events} events in {-(-events // BATCH)} batches after {history} history events; (\d+) crossings, "
-                           r"(\d+) recoveries, (\d+) at risk now; [\d.]+ s \([\d.]+ events/s\), 0 rate-limit retries; "
-                           r"the feed was reset first", lines[-1])
+    started = re.fullmatch(rf"at risk at the start: (\d+) customers \(as of {re.escape(START_TICK)}\)", lines[2])
+    assert started, lines[2]
+    summary = re.fullmatch(rf"done: {events} events in {-(-events // BATCH)} batches after {history} history events; "
+                           rf"{started[1]} at risk at the start, (\d+) crossings and (\d+) recoveries during the replay, (\d+) at risk "
+                           r"now; [\d.]+ s \([\d.]+ events/s\), 0 rate-limit retries; the feed was reset first", lines[-1])
     assert summary, lines[-1]
     assert done.stderr == ""
 
     # the stale stream is gone: the feed holds the bank's every event once, at the end tick's clock
     assert (feed["as_of"], feed["customers_known"], feed["events"]) == (END_TICK, CUSTOMERS, len(tx))
-    assert [int(n) for n in summary.groups()] == [feed["crossed_total"], feed["recovered_total"], feed["at_risk_total"]]
+    at_start, crossed, recovered, at_risk = int(started[1]), *(int(n) for n in summary.groups())
+    # the feed counts the start tick's crossings (everyone at risk at the start, on a fresh feed) and the replay's; the summary
+    # tells them apart
+    assert (feed["crossed_total"], feed["recovered_total"], feed["at_risk_total"]) == (at_start + crossed, recovered, at_risk)
+    assert at_risk == at_start + crossed - recovered and at_start > 100 and crossed > 0
     rows = feed["at_risk"]
     assert feed["dropped_total"] == 0 and len(rows) == feed["at_risk_total"] > 100
     threshold = predict(api, raw_request(bank, rows[0]["customer_id"], END_TICK))["threshold"]  # the churn champion's
     assert feed["threshold"] == threshold and 0 < threshold < 1
     assert all(r["probability"] >= threshold and r["reasons"].strip() and r["reason_1"] for r in rows)
-    assert all(REPLAY_START <= r["crossed_at"] <= END_TICK for r in rows)  # crossings of this replay only
     order = [(r["crossed_at"], r["probability"]) for r in rows]
     assert order == sorted(order, key=lambda o: (pd.Timestamp(o[0]), o[1]), reverse=True)  # latest crossing first
+
+    # at risk since the start: crossed_at is the start tick's instant, and the history alone (as of the start day) put them
+    # over the threshold; every other row crossed during the replay, after the start, and was below it then
+    since_start = [r for r in rows if r["crossed_at"] == START_TICK]
+    in_replay = [r for r in rows if r["crossed_at"] != START_TICK]
+    assert 0 < len(since_start) <= at_start and 0 < len(in_replay) <= crossed
+    assert int((tx["ts"] == pd.Timestamp(START_TICK)).sum()) == 0  # no event at the start instant: no replay batch's clock is it
+    assert all(pd.Timestamp(START_TICK) < pd.Timestamp(r["crossed_at"]) <= pd.Timestamp(END_TICK) for r in in_replay)
+    for row in (since_start[0], since_start[-1]):
+        assert predict(api, raw_request(bank, row["customer_id"], START_TICK))["probability"] >= threshold, row["customer_id"]
+    for row in (in_replay[0], in_replay[-1]):
+        assert predict(api, raw_request(bank, row["customer_id"], START_TICK))["probability"] < threshold, row["customer_id"]
 
     # a feed row at the end tick is /predict_churn of the customer's raw rows as of the end day (every event of it is in)
     for row in (rows[0], rows[len(rows) // 2], rows[-1]):
@@ -152,7 +172,7 @@ def test_the_replay_leaves_the_customers_over_the_champions_threshold_with_the_b
         assert (row["risk_band"], row["reasons"], row["counterfactual"], row["model"]) == (
             batch["churn_risk_band"], batch["churn_reasons"], batch["churn_counterfactual"], batch["churn_model"])
     print(f"\nreplay: {events} events in {-(-events // BATCH)} batches after {history} history events, {seconds:.1f} s "
-          f"(simulator process); {len(rows)} at risk")
+          f"(simulator process); {at_start} at risk at the start, {crossed} crossings in the replay, {len(rows)} at risk at the end")
 
 
 @pytest.fixture(scope="module")

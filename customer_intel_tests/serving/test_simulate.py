@@ -27,8 +27,8 @@ def quiet_score(transactions, customers, as_of):
 
 
 class StandIn:
-    """A stand-in for the API's ``POST /events`` and ``DELETE /at-risk``: records every POST in ``requests`` and every DELETE
-    in ``resets``, and answers from a real LiveFeed (fake scorer).
+    """A stand-in for the API's ``POST /events`` and ``DELETE /at-risk``: records every POST in ``requests`` (with the JSON it
+    answered) and every DELETE in ``resets``, and answers from a real LiveFeed (fake scorer).
 
     ``script`` holds (status, headers, body) answers given first, one per POST, before the feed answers; ``reset_script``
     the same for the DELETEs.
@@ -45,12 +45,10 @@ class StandIn:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # http.server's name for the POST handler
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                stand_in.requests.append({"path": self.path, "body": body, "at": time.monotonic(),
-                                          "authorization": self.headers.get("Authorization")})
-                if stand_in.script:
-                    self.reply(*stand_in.script.pop(0))
-                else:
-                    self.reply(*stand_in.answer(body))
+                record = {"path": self.path, "body": body, "at": time.monotonic(), "authorization": self.headers.get("Authorization")}
+                stand_in.requests.append(record)
+                status, headers, record["answer"] = stand_in.script.pop(0) if stand_in.script else stand_in.answer(body)
+                self.reply(status, headers, record["answer"])
 
             def do_DELETE(self):
                 stand_in.resets.append({"path": self.path, "at": time.monotonic(), "events_before": len(stand_in.requests),
@@ -116,7 +114,14 @@ def argv(url: str, *extra: str) -> list[str]:
     return ["--url", url, "--customers", "30", "--end", END, "--rate", "100000", *extra]
 
 
-def test_history_goes_first_unscored_then_the_replay_in_time_order_then_the_end_tick(stand_in, capsys):
+def at_risk_as_of(frames: dict, start: pd.Timestamp) -> list[str]:
+    """The customers quiet_score puts at risk (15 days or more without a purchase) from the history before ``start``."""
+    history = frames["transactions"].loc[frames["transactions"]["ts"] < start]
+    quiet = (start - history.groupby("customer_id")["ts"].max().dt.normalize()).dt.days
+    return sorted(quiet.index[quiet >= 15])
+
+
+def test_history_then_the_start_tick_then_the_replay_in_time_order_then_the_end_tick(stand_in, capsys):
     server = stand_in()
     assert simulate.main(argv(server.url, "--start", "2026-06-10", "--batch", "5", "--history-chunk", "400",
                               "--print-every", "4")) == 0
@@ -133,41 +138,95 @@ def test_history_goes_first_unscored_then_the_replay_in_time_order_then_the_end_
     assert sum(len(b["transactions"]) for b in history) == in_history
     assert all(b["as_of"] == "2026-06-10T00:00:00+00:00" for b in history)
     assert all(pd.Timestamp(t["ts"]) < start for b in history for t in b["transactions"])
-    replay = bodies[len(history):]
-    tick = replay.pop()
-    assert tick == {"as_of": "2026-06-30T23:59:59.999999+00:00", "rescore": True, "transactions": [], "customers": []}
+    tick, *replay, end_tick = bodies[len(history):]
+    # the start tick right after the history, at the history's instant, once; the end tick last
+    assert tick == {"as_of": "2026-06-10T00:00:00+00:00", "rescore": True, "transactions": [], "customers": []}
+    assert end_tick == {"as_of": "2026-06-30T23:59:59.999999+00:00", "rescore": True, "transactions": [], "customers": []}
+    assert [b for b in bodies if not b["transactions"] and not b["customers"]] == [tick, end_tick]
     assert sum(len(b["transactions"]) for b in replay) == in_replay and len(replay) == -(-in_replay // 5)
     assert all(len(b["transactions"]) == 5 for b in replay[:-1]) and in_replay > 20
     stamps = [pd.Timestamp(t["ts"]) for b in replay for t in b["transactions"]]
-    assert stamps == sorted(stamps) and stamps[0] >= start
+    assert stamps == sorted(stamps) and stamps[0] > start
     clocks = [pd.Timestamp(b["as_of"]) for b in bodies]
     assert clocks == sorted(clocks)  # never backwards
     assert all(pd.Timestamp(b["as_of"]) >= max(pd.Timestamp(t["ts"]) for t in b["transactions"]) for b in replay)
     assert all(pd.Timestamp(b["as_of"]) == pd.Timestamp(b["transactions"][-1]["ts"]) for b in replay)
     snap = server.feed.snapshot()  # the stand-in's real feed took every body
     assert (snap["events"], snap["customers_known"]) == (len(frames["transactions"]), 30)
+    at_start = at_risk_as_of(frames, start)
+    answers = [r["answer"] for r in server.requests[len(history) + 1:]]  # the replay's: its batches and the end tick
+    crossed, recovered = sum(len(a["crossed"]) for a in answers), sum(len(a["recovered"]) for a in answers)
+    assert len(at_start) >= 5 and crossed >= 5
     out = capsys.readouterr().out
-    assert f"history loaded: {in_history} events before 2026-06-10 and 30 profiles in {len(history)} posts" in out
+    assert out.splitlines()[:3] == [f"feed reset: DELETE {server.url}/at-risk",
+                                    f"history loaded: {in_history} events before 2026-06-10 and 30 profiles in {len(history)} posts",
+                                    f"at risk at the start: {len(at_start)} customers (as of 2026-06-10T00:00:00+00:00)"]
     assert f"batch 4: 20 events sent, clock {replay[3]['as_of']}, at risk " in out
-    assert f"done: {in_replay} events in {len(replay)} batches after {in_history} history events; {snap['crossed_total']} crossings" in out
+    assert (f"done: {in_replay} events in {len(replay)} batches after {in_history} history events; {len(at_start)} at risk at the "
+            f"start, {crossed} crossings and {recovered} recoveries during the replay, {snap['at_risk_total']} at risk now; ") in out
+    assert snap["at_risk_total"] == len(at_start) + crossed - recovered
+    assert (snap["crossed_total"], snap["recovered_total"]) == (len(at_start) + crossed, recovered)  # the start tick's + the replay's
+
+
+def test_customers_at_risk_at_the_start_cross_at_the_start_and_the_replay_counts_only_its_own_crossings(stand_in):
+    server = stand_in()
+    summary = simulate.run(simulate.parser().parse_args(argv(server.url, "--start", "2026-06-10", "--batch", "2")))
+    frames = generate_bank(n_customers=30, seed=7, end_date=END).frames()
+    start = pd.Timestamp("2026-06-10", tz="UTC")
+    at_start = at_risk_as_of(frames, start)
+    first = next(i for i, r in enumerate(server.requests) if r["body"]["rescore"])
+    tick, replay = server.requests[first], server.requests[first + 1:]
+    known = frames["transactions"].loc[frames["transactions"]["ts"] < start, "customer_id"].nunique()
+    # the start tick scored every customer known at the start (a full rescore: the history was loaded unscored)
+    assert (tick["answer"]["scored"], sorted(tick["answer"]["crossed"]), tick["answer"]["recovered"]) == (known, at_start, [])
+    assert tick["answer"]["at_risk"] == summary.at_risk_at_start == len(at_start)
+    # the first replay batch (two events of the start day) no longer rescores everyone: only the customers it touches
+    assert pd.Timestamp(replay[0]["body"]["as_of"]).normalize() == start
+    assert replay[0]["answer"]["scored"] == len({t["customer_id"] for t in replay[0]["body"]["transactions"]}) < known
+    assert summary.crossed == sum(len(r["answer"]["crossed"]) for r in replay) >= 5
+    assert summary.recovered == sum(len(r["answer"]["recovered"]) for r in replay)
+    assert summary.at_risk == replay[-1]["answer"]["at_risk"] == summary.at_risk_at_start + summary.crossed - summary.recovered
+
+    # the feed: a customer at risk since the start shows crossed_at = the start instant; every other row crossed in the
+    # replay, at the clock of the last replay batch that crossed it, after the start
+    last_crossing = {cid: r["body"]["as_of"] for r in replay for cid in r["answer"]["crossed"]}
+    recovered = {cid for r in replay for cid in r["answer"]["recovered"]}
+    rows = {r["customer_id"]: r["crossed_at"] for r in server.feed.snapshot()["at_risk"]}
+    since_start = {cid for cid, at in rows.items() if at == "2026-06-10T00:00:00+00:00"}
+    assert since_start == set(at_start) - recovered - set(last_crossing) and len(since_start) >= 3
+    assert {cid: pd.Timestamp(at) for cid, at in rows.items() if cid not in since_start} == {
+        cid: pd.Timestamp(at) for cid, at in last_crossing.items() if cid in rows}
+    assert all(pd.Timestamp(at) > start for cid, at in rows.items() if cid not in since_start)
+    assert len(rows) == summary.at_risk and len(rows) - len(since_start) >= 3
+
+
+def test_the_start_tick_comes_even_when_the_replay_sends_nothing(stand_in, capsys):
+    server = stand_in()
+    assert simulate.main(argv(server.url, "--start", "2026-06-10", "--max-events", "0")) == 0
+    at_start = len(at_risk_as_of(generate_bank(n_customers=30, seed=7, end_date=END).frames(), pd.Timestamp("2026-06-10", tz="UTC")))
+    assert [b for b in server.bodies() if b["rescore"]] == [
+        {"as_of": "2026-06-10T00:00:00+00:00", "rescore": True, "transactions": [], "customers": []}]
+    out = capsys.readouterr().out
+    assert f"; {at_start} at risk at the start, 0 crossings and 0 recoveries during the replay, {at_start} at risk now; " in out
+    assert out.rstrip().endswith("; stopped early: --max-events 0 reached (no end-of-replay rescore)")
 
 
 def test_the_replay_is_paced_to_the_rate_and_stops_at_max_events(stand_in, capsys):
     server = stand_in()
     assert simulate.main(argv(server.url, "--rate", "200", "--batch", "25", "--max-events", "90")) == 0
-    replay = [r for r in server.requests if r["body"]["rescore"]]
-    last_history = [r for r in server.requests if not r["body"]["rescore"]][-1]
+    tick, *replay = [r for r in server.requests if r["body"]["rescore"]]
+    assert tick["body"]["transactions"] == [] and tick["body"]["as_of"] == "2026-05-01T00:00:00+00:00"  # --end minus 60 days
     assert [len(r["body"]["transactions"]) for r in replay] == [25, 25, 25, 15]  # no end tick: the window was not done
     assert replay[-1]["body"]["as_of"] == replay[-1]["body"]["transactions"][-1]["ts"]
-    assert replay[-1]["at"] - last_history["at"] >= 0.40  # 90 events at 200/s: the last batch due 0.45 s in
+    assert replay[-1]["at"] - tick["at"] >= 0.40  # 90 events at 200/s: the last batch due 0.45 s after the start tick's answer
     assert "stopped early: --max-events 90 reached (no end-of-replay rescore)" in capsys.readouterr().out
     server2 = stand_in()
     began = time.monotonic()
     assert simulate.main(argv(server2.url, "--rate", "200", "--batch", "25", "--max-events", "100")) == 0
-    replay = [r for r in server2.requests if r["body"]["rescore"]]
-    assert sum(len(r["body"]["transactions"]) for r in replay) == 100
+    tick, *replay = [r for r in server2.requests if r["body"]["rescore"]]
+    assert sum(len(r["body"]["transactions"]) for r in replay) == 100 and tick["body"]["transactions"] == []
     assert replay[-1]["at"] - replay[0]["at"] >= 0.45 - 0.125 - 0.01  # batches due at 0.125, 0.25, 0.375, 0.5 s
-    assert replay[-1]["at"] - [r for r in server2.requests if not r["body"]["rescore"]][-1]["at"] >= 0.45
+    assert replay[-1]["at"] - tick["at"] >= 0.45
     assert time.monotonic() - began < 10
 
 
