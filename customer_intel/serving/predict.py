@@ -8,7 +8,6 @@ at-risk feed calls ``score_frame`` for many customers at once.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +16,7 @@ import pandas as pd
 from customer_intel.features import FeatureInputError, as_of_day, build_customer_features
 from customer_intel.modeling.scoring import daily_scores
 from customer_intel.serving.champions import ServingModels, channel_vocabulary
+from customer_intel.serving.live import json_value
 from customer_intel.serving.schemas import CustomerRequest
 from customer_intel.uplift.scorer import offer_column, quadrants
 
@@ -120,18 +120,10 @@ def family_scores(models: ServingModels, family: str, features: Features) -> pd.
 
 
 def plain(value):
-    """A JSON-safe scalar: numpy types unwrapped, NaN and NA as None, arrays as lists."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
+    """A JSON-safe value: arrays (an embedding) as lists of JSON-safe scalars (``live.json_value``: NaN and NA as None)."""
     if isinstance(value, np.ndarray | list | tuple):
         return [plain(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return value
+    return json_value(value)
 
 
 def row_dict(frame: pd.DataFrame, drop=("customer_id",)) -> dict:
