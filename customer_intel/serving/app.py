@@ -12,6 +12,7 @@ dependencies named in them are local to ``create_app``.
 
 
 import contextlib
+import gc
 import hashlib
 import json
 import logging
@@ -76,6 +77,16 @@ def field_path(loc) -> str:
     return out or "body"
 
 
+def settle_heap() -> None:
+    """Collect, then freeze what is left (the models, the published day, the imported libraries) out of the collector's reach.
+
+    Measured by ``bench/serving.py``: with ~590,000 tracked objects loaded, a full (generation 2) collection held the GIL for
+    about 300 ms once every 15-60 s of serving at 100 requests/s, and every request queued behind it (p99 270-280 ms against
+    20 ms without one). Frozen objects are never scanned, so a full collection only walks what requests allocated."""
+    gc.collect()
+    gc.freeze()
+
+
 class Service:
     """The app's state: the loaded models (swapped whole by a reload), the audit log, the live feed and the limiters."""
 
@@ -93,6 +104,7 @@ class Service:
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:
         self.models = self.loader()
+        settle_heap()
         store = None
         if self.settings.audit_location is not None:
             from customer_intel.resources.warehouse import Warehouse
@@ -116,6 +128,8 @@ class Service:
         try:
             self.models = self.loader()  # built whole, then swapped: a request in flight keeps the models it started with
             self.feed.threshold = self.threshold()
+            gc.unfreeze()  # the old models may now be collected: one full collection here, on the reload, not under load
+            settle_heap()
             return self.models
         finally:
             self._reload_lock.release()
