@@ -29,9 +29,9 @@ import requests
 
 from customer_intel.resources.warehouse import Warehouse
 from customer_intel.synthetic.generator import generate_bank
+from customer_intel_tests.browser import BROWSER_FLAGS, CHROMEDRIVER, CHROMIUM, browser_or_skip, stop_group
 from customer_intel_tests.conftest import SMALL_END_DATE, restore_signals
 from customer_intel_tests.serving.conftest import PASSWORD, USER, ApiServer, api_env
-from customer_intel_tests.ui.test_browser import BROWSER_FLAGS, CHROMEDRIVER, CHROMIUM, browser_or_skip, stop_group
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -28,59 +27,17 @@ import pytest
 import yaml
 from dagster._core.scheduler.instigation import TickStatus
 
+from customer_intel_tests.browser import BROWSER_FLAGS, CHROMEDRIVER, CHROMIUM, browser_or_skip, stop_group
 from customer_intel_tests.conftest import free_port, pipeline_resources, published, restore_signals, write_raw
 
 PROJECT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 FAMILY = "segmentation"
 LIGHT = PROJECT / "customer_intel_tests" / "fixtures" / "light_training.yaml"
 PNG = "data:image/png;base64,"
 WAIT = 60  # seconds any one page element may take to appear on a busy 2-core box
 
 pytestmark = pytest.mark.e2e
-
-
-# Headless as root, and offline: no background requests of the browser's own (updates, sync, safe browsing,
-# metrics), and every host name but the loopback resolves to nothing, so the page can reach only the UI under test.
-BROWSER_FLAGS = (
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-default-apps",
-    "--disable-extensions", "--disable-domain-reliability", "--disable-client-side-phishing-detection",
-    "--metrics-recording-only", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-)
-
-
-def browser_or_skip():
-    """The selenium module, or a skip naming what is missing (a failure under CI=true: the browser must be there)."""
-    missing = [f"{path} (apt-get install -y chromium chromium-driver; .ci/test installs them)" for path in (CHROMIUM, CHROMEDRIVER)
-               if not path.exists()]
-    try:
-        import selenium
-    except ImportError:
-        selenium = None
-        missing.append("the selenium package (pip install -e '.[dev]')")
-    if missing:
-        reason = "no headless browser: missing " + "; ".join(missing)
-        if os.environ.get("CI"):  # like the Postgres tests: under CI a missing browser is a failure
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return selenium
-
-
-def stop_group(process: subprocess.Popen, grace: float = 10) -> None:
-    """SIGTERM to the process group ``process`` leads, SIGKILL to whatever of it is left after ``grace`` seconds."""
-    deadline = time.monotonic() + grace
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        while time.monotonic() < deadline:
-            process.poll()  # reap the leader once it exits
-            os.killpg(process.pid, 0)  # raises once no process of the group is left (code server, daemon, webserver)
-            time.sleep(0.2)
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait()
 
 
 def train_family(root: Path, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
