@@ -45,7 +45,7 @@ def test_the_compose_file_publishes_every_port_on_the_bind_variable_defaulting_t
             assert isinstance(port, str) and port.startswith(DEFAULT_PUBLISHED + ":"), \
                 f"{name}: port {port!r} must be published as \"{DEFAULT_PUBLISHED}:HOST_PORT:CONTAINER_PORT\""
             published.setdefault(name, []).append(port)
-    assert set(published) == {"minio", "mlflow", "webserver"}, published  # postgres and the code server are never published
+    assert set(published) == {"minio", "mlflow", "webserver", "scoring-api"}, published  # postgres and the code server are never published
     docs = (PROJECT / "docs" / "deploy.md").read_text()
     assert re.search(rf"^\| `{BIND_VARIABLE}` \| `127\.0\.0\.1` \|", docs, flags=re.MULTILINE), f"{BIND_VARIABLE} and its default in docs/deploy.md"
 
@@ -70,8 +70,8 @@ def _compose_config(tmp_path: Path, **variables: str) -> dict:
 def test_compose_config_binds_127_0_0_1_by_default_and_follows_the_variable(tmp_path):
     default = _published_ports(_compose_config(tmp_path))
     assert {name: [host for host, _ in ports] for name, ports in default.items()} == {
-        "minio": ["127.0.0.1", "127.0.0.1"], "mlflow": ["127.0.0.1"], "webserver": ["127.0.0.1"]}
-    assert sorted(port for ports in default.values() for _, port in ports) == ["3000", "5000", "9000", "9001"]
+        "minio": ["127.0.0.1", "127.0.0.1"], "mlflow": ["127.0.0.1"], "webserver": ["127.0.0.1"], "scoring-api": ["127.0.0.1"]}
+    assert sorted(port for ports in default.values() for _, port in ports) == ["3000", "5000", "8000", "9000", "9001"]
     configured = _published_ports(_compose_config(tmp_path, **{BIND_VARIABLE: "10.20.30.40"}))
     assert {host for ports in configured.values() for host, _ in ports} == {"10.20.30.40"}
 
