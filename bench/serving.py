@@ -517,15 +517,20 @@ def main(argv=None) -> None:
     print(f"| endpoint | rate (req/s) | requests | p50 (ms) | p90 (ms) | p99 (ms) | max (ms) | achieved (req/s) | errors | "
           f"in-process p50 / p99 (ms) | p99 < {TARGET_MS:g} ms at {args.rate:g} req/s |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    failed = []
     for endpoint in results:
         r = results[endpoint]
         verdict = "PASS" if r["p99"] < TARGET_MS and r["errors"] == 0 and not r["aborted"] else "FAIL"
+        if verdict == "FAIL":
+            failed.append(endpoint)
         print(f"| {endpoint} | {args.rate:g} | {r['requests']:,} | {r['p50']:.1f} | {r['p90']:.1f} | {r['p99']:.1f} | {r['max']:.1f} | "
               f"{r['achieved']:.1f} | {r['errors']} | {r['peer_p50']:.1f} / {r['peer_p99']:.1f} | {verdict} |")
     busy = [f"{e} {r['cpu']['others']:.2f}" for e, r in results.items()]
     print(f"\nCores used by other processes on the machine during each run: {', '.join(busy)} (0 on a quiet machine).")
     print(f"Latencies from each request's due time (t0 + i/rate); from the actual send they are printed above. Verdicts are for "
           f"{args.rate:g} req/s{'' if args.rate == TARGET_RATE else f' (the target is stated at {TARGET_RATE:g} req/s)'}.")
+    if failed:  # a regression fails the command, not only the table
+        sys.exit(f"FAIL: p99 < {TARGET_MS:g} ms at {args.rate:g} req/s not met by {', '.join(failed)}")
 
 
 if __name__ == "__main__":

@@ -111,7 +111,8 @@ def as_of_day(as_of) -> pd.Timestamp:
     return ts.normalize()
 
 
-def _slug(value: str) -> str:
+def channel_slug(value: str) -> str:
+    """The suffix of a channel's ``channel_share_<slug>`` column (lower case, non-alphanumerics as ``_``)."""
     return "".join(ch if ch.isalnum() else "_" for ch in value.strip().lower())
 
 
@@ -165,7 +166,7 @@ def _transactional_sql(has_category: bool, channels: list[str]) -> str:
     w, b = TREND_WINDOW_DAYS, DAY_BUCKET
     channel_counts = "".join(f", count(*) FILTER (WHERE channel = {quote(c)}) AS ch{i}" for i, c in enumerate(channels))
     channel_sums = "".join(f", sum(ch{i}) AS ch{i}" for i in range(len(channels)))
-    channel_cols = "".join(f", ch{i} / n_tx AS {ident('channel_share_' + _slug(c))}" for i, c in enumerate(channels))
+    channel_cols = "".join(f", ch{i} / n_tx AS {ident('channel_share_' + channel_slug(c))}" for i, c in enumerate(channels))
     category_cte = category_join = category_cols = ""
     if has_category:
         category_cte = """,

@@ -33,7 +33,7 @@ from fastapi.security import HTTPBasicCredentials
 from customer_intel.serving.audit import AuditLog
 from customer_intel.serving.champions import ServingModels, load_serving_models
 from customer_intel.serving.config import ServingSettings
-from customer_intel.serving.live import LiveFeed
+from customer_intel.serving.live import FeedBusy, LiveFeed
 from customer_intel.serving.pages import render_at_risk
 from customer_intel.serving.predict import (
     Features,
@@ -58,7 +58,7 @@ from customer_intel.serving.schemas import (
     SimilarRequest,
     UpliftPrediction,
 )
-from customer_intel.serving.security import RateLimiter, authenticate, basic
+from customer_intel.serving.security import ADMIN_RATE_LIMIT, Gate, RateLimiter, authenticate, basic
 
 log = logging.getLogger(__name__)
 DEFAULT_THRESHOLD = 0.5  # the at-risk feed's threshold when no churn champion is loaded (the scorer's own otherwise)
@@ -99,6 +99,7 @@ class Service:
         self.started = time.monotonic()
         self.predictions = RateLimiter(settings.rate_limit, "predictions")
         self.events = RateLimiter(settings.events_rate_limit, "events")
+        self.admin = RateLimiter(ADMIN_RATE_LIMIT, "reloads and feed resets")
         self._reload_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -128,7 +129,7 @@ class Service:
         try:
             self.models = self.loader()  # built whole, then swapped: a request in flight keeps the models it started with
             self.feed.threshold = self.threshold()
-            gc.unfreeze()  # the old models may now be collected: one full collection here, on the reload, not under load
+            gc.unfreeze()  # the old models may now be collected: one full collection (~0.3 s) on each reload, which is limited
             settle_heap()
             return self.models
         finally:
@@ -155,6 +156,9 @@ class Service:
         except ScoringError as exc:
             self._record(entry, started, status=exc.status, outputs={"detail": str(exc)}, versions={})
             raise HTTPException(exc.status, str(exc), headers={"X-Request-ID": request_id}) from None
+        except HTTPException as exc:
+            self._record(entry, started, status=exc.status_code, outputs={"detail": exc.detail}, versions={})
+            raise HTTPException(exc.status_code, exc.detail, headers={**(exc.headers or {}), "X-Request-ID": request_id}) from None
         except Exception as exc:
             self._record(entry, started, status=500, outputs={"detail": f"{type(exc).__name__}: {exc}"}, versions={})
             raise
@@ -194,6 +198,7 @@ def create_app(settings: ServingSettings | None = None, loader: Callable[[], Ser
     app = FastAPI(title="customer_intel scoring API", version="1", lifespan=lifespan,
                   description="The batch champions (CLTV, churn, uplift, segmentation, embeddings), one customer at a time.")
     app.state.service = service
+    app.add_middleware(Gate, settings=settings)  # 413 and 401 before any body is parsed; /health alone is open
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -210,6 +215,10 @@ def create_app(settings: ServingSettings | None = None, loader: Callable[[], Ser
 
     def streaming(who: Annotated[str, Depends(caller)]) -> str:
         service.events.hit(who)
+        return who
+
+    def administering(who: Annotated[str, Depends(caller)]) -> str:
+        service.admin.hit(who)
         return who
 
     @app.post("/predict_cltv", response_model=Prediction, tags=["scoring"])
@@ -249,9 +258,11 @@ def create_app(settings: ServingSettings | None = None, loader: Callable[[], Ser
         """Transaction events (and profiles) from a stream: stored, and the customers they touch rescored for the at-risk feed
         (every known customer when the stream's day advances)."""
         def answer(_models: ServingModels, request_id: str) -> dict:
-            transactions = transactions_frame(body.transactions) if body.transactions else transactions_frame([])
-            try:
-                result = service.feed.ingest(transactions, profiles_frame(body.customers), body.as_of, rescore=body.rescore)
+            profiles = profiles_frame([row.model_dump() for row in body.customers])
+            try:  # never queued behind a batch being scored: a stream must not tie up the threads the predictions need
+                result = service.feed.ingest(transactions_frame(body.transactions), profiles, body.as_of, rescore=body.rescore, wait=False)
+            except FeedBusy as exc:
+                raise HTTPException(429, f"{exc}: retry in a second", headers={"Retry-After": "1"}) from None
             except ValueError as exc:
                 raise ScoringError(422, str(exc)) from None
             return {"request_id": request_id, **result}
@@ -260,16 +271,17 @@ def create_app(settings: ServingSettings | None = None, loader: Callable[[], Ser
 
     @app.get("/at-risk", tags=["stream"], response_model=None)
     def at_risk(request: Request, who: Annotated[str, Depends(caller)], limit: Annotated[int | None, Query(ge=1, le=5000)] = None,
-                format: Annotated[str | None, Query(pattern="^(json|html)$")] = None) -> HTMLResponse | dict:
+                format: Annotated[str | None, Query(pattern="^(json|html)$")] = None) -> HTMLResponse | JSONResponse:
         """The live at-risk feed: JSON, or a refreshing HTML page for a browser (``Accept: text/html`` or ``?format=html``)."""
         snapshot = service.feed.snapshot(limit)
         wants_html = format == "html" or (format is None and "text/html" in request.headers.get("accept", ""))
+        headers = {"Vary": "Accept", "Cache-Control": "no-store"}  # one URL, two forms, always live
         if wants_html:
-            return HTMLResponse(render_at_risk(snapshot, service.settings.page_refresh_seconds))
-        return snapshot
+            return HTMLResponse(render_at_risk(snapshot, service.settings.page_refresh_seconds), headers=headers)
+        return JSONResponse(snapshot, headers=headers)
 
     @app.delete("/at-risk", tags=["stream"])
-    def reset_feed(response: Response, who: Annotated[str, Depends(caller)]) -> dict:
+    def reset_feed(response: Response, who: Annotated[str, Depends(administering)]) -> dict:
         """Forget the stream: its events, its clock and the feed (a simulator starting a new replay)."""
         def answer(_models: ServingModels, request_id: str) -> dict:
             service.feed.reset()
@@ -283,7 +295,7 @@ def create_app(settings: ServingSettings | None = None, loader: Callable[[], Ser
         return _models_body(service.models)
 
     @app.post("/reload", tags=["operations"])
-    def reload(response: Response, who: Annotated[str, Depends(caller)]) -> dict:
+    def reload(response: Response, who: Annotated[str, Depends(administering)]) -> dict:
         """Load every champion (by alias) and the latest published day again, and swap them in whole."""
         def answer(_models: ServingModels, request_id: str) -> dict:
             return {"request_id": request_id, **_models_body(service.reload())}
@@ -297,6 +309,7 @@ def create_app(settings: ServingSettings | None = None, loader: Callable[[], Ser
         audit = service.audit.stats() if service.audit else {}
         problems = [*(f"no {f} champion" for f in (loaded.missing if loaded else {})),
                     *([] if loaded and loaded.published else ["no published day"]),
+                    *(loaded.stale() if loaded else []),
                     *(["audit shipping failing"] if audit.get("last_error") else [])]
         return {"status": "degraded" if problems else "ok", "problems": problems,
                 "champions": {n: c.label for n, c in (loaded.champions.items() if loaded else [])},

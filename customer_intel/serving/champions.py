@@ -20,7 +20,7 @@ from customer_intel.churn.family import CHURN
 from customer_intel.cltv.family import CLTV
 from customer_intel.embeddings.family import EMBEDDINGS
 from customer_intel.embeddings.index import VectorIndex, build_index
-from customer_intel.features.rfm import _slug
+from customer_intel.features.rfm import channel_slug
 from customer_intel.modeling.family import ModelFamily
 from customer_intel.resources.model_registry import ModelRegistry, RegisteredChampion
 from customer_intel.resources.warehouse import Warehouse
@@ -46,6 +46,7 @@ class PublishedDay:
     index: VectorIndex | None = None  # over the day's embedding vectors
     vectors: np.ndarray | None = None  # the day's vectors, in index order
     embeddings_model: str | None = None  # the label of the model that embedded the day
+    scored_by: dict[str, str] = field(default_factory=dict)  # family -> the model label(s) in the day's published scores
 
     def rows(self, customer_id: str) -> pd.DataFrame | None:
         position = self.positions.get(customer_id)
@@ -64,6 +65,15 @@ class ServingModels:
     warehouse: str
     families: dict[str, ModelFamily] = field(default_factory=lambda: dict(FAMILIES))
 
+    def stale(self) -> list[str]:
+        """The families whose champion is not the model that scored the published day (promoted since): answers by id follow
+        the champion, and differ from the published table until the next scoring run."""
+        if self.published is None:
+            return []
+        return [f"{name}: the champion is {champion.label}, the published day {self.published.date} was scored by "
+                f"{self.published.scored_by[name]}" for name, champion in self.champions.items()
+                if self.published.scored_by.get(name) not in (None, champion.label)]
+
     def describe(self) -> list[dict]:
         """GET /models: each family's champion (name, version, candidate, trained at, cutoff) or why there is none."""
         out = []
@@ -78,7 +88,8 @@ class ServingModels:
                 "family": name, "registered_model": champion.registered_model, "version": str(champion.version.version),
                 "candidate": champion.candidate, "label": champion.label, "cutoff": champion.cutoff,
                 "horizon_days": champion.horizon_days, "run_id": champion.version.run_id,
-                "trained_at": datetime.fromtimestamp(created / 1000, UTC).isoformat() if created else None, "note": None,
+                "trained_at": datetime.fromtimestamp(created / 1000, UTC).isoformat() if created else None,
+                "published_day_scored_by": self.published.scored_by.get(name) if self.published else None, "note": None,
             })
         return out
 
@@ -96,6 +107,12 @@ def _published_day(warehouse: Warehouse) -> tuple[PublishedDay | None, str]:
     channels = tuple(c[len(CHANNEL_PREFIX):] for c in features.columns if c.startswith(CHANNEL_PREFIX))
     index = vectors = label = None
     note = f"{day}: {len(features):,} customers"
+    manifest = warehouse.manifest(SCORED_CUSTOMERS, day) or {}
+    model_columns = {name: f"{family.prefix}_model" for name, family in FAMILIES.items()}
+    present = [c for c in model_columns.values() if c in manifest.get("columns", ())]
+    labels = warehouse.read_date(SCORED_CUSTOMERS, day, columns=present) if present else pd.DataFrame()
+    scored_by = {name: ", ".join(map(str, labels[column].dropna().unique())) for name, column in model_columns.items()
+                 if column in labels and labels[column].notna().any()}
     if day in warehouse.published_partitions(CUSTOMER_EMBEDDINGS):
         embeddings = warehouse.read_date(CUSTOMER_EMBEDDINGS, day)
         have = embeddings[VECTOR_COLUMN].notna() if VECTOR_COLUMN in embeddings else pd.Series(False, index=embeddings.index)
@@ -106,8 +123,10 @@ def _published_day(warehouse: Warehouse) -> tuple[PublishedDay | None, str]:
             started = time.perf_counter()
             index = build_index(vectors, ids)  # the batch's own index builder: exact up to 200,000 customers, else tuned HNSW
             label = str(rows["embedding_model"].dropna().iloc[0]) if "embedding_model" in rows and rows["embedding_model"].notna().any() else None
+            if label:
+                scored_by["embeddings"] = label
             note += f"; {len(ids):,} embeddings indexed ({index.kind}, recall@10 {index.recall_at_10:.3f}) in {time.perf_counter() - started:.1f} s"
-    return PublishedDay(day, features, positions, channels, index, vectors, label), note
+    return PublishedDay(day, features, positions, channels, index, vectors, label, scored_by), note
 
 
 def load_serving_models(registry: ModelRegistry | None = None, warehouse: Warehouse | None = None) -> ServingModels:
@@ -136,6 +155,6 @@ def channel_vocabulary(published_slugs, channels_seen) -> list[str]:
     """The channel values to build raw-mode features with: every published column's channel (a request's spelling of it when
     it has one, so its share counts), then the request's other channels. A scorer then finds every column it was fitted on."""
     seen = [c for c in dict.fromkeys(channels_seen) if c]
-    by_slug = {_slug(c): c for c in seen}
+    by_slug = {channel_slug(c): c for c in seen}
     vocabulary = [by_slug.get(s, s) for s in published_slugs]
-    return vocabulary + [c for c in seen if _slug(c) not in set(published_slugs)]
+    return vocabulary + [c for c in seen if channel_slug(c) not in set(published_slugs)]

@@ -65,6 +65,7 @@ class ServingSettings:
     audit_interval_seconds: float
     page_refresh_seconds: int
     feed_rows: int
+    max_body_bytes: int
 
     @classmethod
     def from_env(cls, host: str | None = None, port: int | None = None) -> ServingSettings:
@@ -83,6 +84,9 @@ class ServingSettings:
                 "to listen on another address")
         if password is not None and len(password) < 12:
             raise ConfigurationError(f"{API_PREFIX}PASSWORD is too short ({len(password)} characters): use at least 12")
+        if password is not None and not (password.isascii() and password.isprintable()):
+            raise ConfigurationError(f"{API_PREFIX}PASSWORD has characters outside printable ASCII: HTTP Basic clients encode "
+                                     "them differently, so no login would ever match; use printable ASCII")
         rate_limit("RATE_LIMIT", DEFAULT_RATE_LIMIT)  # parsed now: a typo stops the start, not the first request
         rate_limit("EVENTS_RATE_LIMIT", DEFAULT_EVENTS_RATE_LIMIT)
         audit_location = _api("AUDIT_URI")
@@ -104,4 +108,5 @@ class ServingSettings:
             audit_interval_seconds=_positive("AUDIT_INTERVAL_SECONDS", "30"),
             page_refresh_seconds=_positive("PAGE_REFRESH_SECONDS", "5", int),
             feed_rows=_positive("FEED_ROWS", "500", int),
+            max_body_bytes=_positive("MAX_BODY_BYTES", str(16 * 1024 * 1024), int),
         )

@@ -8,6 +8,7 @@ score the same history. Pure Python + pandas: no FastAPI, no Dagster.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import threading
@@ -16,6 +17,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
+
+from customer_intel.serving.jsonsafe import json_value
 
 ScoreFn = Callable[[pd.DataFrame, pd.DataFrame | None, pd.Timestamp], pd.DataFrame]
 """``score(transactions, customers, as_of)`` -> one row per customer with a purchase on or before ``as_of``, with the
@@ -48,24 +51,13 @@ def utc_instant(value, what: str = "as_of") -> pd.Timestamp:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
-def json_value(value):
-    """A JSON-safe scalar: numpy scalars as Python ones, NaN/NaT/pd.NA as None, instants as ISO text."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, pd.Timestamp | datetime):
-        return value.isoformat()
-    if isinstance(value, bool | int | str):
-        return value
-    return str(value)
-
-
 def _optional_text(values) -> list:
     """Category/channel values as interned strings or None (one shared object per distinct value keeps events small)."""
     return [None if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA else sys.intern(str(v)) for v in values]
+
+
+class FeedBusy(RuntimeError):
+    """Another batch is being ingested (``ingest(..., wait=False)``): the caller should retry shortly."""
 
 
 class LiveFeed:
@@ -128,7 +120,8 @@ class LiveFeed:
             self._dropped_total = 0
 
     # --- ingest -----------------------------------------------------------------------------------------------------
-    def ingest(self, transactions: pd.DataFrame | None, customers: pd.DataFrame | None, as_of, *, rescore: bool = True) -> dict:
+    def ingest(self, transactions: pd.DataFrame | None, customers: pd.DataFrame | None, as_of, *, rescore: bool = True,
+               wait: bool = True) -> dict:
         """Store a batch of events and profiles at the clock ``as_of``; rescore; report what changed.
 
         Refused (ValueError, nothing stored) when ``as_of`` is before the clock or an event is after ``as_of``.
@@ -136,12 +129,16 @@ class LiveFeed:
         If ``score`` raises, the events stay stored and the error propagates; re-sending the batch scores them.
         Returns ``received`` (new events), ``duplicates``, ``customers_known`` (customers with an event), ``scored`` (rows
         the score returned), the ``crossed`` and ``recovered`` ids, ``at_risk`` (customers at risk now, shown or not) and
-        ``as_of`` (ISO).
+        ``as_of`` (ISO). ``wait=False``: raise ``FeedBusy`` at once instead of queueing behind a batch being ingested (the API
+        does, so a stream cannot tie up its worker threads while a full rescore runs).
         """
         clock = utc_instant(as_of)
         cids, ts_ns, amounts, optional = _batch(transactions)
         profiles = _latest_profiles(customers)
-        with self._ingesting:
+        if not self._ingesting.acquire(blocking=wait):
+            raise FeedBusy("another events batch is being scored")
+        with contextlib.ExitStack() as held:
+            held.callback(self._ingesting.release)  # one ingest at a time, released however this ends
             with self._state:
                 if self._as_of is not None and clock < self._as_of:
                     raise ValueError(f"as_of {clock.isoformat()} is before the feed's clock {self._as_of.isoformat()}: "

@@ -1,8 +1,8 @@
 """The server-rendered HTML of ``GET /at-risk``: the live feed as a table a person can leave open.
 
 One self-contained page (inline CSS, no script, no external asset) that reloads itself with a
-``<meta http-equiv="refresh">``: nothing to build or serve beside it, and nothing a strict
-Content-Security-Policy has to allow. Every value from the feed is escaped - customer ids and
+``<meta http-equiv="refresh">``: nothing to build or serve beside it; a Content-Security-Policy needs only
+``default-src 'none'; style-src 'unsafe-inline'`` (or the style block's hash) for it. Every value from the feed is escaped - customer ids and
 reasons come from callers' data.
 """
 

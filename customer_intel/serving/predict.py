@@ -16,7 +16,7 @@ import pandas as pd
 from customer_intel.features import FeatureInputError, as_of_day, build_customer_features
 from customer_intel.modeling.scoring import daily_scores
 from customer_intel.serving.champions import ServingModels, channel_vocabulary
-from customer_intel.serving.live import json_value
+from customer_intel.serving.jsonsafe import plain
 from customer_intel.serving.schemas import CustomerRequest
 from customer_intel.uplift.scorer import offer_column, quadrants
 
@@ -119,13 +119,6 @@ def family_scores(models: ServingModels, family: str, features: Features) -> pd.
         raise ScoringError(422, f"the {family} champion ({champion.label}) cannot score these features: {exc}") from None
 
 
-def plain(value):
-    """A JSON-safe value: arrays (an embedding) as lists of JSON-safe scalars (``live.json_value``: NaN and NA as None)."""
-    if isinstance(value, np.ndarray | list | tuple):
-        return [plain(v) for v in value]
-    return json_value(value)
-
-
 def row_dict(frame: pd.DataFrame, drop=("customer_id",)) -> dict:
     row = frame.iloc[0]
     return {c: plain(row[c]) for c in frame.columns if c not in drop}
@@ -152,7 +145,7 @@ def uplift_detail(models: ServingModels, scores: dict) -> dict:
     scorer = _champion(models, "uplift").scorer
     offers = json.loads(scores["uplift_offers"]) if scores.get("uplift_offers") else list(scorer.offers)
     base = scores.get("uplift_response_control")
-    threshold = scorer.model.control_rate if scorer.response_threshold is None else scorer.response_threshold
+    threshold = scorer.quadrant_threshold
     rows = []
     for offer in offers:
         effect = scores.get(f"uplift_{offer_column(offer)}")
@@ -182,6 +175,10 @@ def neighbours(models: ServingModels, features: Features, customer_id: str, k: i
         query = published.vectors[position:position + 1]
         label = published.embeddings_model
     else:
+        champion = _champion(models, "embeddings").label
+        if published.embeddings_model not in (None, champion):  # a vector of one model searched among another's: meaningless
+            raise ScoringError(409, f"the published vectors of {published.date} are {published.embeddings_model}'s, the champion is "
+                                    f"{champion}: transactions can be compared only after the next scoring run (by id works now)")
         scores = family_scores(models, "embeddings", features)
         query = np.asarray(scores["embedding_vector"].iloc[0], dtype=np.float32)[None, :]
         label = _champion(models, "embeddings").label

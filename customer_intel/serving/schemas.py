@@ -17,6 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 MAX_TRANSACTIONS = 20_000  # one customer's history; a bigger body is a batch job's work
 MAX_ABS_AMOUNT = 1e9  # the ingestion contract's default bound
+MAX_ID_CHARS = 200
+
+
+def utc(value: datetime) -> datetime:
+    """An instant in UTC; one without a zone is read as UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Transaction(BaseModel):
@@ -28,12 +34,10 @@ class Transaction(BaseModel):
     amount: float = Field(description="signed amount in the card's currency (refunds negative)")
     category: str | None = Field(default=None, max_length=100, description="merchant category")
     channel: str | None = Field(default=None, max_length=100, description="online, in_store, atm, ...")
-    customer_id: str | None = Field(default=None, description="optional; when given it must be the request's customer_id")
+    customer_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID_CHARS,
+                                    description="optional; when given it must be the request's customer_id")
 
-    @field_validator("ts")
-    @classmethod
-    def _utc(cls, value: datetime) -> datetime:
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    _utc = field_validator("ts")(utc)
 
     @field_validator("amount")
     @classmethod
@@ -55,12 +59,18 @@ class Profile(BaseModel):
     Total_calls_made: int = Field(ge=0)
 
 
+class ProfileRow(Profile):
+    """A profile with its customer (an events batch carries several)."""
+
+    customer_id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
+
+
 class CustomerRequest(BaseModel):
     """A customer by id (the latest published features), or by id with its raw history and profile as of a date."""
 
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: str = Field(min_length=1, max_length=200, description="the bank's customer key")
+    customer_id: str = Field(min_length=1, max_length=MAX_ID_CHARS, description="the bank's customer key")
     as_of: date | None = Field(default=None, description="the day the features are built as of (inclusive, UTC); required "
                                "with transactions; with an id alone it must be the published day when given")
     transactions: list[Transaction] | None = Field(default=None, max_length=MAX_TRANSACTIONS,
@@ -98,13 +108,9 @@ class EventsRequest(BaseModel):
     as_of: datetime = Field(description="the stream's clock: no event of the batch is later")
     rescore: bool = Field(default=True, description="false while loading history: store the events, score nobody")
     transactions: list[Transaction] = Field(default_factory=list, max_length=50_000)
-    customers: list[dict[str, Any]] = Field(default_factory=list, max_length=50_000,
-                                            description="profile rows: customer_id plus the Profile fields")
+    customers: list[ProfileRow] = Field(default_factory=list, max_length=50_000, description="profile rows: customer_id and the profile")
 
-    @field_validator("as_of")
-    @classmethod
-    def _utc(cls, value: datetime) -> datetime:
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    _utc = field_validator("as_of")(utc)
 
     @model_validator(mode="after")
     def _consistent(self) -> EventsRequest:
@@ -113,10 +119,6 @@ class EventsRequest(BaseModel):
                 raise ValueError(f"transactions[{i}].customer_id is required in an events batch")
             if row.ts > self.as_of:
                 raise ValueError(f"transactions[{i}].ts {row.ts.isoformat()} is after as_of {self.as_of.isoformat()}")
-        for i, row in enumerate(self.customers):
-            if not isinstance(row.get("customer_id"), str) or not row["customer_id"]:
-                raise ValueError(f"customers[{i}].customer_id is required")
-            Profile.model_validate({k: v for k, v in row.items() if k != "customer_id"})
         return self
 
 

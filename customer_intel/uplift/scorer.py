@@ -65,6 +65,11 @@ class UpliftScorer:
     def output_columns(self) -> tuple[str, ...]:
         return (*SCORE_COLUMNS, *(offer_column(o) for o in self.model.offers))
 
+    @property
+    def quadrant_threshold(self) -> float:
+        """P(response without contact) at or above which a customer the contact does not move is a sure thing."""
+        return self.model.control_rate if self.response_threshold is None else self.response_threshold
+
     def score(self, features: pd.DataFrame) -> pd.DataFrame:
         """Uplift per offer, the best offer and its uplift, P(response) with and without the contact, the quadrant.
 
@@ -77,7 +82,7 @@ class UpliftScorer:
             effects, base = np.full_like(effects, np.nan), np.full_like(base, np.nan)
         best = np.argmax(np.where(np.isfinite(effects), effects, -np.inf), axis=1) if len(features) else np.empty(0, dtype=int)
         uplift = effects[np.arange(len(best)), best] if len(features) else np.empty(0)
-        threshold = self.model.control_rate if self.response_threshold is None else self.response_threshold
+        threshold = self.quadrant_threshold
         out = pd.DataFrame({
             "uplift": uplift,
             "best_offer": np.where(np.isfinite(uplift), np.asarray(self.model.offers, dtype=object)[best], None) if len(best)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -110,3 +111,10 @@ def scored_day(trained_registry):
         result = materialize_graph(raw_dir, warehouse, partition=SMALL_END_DATE)
         assert result.success, step_failures(result)
     return root, raw_dir, warehouse
+
+
+def audit_lines(client, bucket: str, prefix: str) -> list[dict]:
+    """Every audit line shipped under ``s3://bucket/prefix`` (one JSON object per line of each object)."""
+    keys = [o["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for o in page.get("Contents", [])]
+    return [json.loads(line) for key in keys for line in client.get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines()]
