@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -53,3 +54,29 @@ def stop_group(process: subprocess.Popen, grace: float = 10) -> None:
     except ProcessLookupError:
         pass
     process.wait()
+
+
+@contextlib.contextmanager
+def headless_chromium(window: str = "1600,1000"):
+    """A selenium driver of Debian's chromium (headless, offline) through chromium-driver, named by path (Selenium Manager,
+    which would download a driver, is never asked); afterwards the browser quits and the driver's process group is stopped."""
+    browser_or_skip()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in (*BROWSER_FLAGS, f"--window-size={window}"):
+        options.add_argument(argument)
+    service = Service(executable_path=str(CHROMEDRIVER), popen_kw={"start_new_session": True})
+    driver = None
+    try:
+        driver = webdriver.Chrome(service=service, options=options)
+        yield driver
+    finally:
+        try:
+            if driver is not None:
+                driver.quit()
+        finally:
+            if getattr(service, "process", None) is not None:
+                stop_group(service.process, grace=5)

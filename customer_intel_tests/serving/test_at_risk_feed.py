@@ -29,7 +29,7 @@ import requests
 
 from customer_intel.resources.warehouse import Warehouse
 from customer_intel.synthetic.generator import generate_bank
-from customer_intel_tests.browser import BROWSER_FLAGS, CHROMEDRIVER, CHROMIUM, browser_or_skip, stop_group
+from customer_intel_tests.browser import browser_or_skip, headless_chromium
 from customer_intel_tests.conftest import SMALL_END_DATE, restore_signals
 from customer_intel_tests.serving.conftest import PASSWORD, USER, ApiServer, api_env
 
@@ -235,19 +235,10 @@ def expected_rows(feed: dict) -> list[list[str]]:
 
 def test_the_page_in_chromium_shows_the_feed_and_refreshes_itself_as_the_stream_moves_on(api, next_morning, tmp_path):
     browser_or_skip()
-    from selenium import webdriver
     from selenium.common.exceptions import JavascriptException, WebDriverException
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.support.ui import WebDriverWait
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in (*BROWSER_FLAGS, "--window-size=1400,1000"):
-        options.add_argument(argument)
-    service = Service(executable_path=str(CHROMEDRIVER), popen_kw={"start_new_session": True})
-    driver = None
-    try:
-        driver = webdriver.Chrome(service=service, options=options)
+    with headless_chromium("1400,1000") as driver:
         # HTTP Basic credentials on every request of the page, its own refreshes included (no login prompt in headless)
         token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
         driver.execute_cdp_cmd("Network.enable", {})
@@ -282,13 +273,6 @@ def test_the_page_in_chromium_shows_the_feed_and_refreshes_itself_as_the_stream_
         assert {r[7] for r in rows[: len(crossed)]} == {tomorrow} and rows[len(crossed)][7] < tomorrow
         driver.save_screenshot(str(tmp_path / "at_risk.png"))
         print(f"\npage: {len(rows)} rows; the new state shown {shown_after:.1f} s after the post (refresh every {REFRESH_SECONDS} s)")
-    finally:  # always: the browser and its driver, by process group
-        try:
-            if driver is not None:
-                driver.quit()
-        finally:
-            if getattr(service, "process", None) is not None:
-                stop_group(service.process, grace=5)
     assert shown_after < REFRESH_SECONDS + 10
 
 

@@ -27,7 +27,7 @@ import pytest
 import yaml
 from dagster._core.scheduler.instigation import TickStatus
 
-from customer_intel_tests.browser import BROWSER_FLAGS, CHROMEDRIVER, CHROMIUM, browser_or_skip, stop_group
+from customer_intel_tests.browser import browser_or_skip, headless_chromium, stop_group
 from customer_intel_tests.conftest import free_port, pipeline_resources, published, restore_signals, write_raw
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -170,9 +170,6 @@ class Page:
 
 def test_ui_shows_every_group_and_a_family_comparison_and_opening_it_launches_no_training(tmp_path, small_frames):
     browser_or_skip()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
     from customer_intel.definitions import defs
 
     root = tmp_path.resolve()  # the paths the sensor lists must be the ones ingestion recorded
@@ -195,55 +192,42 @@ def test_ui_shows_every_group_and_a_family_comparison_and_opening_it_launches_no
 
         port = free_port()
         server = start_dagster_dev(root, home, port)
-        service = driver = None
         try:
             wait_for_code_location(server, port, len(graph.materializable_asset_keys), root / "dagster_dev.log")
-            options = webdriver.ChromeOptions()
-            options.binary_location = str(CHROMIUM)
-            for argument in (*BROWSER_FLAGS, "--window-size=1600,1000"):
-                options.add_argument(argument)
-            # the Debian driver, named: Selenium Manager (which would download one) is never asked
-            service = Service(executable_path=str(CHROMEDRIVER), popen_kw={"start_new_session": True})
-            driver = webdriver.Chrome(service=service, options=options)
-            page = Page(driver)
+            with headless_chromium() as driver:
+                page = Page(driver)
 
-            # the asset graph: one collapsed node per group of the code location, counting its assets
-            page.open(f"http://127.0.0.1:{port}/asset-groups")
-            page.skip_community_dialog()
-            assert page.group_nodes(len(groups)) == dict(groups)
-            driver.save_screenshot(str(root / "asset_graph.png"))
+                # the asset graph: one collapsed node per group of the code location, counting its assets
+                page.open(f"http://127.0.0.1:{port}/asset-groups")
+                page.skip_community_dialog()
+                assert page.group_nodes(len(groups)) == dict(groups)
+                driver.save_screenshot(str(root / "asset_graph.png"))
 
-            # the family's models page: the latest materialisation's comparison table and plots
-            page.open(f"http://127.0.0.1:{port}/assets/{FAMILY}_models")
-            dialog = page.metadata_markdown("comparison")
-            header, rows = page.table(dialog)
-            driver.save_screenshot(str(root / "comparison.png"))
-            assert (header, rows) == (comparison_header, comparison_rows)
-            assert header[:2] == ["candidate", "champion"] and [r[0] for r in rows] == list(table.index)
-            assert [r[0] for r in rows if r[1] == "✔"] == list(table.index[table["champion"]])
-            for column in (c for c in header if c in table.columns and pd.api.types.is_float_dtype(table[c])):
-                shown = np.array([float(r[header.index(column)]) for r in rows])
-                np.testing.assert_allclose(shown, table[column].to_numpy(), atol=5e-4, err_msg=column)  # shown to 3 decimals
-            page.close(dialog)
-            for i, (key, images) in enumerate(plots.items()):
-                dialog = page.metadata_markdown(key)
-                assert page.images(dialog) == images, key  # every plot decoded, in order, the run's own bytes
-                if i == 0:
-                    driver.save_screenshot(str(root / "plot.png"))
+                # the family's models page: the latest materialisation's comparison table and plots
+                page.open(f"http://127.0.0.1:{port}/assets/{FAMILY}_models")
+                dialog = page.metadata_markdown("comparison")
+                header, rows = page.table(dialog)
+                driver.save_screenshot(str(root / "comparison.png"))
+                assert (header, rows) == (comparison_header, comparison_rows)
+                assert header[:2] == ["candidate", "champion"] and [r[0] for r in rows] == list(table.index)
+                assert [r[0] for r in rows if r[1] == "✔"] == list(table.index[table["champion"]])
+                for column in (c for c in header if c in table.columns and pd.api.types.is_float_dtype(table[c])):
+                    shown = np.array([float(r[header.index(column)]) for r in rows])
+                    np.testing.assert_allclose(shown, table[column].to_numpy(), atol=5e-4, err_msg=column)  # shown to 3 decimals
                 page.close(dialog)
+                for i, (key, images) in enumerate(plots.items()):
+                    dialog = page.metadata_markdown(key)
+                    assert page.images(dialog) == images, key  # every plot decoded, in order, the run's own bytes
+                    if i == 0:
+                        driver.save_screenshot(str(root / "plot.png"))
+                    page.close(dialog)
 
             # meanwhile the daemon of `dagster dev` evaluates the landing sensor (every second or so)
             deadline = time.monotonic() + WAIT
             while not (ticks := landing_ticks(instance)) and time.monotonic() < deadline:
                 time.sleep(0.5)
-        finally:  # always: the browser, its driver and every process of `dagster dev`, by process group
-            try:
-                if driver is not None:
-                    driver.quit()
-            finally:
-                if getattr(service, "process", None) is not None:
-                    stop_group(service.process, grace=5)
-                stop_group(server, grace=5)  # its own shutdown takes ~10 s (the code servers); the folder is thrown away
+        finally:  # always: every process of `dagster dev`, by process group (the browser's own are stopped by headless_chromium)
+            stop_group(server, grace=5)  # its own shutdown takes ~10 s (the code servers); the folder is thrown away
 
         # the landing sensor's first tick on this instance: the files this training run read are not new, so
         # opening the UI launched nothing
