@@ -51,6 +51,7 @@ from concurrent.futures import wait as wait_futures
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
@@ -64,14 +65,8 @@ ENDPOINTS = ("/predict_churn", "/similar_customers")
 K = 10
 BUILT = "bench_serving.json"
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-# customer_intel_tests/fixtures/light_training.yaml (the CLI tests' light training), copied: benches do not import the tests
-LIGHT_TRAINING = {
-    "cltv_models": {"config": {"regressors": ["lightgbm", "ridge"]}},
-    "segmentation_models": {"config": {"methods": ["kmeans", "gmm"], "refits": 2}},
-    "churn_models": {"config": {"include": ["bgnbd", "logistic"]}},
-    "uplift_models": {"config": {"include": ["response", "t_logistic"], "require_above_random": False}},
-    "embeddings_models": {"config": {"include": ["rfm_behaviour", "customer2vec"], "dim": 16, "epochs": 3}},
-}
+# the light training run config the CLI tests and `--training-config` use (a file read, not a test module imported)
+LIGHT_TRAINING = ROOT / "customer_intel_tests" / "fixtures" / "light_training.yaml"
 
 
 # -- the data: bank, champions, published day (in a child process) ------------------------------------------------------
@@ -109,7 +104,7 @@ def build(data: Path, raw: Path) -> dict:
 
     started = time.perf_counter()
     _materialize(_resources(raw, data / "training", data / "mlflow"), ("ingest", *FAMILY_GROUPS), None,
-                 {**QUIET, "ops": LIGHT_TRAINING})
+                 {**QUIET, "ops": yaml.safe_load(LIGHT_TRAINING.read_text())["ops"]})
     trained = time.perf_counter()
     _materialize(_resources(raw, data / "scoring", data / "mlflow"), ("ingest", "features", "scoring"), AS_OF, QUIET)
     scored = time.perf_counter()

@@ -45,8 +45,12 @@ class PublishedDay:
     channels: tuple[str, ...]  # the channel slugs of its channel_share_* columns
     index: VectorIndex | None = None  # over the day's embedding vectors
     vectors: np.ndarray | None = None  # the day's vectors, in index order
-    embeddings_model: str | None = None  # the label of the model that embedded the day
     scored_by: dict[str, str] = field(default_factory=dict)  # family -> the model label(s) in the day's published scores
+
+    @property
+    def embeddings_model(self) -> str | None:
+        """The label of the model that embedded the day (None without published embeddings)."""
+        return self.scored_by.get("embeddings")
 
     def rows(self, customer_id: str) -> pd.DataFrame | None:
         position = self.positions.get(customer_id)
@@ -105,7 +109,7 @@ def _published_day(warehouse: Warehouse) -> tuple[PublishedDay | None, str]:
     features["customer_id"] = features["customer_id"].astype("string")
     positions = {c: i for i, c in enumerate(features["customer_id"].tolist())}
     channels = tuple(c[len(CHANNEL_PREFIX):] for c in features.columns if c.startswith(CHANNEL_PREFIX))
-    index = vectors = label = None
+    index = vectors = None
     note = f"{day}: {len(features):,} customers"
     manifest = warehouse.manifest(SCORED_CUSTOMERS, day) or {}
     model_columns = {name: f"{family.prefix}_model" for name, family in FAMILIES.items()}
@@ -122,11 +126,10 @@ def _published_day(warehouse: Warehouse) -> tuple[PublishedDay | None, str]:
             ids = rows["customer_id"].astype(str).to_numpy()
             started = time.perf_counter()
             index = build_index(vectors, ids)  # the batch's own index builder: exact up to 200,000 customers, else tuned HNSW
-            label = str(rows["embedding_model"].dropna().iloc[0]) if "embedding_model" in rows and rows["embedding_model"].notna().any() else None
-            if label:
-                scored_by["embeddings"] = label
+            if "embedding_model" in rows and rows["embedding_model"].notna().any():
+                scored_by["embeddings"] = str(rows["embedding_model"].dropna().iloc[0])
             note += f"; {len(ids):,} embeddings indexed ({index.kind}, recall@10 {index.recall_at_10:.3f}) in {time.perf_counter() - started:.1f} s"
-    return PublishedDay(day, features, positions, channels, index, vectors, label, scored_by), note
+    return PublishedDay(day, features, positions, channels, index, vectors, scored_by), note
 
 
 def load_serving_models(registry: ModelRegistry | None = None, warehouse: Warehouse | None = None) -> ServingModels:

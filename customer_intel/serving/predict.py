@@ -1,8 +1,8 @@
 """One customer's features and scores, by the batch's own code: the feature builder, each family's scorer through
 ``daily_scores`` (so the columns are named as in ``scored_customers``), and the embeddings index builder.
 
-No Dagster and no FastAPI here: the app turns a ``ScoringError`` into an HTTP status, and the
-at-risk feed calls ``score_frame`` for many customers at once.
+No Dagster and no FastAPI here: the app turns a ``ScoringError`` into an HTTP status, and scores the
+at-risk feed's customers with ``build_features`` and ``family_scores``, many at once.
 """
 
 from __future__ import annotations
@@ -42,14 +42,13 @@ class Features:
 
 def transactions_frame(rows, customer_id: str | None = None) -> pd.DataFrame:
     """Contract-shaped raw transactions from request rows (``customer_id`` fills rows that do not name one)."""
-    frame = pd.DataFrame({
+    return pd.DataFrame({
         "customer_id": [r.customer_id or customer_id for r in rows],
         "ts": pd.to_datetime([r.ts for r in rows], utc=True),
         "amount": np.array([r.amount for r in rows], dtype=float),
         "category": pd.Series([r.category for r in rows], dtype=object),
         "channel": pd.Series([r.channel for r in rows], dtype=object),
     })
-    return frame
 
 
 def profiles_frame(rows: list[dict]) -> pd.DataFrame | None:
@@ -175,13 +174,12 @@ def neighbours(models: ServingModels, features: Features, customer_id: str, k: i
         query = published.vectors[position:position + 1]
         label = published.embeddings_model
     else:
-        champion = _champion(models, "embeddings").label
-        if published.embeddings_model not in (None, champion):  # a vector of one model searched among another's: meaningless
+        label = _champion(models, "embeddings").label
+        if published.embeddings_model not in (None, label):  # a vector of one model searched among another's: meaningless
             raise ScoringError(409, f"the published vectors of {published.date} are {published.embeddings_model}'s, the champion is "
-                                    f"{champion}: transactions can be compared only after the next scoring run (by id works now)")
+                                    f"{label}: transactions can be compared only after the next scoring run (by id works now)")
         scores = family_scores(models, "embeddings", features)
         query = np.asarray(scores["embedding_vector"].iloc[0], dtype=np.float32)[None, :]
-        label = _champion(models, "embeddings").label
     found_scores, found = index.search(query, k + 1)
     out = [{"customer_id": str(index.ids[j]), "similarity": float(s)} for j, s in zip(found[0], found_scores[0])
            if j >= 0 and str(index.ids[j]) != customer_id]

@@ -234,7 +234,7 @@ def test_event_profiles_are_typed_or_refused_naming_the_field(api):
 def test_zz_every_audited_request_is_shipped_on_stop(api, s3_audit):
     """Last test of the module: a graceful stop ships every line; each answered request is there exactly once."""
     client, _ = s3_audit
-    call(api, "/segment", {"customer_id": "C0000001"})  # at least one line, also when this test runs alone
+    call(api, "/predict_churn", {"customer_id": "C0000001"})  # a churn line to inspect, also when this test runs alone
     assert api.stop() in (0, -15)
     lines = audit_lines(client, BUCKET, "main/")
     ids = [line["request_id"] for line in lines]
